@@ -1,0 +1,87 @@
+"""/v1/jobs: submit, read, list, cancel, and metric series."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
+from core.dispatch import queue_for
+from core.spec import JobSpec
+from core.store import jobs as job_store
+from core.store.metrics import read_series
+from core.store.models import JobStatus
+from core.training.plan import plan_job
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def normalize(spec: JobSpec) -> JobSpec:
+    """Defaults filled in, and a seed drawn now if none was given, so every run is reproducible."""
+    if spec.training.seed is not None:
+        return spec
+    training = spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})
+    return spec.model_copy(update={"training": training})
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+def submit_job(
+    spec: JobSpec, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep
+) -> JobOut:
+    plan = plan_job(spec, settings)  # refuses a spec that cannot run, before anything is written
+    spec = normalize(spec)
+    job = job_store.create_job(
+        session,
+        spec=spec.model_dump(mode="json"),
+        name=spec.name or f"{spec.dataset.name}-job",
+        tags=spec.tags,
+        queue=queue_for(spec.resources.device, settings.auto_queue),
+        summary=plan.summary(),
+        epochs=spec.training.epochs,
+    )
+    # Sent before the commit: if the broker refuses, the transaction rolls back and nothing is
+    # stored. A worker that sees the message before the commit retries until the row is there.
+    queue.send_train(job.id, job.queue)
+    session.commit()
+    return JobOut.of(job)
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    session: SessionDep,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    jobs, next_cursor = job_store.list_jobs(
+        session, status=status_.value if status_ else None, tag=tag, limit=limit, cursor=cursor
+    )
+    return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, session: SessionDep) -> JobOut:
+    return JobOut.of(job_store.get_job(session, job_id=job_id))
+
+
+@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def cancel_job(job_id: str, session: SessionDep) -> JobOut:
+    job = job_store.request_cancel(session, job_id=job_id)
+    session.commit()
+    return JobOut.of(job)
+
+
+@router.get("/{job_id}/metrics", response_model=MetricsOut)
+def get_metrics(
+    job_id: str,
+    session: SessionDep,
+    names: Annotated[str | None, Query(description="comma-separated series names")] = None,
+) -> MetricsOut:
+    job_store.get_job(session, job_id=job_id)  # 404 for an unknown job, not an empty list
+    wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    series = read_series(session, job_id=job_id, names=wanted)
+    return MetricsOut(job_id=job_id, series=[SeriesOut.of(s) for s in series])

@@ -1,0 +1,82 @@
+"""Response models of the v1 API."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.store.metrics import Series
+from core.store.models import Job
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    tags: list[str]
+    status: str
+    queue: str
+    spec: dict[str, Any]
+    progress: dict[str, Any]
+    summary: dict[str, Any]
+    error: dict[str, Any] | None
+    attempts: int
+    worker: str | None
+    device: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            name=job.name,
+            tags=[t.tag for t in job.tags],
+            status=job.status,
+            queue=job.queue,
+            spec=job.spec,
+            progress=job.progress,
+            summary=job.summary,
+            error=job.error,
+            attempts=job.attempts,
+            worker=job.worker,
+            device=job.device,
+            cancel_requested=job.cancel_requested,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+def json_float(value: float) -> float | str:
+    """JSON has no NaN or infinity: send them as the strings JavaScript's Number() reads."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+class SeriesOut(BaseModel):
+    name: str
+    steps: list[int]
+    epochs: list[int]
+    values: list[float | str]
+
+    @classmethod
+    def of(cls, s: Series) -> SeriesOut:
+        return cls(
+            name=s.name, steps=s.steps, epochs=s.epochs, values=[json_float(v) for v in s.values]
+        )
+
+
+class MetricsOut(BaseModel):
+    job_id: str
+    series: list[SeriesOut]

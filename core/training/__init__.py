@@ -1,0 +1,1 @@
+"""Training: losses, metrics, optimizers, callbacks, the `fit` loop and the job runner."""

@@ -1,0 +1,60 @@
+"""Callbacks: the few hooks through which the training loop reports and can be stopped.
+
+The same `fit` runs in a worker, a test or a notebook; what happens to progress and metrics
+is decided by the callbacks it is given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import TrainingCancelled
+
+
+@dataclass
+class TrainState:
+    epochs: int
+    steps_per_epoch: int
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken, over all epochs
+    stop_training: bool = False
+    stop_reason: str | None = None
+
+
+class Callback:
+    def on_train_begin(self, state: TrainState) -> None: ...
+
+    def on_batch_end(self, state: TrainState) -> None:
+        """After every optimizer step: cheap checks only (no device sync)."""
+
+    def on_step_losses(self, state: TrainState, steps: list[int], losses: list[float]) -> None:
+        """Per-step training losses, delivered a few steps at a time to avoid a sync per step."""
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class CancelCheck(Callback):
+    """Raises `TrainingCancelled` once `is_cancelled()` says so, asking at most every `interval` s."""
+
+    def __init__(self, is_cancelled: Callable[[], bool], interval: float = 0.05):
+        self.is_cancelled = is_cancelled
+        self.interval = interval
+        self._next = 0.0
+
+    def on_batch_end(self, state: TrainState) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.interval
+        if self.is_cancelled():
+            raise TrainingCancelled(f"cancelled at epoch {state.epoch + 1}, step {state.step}")

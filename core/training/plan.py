@@ -1,0 +1,232 @@
+"""Check a JobSpec against its data set and the limits, before anything is stored or queued.
+
+`plan_job` builds the network on the meta device (no weights allocated), so the API can refuse
+a spec that cannot run with every problem named, and report the Keras-style summary of one
+that can. The worker calls it again to learn how to encode targets and compute the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from core.data import DATASETS, DatasetInfo
+from core.errors import SpecError, SpecIssue
+from core.nn.network import LayerSummary, build_network
+from core.settings import Settings
+from core.spec.job import JobSpec
+from core.training.losses import LOSSES
+from core.training.metrics import METRICS
+
+Encoding = Literal["index", "one_hot", "binary", "values"]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    info: DatasetInfo
+    encoding: Encoding  # how targets are fed to the loss and metrics
+    use_logits: bool  # compute the loss from the pre-activation outputs
+    parameter_count: int
+    layers: list[LayerSummary]
+
+    def summary(self) -> dict:
+        return {
+            "parameter_count": self.parameter_count,
+            "input_shape": list(self.info.feature_shape),
+            "layers": [
+                {
+                    "name": r.name,
+                    "type": r.type,
+                    "output_shape": list(r.output_shape),
+                    "params": r.params,
+                }
+                for r in self.layers
+            ],
+        }
+
+
+def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
+    issues: list[SpecIssue] = []
+    info = _dataset_info(spec, settings, issues)
+    _check_training(spec, settings, issues)
+    if info is None:
+        raise SpecError(issues)
+
+    if spec.model.input_shape is not None and tuple(spec.model.input_shape) != info.feature_shape:
+        issues.append(
+            SpecIssue(
+                ("model", "input_shape"),
+                f"the data set {spec.dataset.name!r} has inputs of shape "
+                f"{info.feature_shape}, not {tuple(spec.model.input_shape)}",
+            )
+        )
+    try:
+        with torch.device("meta"):
+            network = build_network(spec.model, info.feature_shape)
+    except SpecError as e:
+        raise SpecError(issues + e.issues) from None
+
+    count = network.parameter_count()
+    if count > settings.max_parameters:
+        issues.append(
+            SpecIssue(
+                ("model", "layers"),
+                f"the network has {count:,} parameters; the limit is "
+                f"{settings.max_parameters:,} (EPOCHAL_MAX_PARAMETERS)",
+                "too_large",
+            )
+        )
+    output_shape = network.layer_summaries[-1].output_shape
+    encoding, use_logits = _fit_loss(spec, info, output_shape, network.output_activation, issues)
+    _check_metrics(spec, info, issues)
+    if issues:
+        raise SpecError(issues)
+    return JobPlan(info, encoding, use_logits, count, network.layer_summaries)
+
+
+def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> DatasetInfo | None:
+    ds = spec.dataset
+    builtin = DATASETS.get(ds.name)
+    bad = [
+        o
+        for o in ("n_samples", "noise", "classes", "features")
+        if getattr(ds, o) is not None and o not in builtin.options
+    ]
+    for option in bad:
+        allowed = ", ".join(sorted(builtin.options)) or "none"
+        issues.append(
+            SpecIssue(
+                ("dataset", option),
+                f"{option} does not apply to the data set {ds.name!r} (its options: {allowed})",
+            )
+        )
+    if ds.n_samples is not None and ds.n_samples > settings.max_samples:
+        issues.append(
+            SpecIssue(
+                ("dataset", "n_samples"),
+                f"expected at most {settings.max_samples:,} samples "
+                f"(EPOCHAL_MAX_SAMPLES); received n_samples={ds.n_samples:,}",
+                "too_large",
+            )
+        )
+    if bad:
+        return None
+    info = builtin.info(ds)
+    n_val = round(info.samples * ds.validation_split)
+    if ds.validation_split > 0 and (n_val == 0 or n_val == info.samples):
+        issues.append(
+            SpecIssue(
+                ("dataset", "validation_split"),
+                f"validation_split={ds.validation_split} of {info.samples} samples "
+                "leaves an empty training or validation set",
+            )
+        )
+    return info
+
+
+def _check_training(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> None:
+    t = spec.training
+    if t.epochs > settings.max_epochs:
+        issues.append(
+            SpecIssue(
+                ("training", "epochs"),
+                f"expected at most {settings.max_epochs:,} epochs "
+                f"(EPOCHAL_MAX_EPOCHS); received epochs={t.epochs:,}",
+                "too_large",
+            )
+        )
+    if t.batch_size > settings.max_batch_size:
+        issues.append(
+            SpecIssue(
+                ("training", "batch_size"),
+                f"expected at most {settings.max_batch_size:,} "
+                f"(EPOCHAL_MAX_BATCH_SIZE); received batch_size={t.batch_size:,}",
+                "too_large",
+            )
+        )
+
+
+def _fit_loss(
+    spec: JobSpec,
+    info: DatasetInfo,
+    output_shape: tuple[int, ...],
+    output_activation: str | None,
+    issues: list[SpecIssue],
+) -> tuple[Encoding, bool]:
+    """Which target encoding the loss needs, and whether it reads logits; issues when it can't fit."""
+    loss = spec.training.loss
+    definition = LOSSES.get(loss.type)
+    where = ("training", "loss")
+    out = f"the last layer outputs shape {output_shape}"
+    k = info.num_classes
+
+    def refuse(msg: str) -> tuple[Encoding, bool]:
+        issues.append(SpecIssue(where, f"{loss.type}: {msg}", "loss_mismatch"))
+        return "values", False
+
+    # Targets.
+    encoding: Encoding
+    if definition.targets in ("class_index", "one_hot"):
+        if info.task != "classification":
+            return refuse(f"needs class labels but {spec.dataset.name!r} is a regression data set")
+        if output_shape != (k,):
+            return refuse(f"{out}; expected ({k},), one unit per class of {spec.dataset.name!r}")
+        encoding = "index" if definition.targets == "class_index" else "one_hot"
+    elif definition.targets == "binary":
+        if info.task != "classification" or k != 2:
+            return refuse(
+                f"needs two classes; {spec.dataset.name!r} has "
+                f"{k if k else 'continuous targets, not'} classes"
+            )
+        if output_shape != (1,):
+            return refuse(f"{out}; expected (1,), a single sigmoid unit")
+        encoding = "binary"
+    elif info.task == "regression":
+        if output_shape != info.target_shape:
+            return refuse(f"{out}; the targets have shape {info.target_shape}")
+        encoding = "values"
+    elif output_shape == (1,) and k == 2:
+        encoding = "binary"
+    elif output_shape == (k,):
+        encoding = "one_hot"
+    else:
+        return refuse(
+            f"{out}; expected ({k},) for one-hot targets"
+            + (" or (1,) for 0/1 targets" if k == 2 else "")
+        )
+
+    # Logits or outputs.
+    if definition.logits_of is None:
+        if loss.from_logits:
+            return refuse("from_logits applies only to cross-entropy losses")
+        return encoding, False
+    if output_activation == definition.logits_of:
+        if loss.from_logits:
+            return refuse(
+                f"from_logits is true but the last layer applies {output_activation}; "
+                "drop one of the two"
+            )
+        return encoding, True
+    if output_activation is None and loss.from_logits:
+        return encoding, True
+    if output_activation is None:
+        return refuse(
+            f"expects probabilities but the last layer has no {definition.logits_of} "
+            f"activation: add activation {definition.logits_of!r} or set from_logits: true"
+        )
+    return refuse(f"needs a {definition.logits_of} output, not {output_activation}")
+
+
+def _check_metrics(spec: JobSpec, info: DatasetInfo, issues: list[SpecIssue]) -> None:
+    for i, name in enumerate(spec.training.metrics):
+        wants_classes = METRICS.get(name).classifiers_only
+        if wants_classes != (info.task == "classification"):
+            kind = "a classification" if wants_classes else "a regression"
+            issues.append(
+                SpecIssue(
+                    ("training", "metrics", i),
+                    f"{name} needs {kind} data set; {spec.dataset.name!r} is not",
+                )
+            )
