@@ -36,15 +36,15 @@ Builder = Callable[[Any, Shape], Built]
 LAYERS: Registry[Builder] = Registry("layer")
 
 
-def _flat(shape: Shape, what: str) -> int:
+def _flat(shape: Shape) -> int:
     if len(shape) != 1:
-        raise LayerShapeError(f"{what} expects a flat input but gets {shape}: add a flatten layer")
+        raise LayerShapeError(f"expects a flat input but gets {shape}: add a flatten layer")
     return shape[0]
 
 
 @LAYERS.register("dense")
 def dense(spec: L.Dense, shape: Shape) -> Built:
-    linear = nn.Linear(_flat(shape, "dense"), spec.units, bias=spec.use_bias)
+    linear = nn.Linear(_flat(shape), spec.units, bias=spec.use_bias)
     inits = [(linear.weight, spec.kernel_initializer)]
     if linear.bias is not None:
         inits.append((linear.bias, spec.bias_initializer))

@@ -46,7 +46,10 @@ class LossSpec(Spec):
 
 class TrainingSpec(Spec):
     loss: Annotated[LossSpec, BeforeValidator(_loss_shorthand)]
-    optimizer: OptimizerSpec = Field(default_factory=lambda: {"type": "adam"})  # type: ignore[assignment]
+    optimizer: OptimizerSpec = Field(
+        default_factory=lambda: {"type": "adam"},
+        validate_default=True,  # type: ignore[arg-type]
+    )
     batch_size: int = Field(32, gt=0)
     epochs: int = Field(1, gt=0)
     metrics: list[Annotated[str, AfterValidator(METRICS.canonical)]] = Field(default_factory=list)

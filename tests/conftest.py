@@ -1,0 +1,77 @@
+"""Shared fixtures: real servers (named by environment variables, or throwaway ones) and settings.
+
+EPOCHAL_TEST_DATABASE_URL  a PostgreSQL server (any database on it; tests create their own)
+EPOCHAL_TEST_REDIS_URL     a Redis server (tests isolate their keys with a unique prefix)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import migrations
+from core.settings import Settings
+from tests.servers import fresh_postgres_database, throwaway_postgres, throwaway_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("EPOCHAL_TEST_REDIS_URL"):
+        yield url
+        return
+    with throwaway_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("EPOCHAL_TEST_DATABASE_URL"):
+        yield url
+        return
+    with throwaway_postgres(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    with fresh_postgres_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'epochal.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs twice: on SQLite and on PostgreSQL."""
+    name = "empty_sqlite_url" if request.param == "sqlite" else "empty_postgres_url"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A migrated, empty store on SQLite and on PostgreSQL."""
+    migrations.upgrade(empty_database_url)
+    return empty_database_url
+
+
+def make_settings(database_url: str, broker_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        broker_url=broker_url,
+        broker_key_prefix=f"test-{uuid.uuid4().hex[:8]}:",
+        artifacts_dir=tmp_path / "artifacts",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, redis_url, tmp_path)

