@@ -55,6 +55,6 @@ def test_split_holds_out_the_fraction_and_depends_only_on_the_seed() -> None:
     train, val = split(arrays, 0.2, seed=0)
     assert (len(train), len(val)) == (120, 30)
     assert sorted(np.concatenate([train.x, val.x]).tolist()) == sorted(arrays.x.tolist())
-    train2, val2 = split(arrays, 0.2, seed=0)
+    _, val2 = split(arrays, 0.2, seed=0)
     assert np.array_equal(val.x, val2.x)
     assert split(arrays, 0.0, seed=0)[1] is None

@@ -67,7 +67,7 @@ def test_a_hidden_layer_learns_xor_and_every_step_is_reported() -> None:
     first = rec.losses[:steps_per_epoch]
     weights = [32] * (steps_per_epoch - 1) + [300 - 32 * (steps_per_epoch - 1)]
     assert rec.epochs[0][2]["loss"] == pytest.approx(
-        sum(w * v for w, v in zip(weights, first)) / 300, rel=1e-5
+        sum(w * v for w, v in zip(weights, first, strict=True)) / 300, rel=1e-5
     )
 
 
