@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
-from core.dispatch import TRAIN_TASK, celery_config
+from core.dispatch import QUEUES, TRAIN_TASK, celery_config
 from core.settings import EMBEDDED, Settings
 
 
@@ -20,7 +21,7 @@ class Enqueuer:
                 "start the API that way, or set EPOCHAL_BROKER_URL to a Redis URL"
             )
         self.app = Celery("epochal-api", set_as_current=False)
-        self.app.conf.update(celery_config(settings))
+        self.app.conf.update(celery_config(settings), task_queues=[Queue(q) for q in QUEUES])
 
     def send_train(self, job_id: str, queue: str) -> None:
         try:

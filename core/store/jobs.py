@@ -96,23 +96,21 @@ def list_jobs(
 def request_cancel(session: Session, *, job_id: str) -> Job:
     """A queued job is cancelled at once; a running one is flagged and its worker stops it."""
     now = utcnow()
-    session.execute(
+    changed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
         .values(status=JobStatus.CANCELLED.value, cancel_requested=True, finished_at=now)
-    )
-    session.execute(
+    ).rowcount
+    changed += session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
         .values(cancel_requested=True)
-    )
+    ).rowcount
     job = get_job(session, job_id=job_id)
     session.refresh(job)
-    if job.status != JobStatus.CANCELLED.value and not (
-        job.status == JobStatus.RUNNING.value and job.cancel_requested
-    ):
+    if not changed:
         raise ConflictError(
-            f"job {job_id} has already {job.status}; only a queued or running job can be cancelled"
+            f"job {job_id} already ended ({job.status}); only a queued or running job can be cancelled"
         )
     return job
 

@@ -1,0 +1,146 @@
+"""Running a stored job without Celery: claim, stream to SQL, end succeeded, failed or cancelled."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from core.settings import Settings
+from core.spec import JobSpec
+from core.store import jobs
+from core.store.db import session_factory
+from core.store.metrics import read_series
+from core.training.job import Runner
+from core.training.plan import plan_job
+from tests.conftest import make_settings
+
+
+def submit(settings: Settings, spec: dict) -> str:
+    parsed = JobSpec.model_validate(spec)
+    with session_factory(settings.database_url).begin() as session:
+        job = jobs.create_job(
+            session,
+            spec=parsed.model_dump(mode="json"),
+            name="t",
+            tags=[],
+            queue="cpu",
+            summary=plan_job(parsed, settings).summary(),
+            epochs=parsed.training.epochs,
+        )
+        return job.id
+
+
+def moons(epochs: int = 5, **training: object) -> dict:
+    return {
+        "dataset": {"name": "moons", "n_samples": 300, "validation_split": 0.2},
+        "model": {
+            "layers": [
+                {"type": "dense", "units": 16, "activation": "relu"},
+                {"type": "dense", "units": 2, "activation": "softmax"},
+            ]
+        },
+        "training": {
+            "loss": "sparse_categorical_crossentropy",
+            "batch_size": 16,
+            "epochs": epochs,
+            "optimizer": {"type": "adam", "learning_rate": 0.01},
+            "metrics": ["accuracy"],
+            "seed": 0,
+            **training,
+        },
+    }
+
+
+@pytest.fixture
+def runner(database_url: str, tmp_path: Path) -> Runner:
+    settings = make_settings(database_url, "redis://unused", tmp_path, metrics_flush_seconds=0.05)
+    return Runner(session_factory(database_url), settings, "test-worker")
+
+
+def job_of(runner: Runner, job_id: str):
+    with runner.sessions() as session:
+        return jobs.get_job(session, job_id=job_id)
+
+
+def test_a_job_trains_streams_its_series_and_saves_its_model(runner: Runner) -> None:
+    job_id = submit(runner.settings, moons())
+    assert runner.run(job_id) == "succeeded"
+    assert runner.run(job_id) is None  # a redelivered message finds it taken
+    job = job_of(runner, job_id)
+    assert (job.status, job.attempts, job.worker, job.device) == (
+        "succeeded",
+        1,
+        "test-worker",
+        "cpu",
+    )
+    assert job.progress == {"epoch": 5, "epochs": 5, "step": 75, "steps_per_epoch": 15}
+    assert job.summary["epochs_run"] == 5 and job.summary["final"]["val_accuracy"] > 0.8
+    assert job.summary["best"]["val_loss"] <= job.summary["final"]["val_loss"]
+    with runner.sessions() as session:
+        series = {s.name: s for s in read_series(session, job_id=job_id)}
+    assert set(series) == {"batch_loss", "loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert series["batch_loss"].steps == list(range(1, 76))
+    assert series["val_loss"].steps == [15, 30, 45, 60, 75] and series["val_loss"].epochs == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    weights = load_file(runner.settings.artifacts_dir / job.summary["model"]["weights"])
+    assert weights["body.0.weight"].shape == (16, 2)
+
+
+def test_divergence_fails_the_job_with_its_reason_and_keeps_the_metrics(runner: Runner) -> None:
+    spec = {
+        "dataset": {"name": "regression", "n_samples": 200},
+        "model": {
+            "layers": [
+                {"type": "dense", "units": 32, "activation": "relu"},
+                {"type": "dense", "units": 1},
+            ]
+        },
+        "training": {
+            "loss": "mean_squared_error",
+            "optimizer": {"type": "sgd", "learning_rate": 1e6},
+            "epochs": 20,
+            "seed": 0,
+        },
+    }
+    job_id = submit(runner.settings, spec)
+    assert runner.run(job_id) == "failed"
+    job = job_of(runner, job_id)
+    assert job.error["type"] == "divergence" and "training diverged" in job.error["message"]
+    with runner.sessions() as session:
+        [series] = read_series(session, job_id=job_id, names=["batch_loss"])
+    assert any(v != v or abs(v) == float("inf") for v in series.values)  # the NaN/inf is stored
+
+
+def test_a_cancel_request_stops_the_run(runner: Runner) -> None:
+    job_id = submit(runner.settings, moons(epochs=2000))
+    threading.Timer(1.0, lambda: _cancel(runner, job_id)).start()
+    started = time.monotonic()
+    assert runner.run(job_id) == "cancelled"
+    assert time.monotonic() - started < 10
+    job = job_of(runner, job_id)
+    assert job.progress["step"] > 0 and "cancelled at epoch" in job.summary["stop_reason"]
+    with runner.sessions() as session:
+        assert read_series(session, job_id=job_id, names=["loss"])[0].steps  # metrics stay readable
+
+
+def _cancel(runner: Runner, job_id: str) -> None:
+    with runner.sessions.begin() as session:
+        jobs.request_cancel(session, job_id=job_id)
+
+
+def test_a_cuda_job_on_a_machine_without_cuda_fails_clearly(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    job_id = submit(runner.settings, {**moons(), "resources": {"device": "cuda"}})
+    assert runner.run(job_id) == "failed"
+    assert "no CUDA device" in job_of(runner, job_id).error["message"]

@@ -1,0 +1,112 @@
+"""The job and metric repositories on SQLite and PostgreSQL (each test runs on both)."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.errors import ConflictError, InvalidArgumentError, NotFoundError
+from core.store import jobs
+from core.store.base import utcnow
+from core.store.db import session_factory
+from core.store.metrics import read_series, write_points
+from core.store.models import Job, MetricPoint
+
+
+@pytest.fixture
+def session(database_url: str) -> Session:
+    with session_factory(database_url)() as s:
+        yield s
+
+
+def new_job(session: Session, name: str = "j", tags: tuple[str, ...] = ()) -> Job:
+    job = jobs.create_job(
+        session, spec={"k": 1}, name=name, tags=list(tags), queue="cpu", summary={}, epochs=3
+    )
+    session.commit()
+    return job
+
+
+def test_list_is_newest_first_with_keyset_pages_and_filters(session: Session) -> None:
+    created = [new_job(session, f"j{i}", tags=("even",) if i % 2 == 0 else ()) for i in range(7)]
+    seen, cursor = [], None
+    while True:
+        page, cursor = jobs.list_jobs(session, limit=3, cursor=cursor)
+        seen += [j.name for j in page]
+        if cursor is None:
+            break
+    assert seen == [j.name for j in reversed(created)]
+    even, _ = jobs.list_jobs(session, tag="even", limit=10)
+    assert [j.name for j in even] == ["j6", "j4", "j2", "j0"]
+    jobs.request_cancel(session, job_id=created[0].id)
+    session.commit()
+    assert [j.name for j in jobs.list_jobs(session, status="cancelled")[0]] == ["j0"]
+    with pytest.raises(InvalidArgumentError):
+        jobs.list_jobs(session, cursor="not-a-cursor")
+
+
+def test_claim_is_won_by_exactly_one_worker(database_url: str, session: Session) -> None:
+    job = new_job(session)
+    sessions = session_factory(database_url)
+    with sessions.begin() as a, sessions.begin() as b:
+        first = jobs.claim_job(a, job_id=job.id, worker="a", device="cpu")
+    with sessions.begin() as b:
+        second = jobs.claim_job(b, job_id=job.id, worker="b", device="cpu")
+    assert first is not None and first.status == "running" and first.attempts == 1
+    assert second is None
+
+
+def test_cancel_queued_at_once_running_by_flag_finished_refused(session: Session) -> None:
+    queued, running = new_job(session), new_job(session)
+    assert jobs.request_cancel(session, job_id=queued.id).status == "cancelled"
+    jobs.claim_job(session, job_id=running.id, worker="w", device="cpu")
+    flagged = jobs.request_cancel(session, job_id=running.id)
+    assert (flagged.status, flagged.cancel_requested) == ("running", True)
+    assert jobs.is_cancel_requested(session, job_id=running.id)
+    with pytest.raises(ConflictError, match=r"already ended \(cancelled\)"):
+        jobs.request_cancel(session, job_id=queued.id)
+    with pytest.raises(NotFoundError):
+        jobs.request_cancel(session, job_id="nope")
+
+
+def test_stale_running_jobs_are_requeued_then_failed_after_max_attempts(session: Session) -> None:
+    job = new_job(session)
+    for attempt in (1, 2):
+        assert jobs.claim_job(session, job_id=job.id, worker="w", device="cpu").attempts == attempt
+        assert (
+            jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2) == []
+        )  # fresh lease
+        session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(seconds=61)))
+        requeued = jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2)
+        session.commit()
+        if attempt == 1:
+            assert requeued == [job.id] and jobs.get_job(session, job_id=job.id).status == "queued"
+    failed = jobs.get_job(session, job_id=job.id)
+    session.refresh(failed)
+    assert failed.status == "failed" and failed.error["type"] == "WorkerLost"
+
+
+def test_metric_writes_are_idempotent_and_keep_nan_and_infinity(session: Session) -> None:
+    job = new_job(session)
+    points = [
+        ("loss", 1, 1, 0.5),
+        ("loss", 2, 1, math.nan),
+        ("loss", 3, 1, math.inf),
+        ("lr", 3, 1, -math.inf),
+    ]
+    write_points(session, job_id=job.id, points=points)
+    write_points(
+        session, job_id=job.id, points=[*points[:1], ("loss", 1, 1, 0.25)]
+    )  # retried + corrected
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(MetricPoint)) == 4
+    series = {s.name: s for s in read_series(session, job_id=job.id)}
+    assert series["loss"].steps == [1, 2, 3]
+    assert series["loss"].values[0] == 0.25
+    assert math.isnan(series["loss"].values[1]) and series["loss"].values[2] == math.inf
+    assert series["lr"].values == [-math.inf]
+    assert [s.name for s in read_series(session, job_id=job.id, names=["lr"])] == ["lr"]
