@@ -24,8 +24,15 @@ def test_registry_accepts_keras_class_spelling_and_lists_known_names() -> None:
     reg: Registry[int] = Registry("widget")
     reg.register("max_pooling2d")(1)
     reg.register("simple_rnn")(2)
-    assert (reg.get("MaxPooling2D"), reg.get("SimpleRNN"), reg.canonical("simple_rnn")) == (1, 2, "simple_rnn")
-    with pytest.raises(UnknownNameError, match="unknown widget 'maxpooling2d'; expected one of: max_pooling2d, simple_rnn"):
+    assert (reg.get("MaxPooling2D"), reg.get("SimpleRNN"), reg.canonical("simple_rnn")) == (
+        1,
+        2,
+        "simple_rnn",
+    )
+    with pytest.raises(
+        UnknownNameError,
+        match="unknown widget 'maxpooling2d'; expected one of: max_pooling2d, simple_rnn",
+    ):
         reg.get("maxpooling2d")
     with pytest.raises(ValueError, match="registered twice"):
         reg.register("simple_rnn")(3)
