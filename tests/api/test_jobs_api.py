@@ -20,28 +20,7 @@ from core.store.db import session_factory
 from core.store.models import Job, JobTag
 from tests.conftest import make_settings
 from tests.servers import free_port
-
-DIGITS = {
-    "name": "digits-mlp",
-    "tags": ["baseline"],
-    "dataset": {"name": "digits", "validation_split": 0.2},
-    "model": {
-        "layers": [
-            {"type": "dense", "units": 128, "activation": "relu"},
-            {"type": "dropout", "rate": 0.2},
-            {"type": "dense", "units": 10, "activation": "softmax"},
-        ]
-    },
-    "training": {
-        "loss": "sparse_categorical_crossentropy",
-        "optimizer": {"type": "adam", "learning_rate": 0.001},
-        "batch_size": 64,
-        "epochs": 20,
-        "metrics": ["accuracy"],
-        "seed": 0,
-    },
-    "resources": {"device": "auto"},
-}
+from tests.specs import DIGITS
 
 
 @pytest.fixture

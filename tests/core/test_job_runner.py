@@ -17,6 +17,7 @@ from core.store.metrics import read_series
 from core.training.job import Runner
 from core.training.plan import plan_job
 from tests.conftest import make_settings
+from tests.specs import DIVERGING
 
 
 def submit(settings: Settings, spec: dict) -> str:
@@ -96,22 +97,7 @@ def test_a_job_trains_streams_its_series_and_saves_its_model(runner: Runner) -> 
 
 
 def test_divergence_fails_the_job_with_its_reason_and_keeps_the_metrics(runner: Runner) -> None:
-    spec = {
-        "dataset": {"name": "regression", "n_samples": 200},
-        "model": {
-            "layers": [
-                {"type": "dense", "units": 32, "activation": "relu"},
-                {"type": "dense", "units": 1},
-            ]
-        },
-        "training": {
-            "loss": "mean_squared_error",
-            "optimizer": {"type": "sgd", "learning_rate": 1e6},
-            "epochs": 20,
-            "seed": 0,
-        },
-    }
-    job_id = submit(runner.settings, spec)
+    job_id = submit(runner.settings, DIVERGING)
     assert runner.run(job_id) == "failed"
     job = job_of(runner, job_id)
     assert job.error["type"] == "divergence" and "training diverged" in job.error["message"]

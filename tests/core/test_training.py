@@ -13,6 +13,7 @@ from core.spec import JobSpec
 from core.training.callbacks import Callback, CancelCheck, TrainState
 from core.training.losses import LOSSES
 from core.training.session import train_spec
+from tests.specs import DIVERGING
 
 CPU = torch.device("cpu")
 
@@ -80,23 +81,7 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
 
 
 def test_a_nan_loss_fails_as_divergence_after_reporting_it() -> None:
-    spec = JobSpec.model_validate(
-        {
-            "dataset": {"name": "regression", "n_samples": 200},
-            "model": {
-                "layers": [
-                    {"type": "dense", "units": 32, "activation": "relu"},
-                    {"type": "dense", "units": 1},
-                ]
-            },
-            "training": {
-                "loss": "mean_squared_error",
-                "optimizer": {"type": "sgd", "learning_rate": 1e6},
-                "epochs": 20,
-                "seed": 0,
-            },
-        }
-    )
+    spec = JobSpec.model_validate(DIVERGING)
     rec = Recorder()
     with pytest.raises(DivergenceError, match="training diverged") as e:
         train_spec(spec, Settings(), device=CPU, callbacks=[rec])

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.test_jobs_api import DIGITS
 from tests.e2e.stack import Stack, epochal_command, migrate, service_env, wait_for_job, wait_until
 from tests.servers import free_port
+from tests.specs import DIGITS
 
 pytestmark = pytest.mark.e2e
 
