@@ -13,7 +13,7 @@ class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def normalize_type(value: Any, names: list[str], kind: str) -> Any:
+def normalize_type(value: Any, names: list[str]) -> Any:
     """Accept `"adam"` for `{"type": "adam"}` and Keras's class spelling (`Conv2D` → `conv2d`).
 
     Unknown names are left for the discriminated union to refuse with the list of known tags.

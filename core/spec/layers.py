@@ -51,7 +51,7 @@ LAYER_TYPES: list[str] = [cls.model_fields["type"].annotation.__args__[0] for cl
 
 
 def _normalize_layer(value: Any) -> Any:
-    return normalize_type(value, LAYER_TYPES, "layer")
+    return normalize_type(value, LAYER_TYPES)
 
 
 LayerSpec = Annotated[

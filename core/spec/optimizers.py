@@ -34,7 +34,7 @@ OPTIMIZER_TYPES: list[str] = [
 
 
 def _normalize_optimizer(value: Any) -> Any:
-    return normalize_type(value, OPTIMIZER_TYPES, "optimizer")
+    return normalize_type(value, OPTIMIZER_TYPES)
 
 
 OptimizerSpec = Annotated[

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from core.errors import DivergenceError
+from core.errors import DivergenceError, TrainingCancelled
 from core.nn.network import Network
 from core.training.callbacks import Callback, TrainState
 from core.training.losses import LossFn
@@ -97,24 +97,28 @@ def _train_epoch(
     order = order.to(train.x.device)
     totals = _Totals(objective)
     pending: list[torch.Tensor] = []
-    for start in range(0, n, batch_size):
-        index = order[start : start + batch_size]
-        x, y = train.x[index], train.y[index]
-        logits = network.logits(x)
-        outputs = network.head(logits)
-        loss = objective.loss(logits if objective.use_logits else outputs, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        state.step += 1
-        pending.append(loss.detach())
-        totals.add(loss.detach(), outputs.detach(), y)
-        if len(pending) >= LOSS_REPORT_EVERY:
-            _report_losses(pending, state, callbacks)
-        for cb in callbacks:
-            cb.on_batch_end(state)
-        if state.stop_training:
-            break
+    try:
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            x, y = train.x[index], train.y[index]
+            logits = network.logits(x)
+            outputs = network.head(logits)
+            loss = objective.loss(logits if objective.use_logits else outputs, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            state.step += 1
+            pending.append(loss.detach())
+            totals.add(loss.detach(), outputs.detach(), y)
+            if len(pending) >= LOSS_REPORT_EVERY:
+                _report_losses(pending, state, callbacks)
+            for cb in callbacks:
+                cb.on_batch_end(state)
+            if state.stop_training:
+                break
+    except TrainingCancelled:
+        _report_losses(pending, state, callbacks)  # keep the steps taken before the stop
+        raise
     _report_losses(pending, state, callbacks)
     return totals.means()
 

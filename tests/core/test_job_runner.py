@@ -116,6 +116,8 @@ def test_a_cancel_request_stops_the_run(runner: Runner) -> None:
     assert job.progress["step"] > 0 and "cancelled at epoch" in job.summary["stop_reason"]
     with runner.sessions() as session:
         assert read_series(session, job_id=job_id, names=["loss"])[0].steps  # metrics stay readable
+        [steps] = read_series(session, job_id=job_id, names=["batch_loss"])
+    assert steps.steps == list(range(1, job.progress["step"] + 1))  # every step up to the stop
 
 
 def _cancel(runner: Runner, job_id: str) -> None:
