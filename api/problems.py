@@ -1,9 +1,9 @@
-"""Errors as `application/problem+json` (RFC 9457): one table from domain error codes to HTTP."""
+"""Errors as `application/problem+json` (RFC 9457): one table from error codes to HTTP."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,33 +13,47 @@ from starlette.exceptions import HTTPException
 
 from api.queue import BrokerUnavailable
 from core.errors import EpochalError, SpecError, SpecIssue
+from core.registry import squash
+from core.store.db import is_transient
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
-# code -> (HTTP status, title)
+# code -> (HTTP status, title). A problem type always has the same title.
 STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_spec": (422, "The job spec cannot run"),
+    "invalid_request": (422, "The request is not valid"),
     "unknown_name": (422, "Unknown name"),
     "invalid_argument": (400, "Invalid argument"),
     "not_found": (404, "Not found"),
     "conflict": (409, "Conflict"),
     "broker_unavailable": (503, "Queue unavailable"),
+    "store_unavailable": (503, "Store unavailable"),
+    "not_ready": (503, "Not ready"),
+    "internal_error": (500, "Internal error"),
 }
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, errors: Sequence[dict[str, Any]] | None = None
+    code: str,
+    detail: str,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    status: int | None = None,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    default_status, default_title = STATUS_OF.get(code, (500, "Internal error"))
+    status = status or default_status
     body: dict[str, Any] = {
         "type": f"urn:epochal:problem:{code}",
-        "title": title,
+        "title": title or default_title,
         "status": status,
         "detail": detail,
     }
     if errors is not None:
         body["errors"] = list(errors)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _clean_loc(loc: Sequence[Any], body: Any) -> list[Any]:
@@ -49,59 +63,53 @@ def _clean_loc(loc: Sequence[Any], body: Any) -> list[Any]:
     clean: list[Any] = []
     node = body
     for part in parts:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and "type" in node:
+        if (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part not in node
+            and isinstance(node.get("type"), str)
+            and squash(part) == squash(node["type"])
+        ):
             continue  # the discriminator's tag, e.g. "dense" in model.layers.0.dense.units
         clean.append(part)
-        node = (
-            node.get(part)
-            if isinstance(node, dict)
-            else (
-                node[part]
-                if isinstance(node, list) and isinstance(part, int) and part < len(node)
-                else None
-            )
-        )
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
     return clean
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "json_invalid":
         return f"malformed JSON: {error.get('ctx', {}).get('error', 'could not parse the body')}"
-    msg = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         return "field required"
     if error["type"] == "extra_forbidden":
         return "unknown field; check its spelling and the documented fields of this object"
-    return msg
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} problem{'s' if n != 1 else ''} in {what}"
 
 
 def spec_issues_response(issues: list[SpecIssue]) -> JSONResponse:
-    n = len(issues)
-    return problem(
-        422,
-        "invalid_spec",
-        STATUS_OF["invalid_spec"][1],
-        f"{n} problem{'s' if n != 1 else ''} in the spec",
-        [i.as_dict() for i in issues],
-    )
+    return problem("invalid_spec", _count(len(issues), "the spec"), [i.as_dict() for i in issues])
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = exc.errors()
         errors = [
             {"loc": _clean_loc(e["loc"], exc.body), "msg": _message(e), "type": e["type"]}
-            for e in exc.errors()
+            for e in raw
         ]
-        in_body = any(e["loc"][:1] == ("body",) for e in exc.errors())
-        what = "the spec" if in_body and request.method == "POST" else "the request"
-        return problem(
-            422,
-            "invalid_request" if not in_body else "invalid_spec",
-            "The request is not valid",
-            f"{len(errors)} problem(s) in {what}",
-            errors,
-        )
+        if any(e["loc"][:1] == ("body",) for e in raw):
+            return problem("invalid_spec", _count(len(errors), "the spec"), errors)
+        return problem("invalid_request", _count(len(errors), "the request"), errors)
 
     @app.exception_handler(SpecError)
     async def spec_error(request: Request, exc: SpecError) -> JSONResponse:
@@ -109,14 +117,26 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(EpochalError)
     async def domain(request: Request, exc: EpochalError) -> JSONResponse:
-        status, title = STATUS_OF.get(exc.code, (500, "Internal error"))
-        return problem(status, exc.code, title, str(exc))
+        return problem(exc.code, str(exc))
 
     @app.exception_handler(BrokerUnavailable)
     async def broker(request: Request, exc: BrokerUnavailable) -> JSONResponse:
-        status, title = STATUS_OF["broker_unavailable"]
-        return problem(status, "broker_unavailable", title, f"{exc}; nothing was stored")
+        return problem("broker_unavailable", f"{exc}; nothing was stored")
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+        return problem(
+            "http_error",
+            str(exc.detail),
+            status=exc.status_code,
+            title=str(exc.detail),
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            log.warning("store unavailable: %s", exc)
+            return problem("store_unavailable", "the store is unreachable; try again shortly")
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem("internal_error", "an unexpected error occurred; it has been logged")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -52,7 +53,7 @@ def worker_command(queues: str, concurrency: int, level: str) -> list[str]:
         "--loglevel",
         level,
         "--hostname",
-        f"epochal-{queues.replace(',', '-')}-%i@%h",
+        f"epochal-{queues.replace(',', '-')}-{os.getpid()}@%h",  # unique per worker process
     ]
 
 
@@ -86,10 +87,15 @@ def serve(args: argparse.Namespace) -> int:
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     migrate(args)
     host, port = args.host or settings.api_host, args.port or settings.api_port
+    # Each child leads its own process group, so stopping it reaches its pool processes too.
     children = [
-        subprocess.Popen(api_command(host, port, settings.log_level), env=env),
         subprocess.Popen(
-            worker_command(args.queues, args.concurrency, settings.log_level), env=env
+            api_command(host, port, settings.log_level), env=env, start_new_session=True
+        ),
+        subprocess.Popen(
+            worker_command(args.queues, args.concurrency, settings.log_level),
+            env=env,
+            start_new_session=True,
         ),
     ]
     log.info("Epochal is up: http://%s:%s (API docs at /docs). Ctrl-C stops it.", host, port)
@@ -115,13 +121,15 @@ def _supervise(children: list[subprocess.Popen[bytes]], broker: EmbeddedBroker |
         time.sleep(0.2)
     for child in children:
         if child.poll() is None:
-            child.send_signal(signal.SIGTERM)  # a worker's warm shutdown requeues its job
+            child.send_signal(signal.SIGTERM)  # the worker puts a running job back in the queue
     deadline = time.monotonic() + 30
     for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            log.warning("%s did not stop in time; killing it", child.args[2:5])
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # and anything it left behind
     if broker is not None:
         broker.close()
     return 0 if stopping else code

@@ -67,3 +67,9 @@ class InvalidArgumentError(EpochalError):
     """A request argument outside the spec (a query parameter, a cursor) that is malformed."""
 
     code = "invalid_argument"
+
+
+class LeaseLost(EpochalError):
+    """This worker no longer holds the job (it was silent too long and the job moved on)."""
+
+    code = "lease_lost"

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_epochs: int = Field(10_000, ge=1)
     max_batch_size: int = Field(65_536, ge=1)
     max_samples: int = Field(1_000_000, ge=1, description="largest synthetic data set")
+    max_data_values: int = Field(
+        250_000_000, ge=1, description="largest data set, in input values (samples x features)"
+    )
 
     # Scheduling and reliability.
     auto_queue: Literal["cpu", "gpu"] = Field("cpu", description="queue for device 'auto' jobs")
@@ -37,6 +40,9 @@ class Settings(BaseSettings):
         120.0, gt=0, description="a running job silent this long is requeued"
     )
     max_attempts: int = Field(3, ge=1)
+    requeue_unsent_seconds: float = Field(
+        600.0, gt=0, description="a queued job whose message is this old is sent again"
+    )
     visibility_timeout: int = Field(
         43_200, ge=60, description="broker redelivery of unacked messages"
     )

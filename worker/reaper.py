@@ -1,8 +1,11 @@
-"""Requeues jobs whose worker died: a thread in each worker's main process.
+"""Recovers jobs that would otherwise wait forever: a thread in each worker's main process.
 
-A job's heartbeat is renewed while it trains; one silent for `job_lease_seconds` goes back to
-the queue (or fails after `max_attempts`). Several workers may reap at once: the store's
-conditional updates let exactly one of them move each job.
+- A running job whose heartbeat stopped for `job_lease_seconds` (its worker died) goes back to
+  the queue, or fails after `max_attempts`.
+- A queued job whose message is older than `requeue_unsent_seconds` is sent again, in case the
+  message was lost (a broker restarted without persistence).
+Several workers may reap at once: the store's conditional updates let one move each job, and
+a duplicate message is harmless because only one claim can win.
 """
 
 from __future__ import annotations
@@ -17,29 +20,33 @@ from core.dispatch import TRAIN_TASK
 from core.settings import Settings
 from core.store import jobs as job_store
 from core.store.db import session_factory
-from core.store.models import Job
 
 log = logging.getLogger(__name__)
 
 
 def reap_once(app: Celery, settings: Settings) -> list[str]:
-    sessions = session_factory(settings.database_url)
-    with sessions.begin() as session:
+    """One round; returns the ids sent. Commits before sending, so a worker never sees a
+    message for a job that is not queued yet; a send that fails is retried next round."""
+    with session_factory(settings.database_url).begin() as session:
         requeued = job_store.requeue_stale_jobs(
             session, lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts
         )
-        queues = {job_id: session.get(Job, job_id).queue for job_id in requeued}
-    for job_id, queue in queues.items():
+        resent = job_store.unsent_queued_jobs(
+            session, older_than_seconds=settings.requeue_unsent_seconds
+        )
+    for job_id, _ in requeued:
         log.warning("job %s: its worker went silent; requeued", job_id)
+    for job_id, queue in requeued + resent:
         app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
-    return requeued
+    return [job_id for job_id, _ in requeued + resent]
 
 
 def install(app: Celery, settings: Settings) -> None:
     stop = threading.Event()
+    interval = min(settings.job_lease_seconds, settings.requeue_unsent_seconds) / 2
 
     def loop() -> None:
-        while not stop.wait(settings.job_lease_seconds / 2):
+        while not stop.wait(interval):
             try:
                 reap_once(app, settings)
             except Exception:

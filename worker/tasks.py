@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import cache
 
 from celery import Celery, Task
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.dispatch import TRAIN_TASK
 from core.errors import NotFoundError
@@ -16,9 +17,10 @@ from core.training.job import Runner
 
 log = logging.getLogger(__name__)
 
-# The API sends the message just before committing the job: a fast worker may look too early.
-NOT_VISIBLE_RETRIES, NOT_VISIBLE_DELAY = 20, 0.5
-STORE_RETRIES, STORE_DELAY = 5, 5.0
+# A message for a job that is not (or no longer) in the store: look a few times, then drop it.
+NOT_FOUND_RETRIES, NOT_FOUND_DELAY = 10, 1.0
+# The store is unreachable before training could start: back off, never give up on the job.
+STORE_DELAY_MAX = 60.0
 
 
 @cache
@@ -30,14 +32,15 @@ def _runner(settings: Settings, worker: str) -> Runner:
 def register(app: Celery, settings: Settings) -> None:
     @app.task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
     def train(self: Task, job_id: str) -> str | None:
+        worker = f"{self.request.hostname or 'worker'}/{os.getpid()}"
         try:
-            return _runner(settings, self.request.hostname or "worker").run(job_id)
+            return _runner(settings, worker).run(job_id)
         except NotFoundError as e:
-            if self.request.retries >= NOT_VISIBLE_RETRIES:
+            if self.request.retries >= NOT_FOUND_RETRIES:
                 log.warning("job %s: no such job; dropping the message", job_id)
                 return None
-            raise self.retry(
-                exc=e, countdown=NOT_VISIBLE_DELAY, max_retries=NOT_VISIBLE_RETRIES
-            ) from e
-        except OperationalError as e:  # the store is unreachable before training could start
-            raise self.retry(exc=e, countdown=STORE_DELAY, max_retries=STORE_RETRIES) from e
+            raise self.retry(exc=e, countdown=NOT_FOUND_DELAY, max_retries=NOT_FOUND_RETRIES) from e
+        except (OperationalError, DBAPIError) as e:
+            delay = min(STORE_DELAY_MAX, 2.0 ** min(self.request.retries, 6))
+            log.warning("job %s: store unreachable (%s); retrying in %.0fs", job_id, e, delay)
+            raise self.retry(exc=e, countdown=delay, max_retries=None) from e

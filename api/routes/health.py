@@ -34,4 +34,4 @@ def readyz(session: SessionDep, queue: EnqueuerDep) -> dict[str, str] | JSONResp
     if all(v == "ok" for v in checks.values()):
         return {"status": "ready", **checks}
     detail = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
-    return problem(503, "not_ready", "Not ready", detail)
+    return problem("not_ready", detail)

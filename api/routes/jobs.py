@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.queue import BrokerUnavailable
 from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
 from core.dispatch import queue_for
 from core.spec import JobSpec
@@ -42,10 +43,15 @@ def submit_job(
         summary=plan.summary(),
         epochs=spec.training.epochs,
     )
-    # Sent before the commit: if the broker refuses, the transaction rolls back and nothing is
-    # stored. A worker that sees the message before the commit retries until the row is there.
-    queue.send_train(job.id, job.queue)
     session.commit()
+    try:
+        queue.send_train(job.id, job.queue)
+    except BrokerUnavailable:
+        # Nothing half-written: remove the job again. (Should the store fail here too, the
+        # workers' reaper sends the queued job once the broker is back.)
+        job_store.delete_job(session, job_id=job.id)
+        session.commit()
+        raise
     return JobOut.of(job)
 
 

@@ -1,14 +1,32 @@
-"""Engines and sessions, built on demand from a URL (never at import)."""
+"""Engines and sessions, built on demand from a URL (never at import).
+
+One engine per URL per process. A forked child (a Celery pool process) must not reuse its
+parent's pooled connections: after a fork, every engine drops them without closing them.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+# Errors that mean "the store is unreachable right now", as opposed to a bad statement.
+TRANSIENT_ERRORS = (OperationalError,)
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT_ERRORS) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 def normalize_url(url: str) -> str:
@@ -18,9 +36,29 @@ def normalize_url(url: str) -> str:
     return url
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    url = normalize_url(url)
+    with _lock:
+        if url not in _engines:
+            _engines[url] = _create_engine(normalize_url(url))
+        return _engines[url]
+
+
+def dispose_engine(url: str) -> None:
+    with _lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _after_fork_in_child() -> None:
+    for engine in _engines.values():
+        engine.dispose(close=False)  # the parent keeps using those connections
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

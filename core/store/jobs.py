@@ -1,7 +1,9 @@
-"""Job repository: create, read, list, cancel, and the worker's claim/finish/lease protocol.
+"""Job repository: create, read, list, cancel, and the worker's claim/lease/finish protocol.
 
 Every state change is one conditional UPDATE, so two processes racing on the same job (a
-redelivered message, a reaper and a worker) cannot both win.
+redelivered message, a reaper and a worker) cannot both win. A claim returns the attempt
+number; the worker's later writes name it, so a worker whose lease was taken over (it went
+silent, the job was requeued and claimed again) can no longer write to the job.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from sqlalchemy.orm import Session
 from core.errors import ConflictError, InvalidArgumentError, NotFoundError
 from core.store.base import utcnow
 from core.store.models import Job, JobStatus, JobTag
-
-ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
 def create_job(
@@ -53,6 +53,10 @@ def get_job(session: Session, *, job_id: str) -> Job:
     return job
 
 
+def delete_job(session: Session, *, job_id: str) -> None:
+    session.execute(delete(Job).where(Job.id == job_id))
+
+
 def _encode_cursor(job: Job) -> str:
     return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
 
@@ -60,11 +64,14 @@ def _encode_cursor(job: Job) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), job_id
+        at = datetime.fromisoformat(created)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgumentError(
             "cursor: expected a next_cursor value from a previous page"
         ) from e
+    if at.tzinfo is None:
+        raise InvalidArgumentError("cursor: expected a next_cursor value from a previous page")
+    return at, job_id
 
 
 def list_jobs(
@@ -86,20 +93,18 @@ def list_jobs(
         query = query.where(
             (Job.created_at < created) | ((Job.created_at == created) & (Job.id < job_id))
         )
-    jobs = list(
-        session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
-    )
+    ordered = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    jobs = list(session.scalars(ordered))
     next_cursor = _encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     return jobs[:limit], next_cursor
 
 
 def request_cancel(session: Session, *, job_id: str) -> Job:
     """A queued job is cancelled at once; a running one is flagged and its worker stops it."""
-    now = utcnow()
     changed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
-        .values(status=JobStatus.CANCELLED.value, cancel_requested=True, finished_at=now)
+        .values(status=JobStatus.CANCELLED.value, cancel_requested=True, finished_at=utcnow())
     ).rowcount
     changed += session.execute(
         update(Job)
@@ -115,8 +120,14 @@ def request_cancel(session: Session, *, job_id: str) -> Job:
     return job
 
 
+# --- the worker's side ------------------------------------------------------------------
+
+
 def claim_job(session: Session, *, job_id: str, worker: str, device: str) -> Job | None:
-    """Move a queued job to running for this worker; None if another process has it or it ended."""
+    """Move a queued job to running for this worker; None if another process has it or it ended.
+
+    The claimed job's `attempts` is the token the worker's later writes must name.
+    """
     now = utcnow()
     claimed = session.execute(
         update(Job)
@@ -133,25 +144,35 @@ def claim_job(session: Session, *, job_id: str, worker: str, device: str) -> Job
     return session.get(Job, job_id, populate_existing=True) if claimed else None
 
 
-def is_cancel_requested(session: Session, *, job_id: str) -> bool:
-    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+def _held(job_id: str, attempt: int) -> Any:
+    return (Job.id == job_id) & (Job.status == JobStatus.RUNNING.value) & (Job.attempts == attempt)
 
 
-def touch(session: Session, *, job_id: str) -> None:
-    """Renew a running job's lease."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
-        .values(heartbeat_at=utcnow())
+def check_lease(session: Session, *, job_id: str, attempt: int) -> tuple[bool, bool]:
+    """(still held by this attempt, cancel requested)."""
+    row = session.execute(select(Job.cancel_requested).where(_held(job_id, attempt))).first()
+    return (row is not None, bool(row and row[0]))
+
+
+def touch(session: Session, *, job_id: str, attempt: int) -> bool:
+    """Renew the lease. False: this attempt no longer holds the job."""
+    return bool(
+        session.execute(
+            update(Job).where(_held(job_id, attempt)).values(heartbeat_at=utcnow())
+        ).rowcount
     )
 
 
-def record_progress(session: Session, *, job_id: str, progress: dict[str, Any]) -> None:
-    """Progress doubles as the lease's heartbeat."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
-        .values(progress=progress, heartbeat_at=utcnow())
+def record_progress(
+    session: Session, *, job_id: str, attempt: int, progress: dict[str, Any]
+) -> bool:
+    """Progress doubles as a heartbeat. False: this attempt no longer holds the job."""
+    return bool(
+        session.execute(
+            update(Job)
+            .where(_held(job_id, attempt))
+            .values(progress=progress, heartbeat_at=utcnow())
+        ).rowcount
     )
 
 
@@ -159,51 +180,68 @@ def finish_job(
     session: Session,
     *,
     job_id: str,
+    attempt: int,
     status: JobStatus,
     summary: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
-) -> None:
+) -> bool:
     values: dict[str, Any] = {"status": status.value, "finished_at": utcnow(), "error": error}
     if summary is not None:
         values["summary"] = summary
-    session.execute(
-        update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING.value).values(**values)
+    return bool(
+        session.execute(update(Job).where(_held(job_id, attempt)).values(**values)).rowcount
     )
 
 
-def requeue_stale_jobs(session: Session, *, lease_seconds: float, max_attempts: int) -> list[str]:
-    """Jobs whose worker went silent: back to queued (to be re-sent), or failed after max attempts.
+# --- recovery (the reaper) -----------------------------------------------------------------
 
-    Returns the ids moved back to queued; the caller sends their messages after committing.
-    """
-    cutoff = utcnow() - timedelta(seconds=lease_seconds)
-    stale = (Job.status == JobStatus.RUNNING.value) & (Job.heartbeat_at < cutoff)
+
+def requeue_stale_jobs(
+    session: Session, *, lease_seconds: float, max_attempts: int
+) -> list[tuple[str, str]]:
+    """Running jobs whose worker went silent: cancelled if asked, failed after `max_attempts`,
+    otherwise back to queued. Returns (id, queue) of the requeued; the caller sends them."""
+    now = utcnow()
+    stale = (Job.status == JobStatus.RUNNING.value) & (
+        Job.heartbeat_at < now - timedelta(seconds=lease_seconds)
+    )
     session.execute(
         update(Job)
         .where(stale, Job.cancel_requested.is_(True))
-        .values(status=JobStatus.CANCELLED.value, finished_at=utcnow())
+        .values(status=JobStatus.CANCELLED.value, finished_at=now)
     )
     session.execute(
         update(Job)
         .where(stale, Job.attempts >= max_attempts)
         .values(
             status=JobStatus.FAILED.value,
-            finished_at=utcnow(),
+            finished_at=now,
             error={"type": "WorkerLost", "message": f"the worker was lost {max_attempts} times"},
         )
     )
-    ids = list(session.scalars(select(Job.id).where(stale)))
     requeued = []
-    for job_id in ids:
+    for job_id, queue in session.execute(select(Job.id, Job.queue).where(stale)).all():
         moved = session.execute(
             update(Job)
             .where(Job.id == job_id, stale)
-            .values(status=JobStatus.QUEUED.value, worker=None)
+            .values(status=JobStatus.QUEUED.value, worker=None, enqueued_at=now)
         ).rowcount
         if moved:
-            requeued.append(job_id)
+            requeued.append((job_id, queue))
     return requeued
 
 
-def delete_job(session: Session, *, job_id: str) -> None:
-    session.execute(delete(Job).where(Job.id == job_id))
+def unsent_queued_jobs(session: Session, *, older_than_seconds: float) -> list[tuple[str, str]]:
+    """Queued jobs whose last message is older than this: it may have been lost (a broker
+    restart without persistence, a crash between commit and send). Marks them sent now and
+    returns (id, queue); sending one twice is harmless, since only one claim can win."""
+    now = utcnow()
+    old = (Job.status == JobStatus.QUEUED.value) & (
+        Job.enqueued_at < now - timedelta(seconds=older_than_seconds)
+    )
+    due = session.execute(select(Job.id, Job.queue).where(old)).all()
+    if due:
+        session.execute(
+            update(Job).where(old, Job.id.in_([j for j, _ in due])).values(enqueued_at=now)
+        )
+    return [(job_id, queue) for job_id, queue in due]

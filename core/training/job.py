@@ -1,6 +1,6 @@
 """Run one stored job: claim it, train it while streaming to SQL, and record how it ended.
 
-The worker task is a thin wrapper around `run_job`; everything here is testable without Celery.
+The worker task is a thin wrapper around `Runner.run`; everything here runs without Celery.
 """
 
 from __future__ import annotations
@@ -8,19 +8,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from safetensors.torch import save as save_safetensors
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import DivergenceError, SpecError, TrainingCancelled
+from core.errors import DivergenceError, LeaseLost, SpecError, TrainingCancelled
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
+from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
 from core.training.callbacks import CancelCheck
@@ -29,6 +31,14 @@ from core.training.session import TrainResult, resolve_device, train_spec
 from core.training.sink import StoreSink
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Outcome = tuple[JobStatus, dict[str, Any], dict[str, str] | None]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    job_id: str
+    number: int  # the claim's token: every later write names it
 
 
 @dataclass(frozen=True)
@@ -38,47 +48,59 @@ class Runner:
     worker: str
 
     def run(self, job_id: str) -> str | None:
-        """Train `job_id` if it is still queued. Returns its final status, or None if not claimed.
+        """Train `job_id` if it is still queued. Returns its final status, or None when this
+        process did not (or no longer) hold the job.
 
-        Raises NotFoundError when the job row is not there (yet): the caller may retry.
+        Raises NotFoundError when the job row is not there: the caller may retry.
         """
         with self.sessions.begin() as session:
-            device = _device_name(job_store.get_job(session, job_id=job_id).spec)
-            job = job_store.claim_job(session, job_id=job_id, worker=self.worker, device=device)
-            if job is None:
+            job = job_store.get_job(session, job_id=job_id)
+            device = _device_name(job.spec)
+            claimed = job_store.claim_job(session, job_id=job_id, worker=self.worker, device=device)
+            if claimed is None:
                 return None
+            attempt = Attempt(job_id, claimed.attempts)
             delete_points(session, job_id=job_id)  # a new attempt writes its series afresh
-            spec = JobSpec.model_validate(job.spec)
-            summary = dict(job.summary)
-        log.info("job %s: training on %s (%s)", job_id, device, self.worker)
-        status, summary, error = self._train(job_id, spec, summary, device)
-        with self.sessions.begin() as session:
-            job_store.finish_job(
-                session, job_id=job_id, status=status, summary=summary, error=error
+            spec_json, summary = claimed.spec, dict(claimed.summary)
+        log.info("job %s: attempt %d on %s (%s)", job_id, attempt.number, device, self.worker)
+        try:
+            status, summary, error = self._train(attempt, spec_json, summary, device)
+            finished = self._retrying(
+                lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
+        except LeaseLost:
+            log.warning(
+                "job %s: attempt %d lost its lease; leaving the job", job_id, attempt.number
+            )
+            return None
+        if not finished:
+            return None
         log.info("job %s: %s", job_id, status.value)
         return status.value
 
     def _train(
-        self, job_id: str, spec: JobSpec, summary: dict[str, Any], device: str
-    ) -> tuple[JobStatus, dict[str, Any], dict[str, str] | None]:
+        self, attempt: Attempt, spec_json: dict[str, Any], summary: dict[str, Any], device: str
+    ) -> Outcome:
         sink = StoreSink(
             self.sessions,
-            job_id,
+            attempt.job_id,
+            attempt.number,
             flush_seconds=self.settings.metrics_flush_seconds,
             flush_points=self.settings.metrics_flush_points,
+            outage_seconds=self.settings.job_lease_seconds,
         )
         cancel = CancelCheck(
-            lambda: self._cancel_requested(job_id), self.settings.cancel_poll_seconds
+            lambda: self._cancel_requested(attempt), self.settings.cancel_poll_seconds
         )
         started = time.monotonic()
         try:
-            with self._heartbeat(job_id):
+            spec = JobSpec.model_validate(spec_json)
+            with self._heartbeat(attempt):
                 result = train_spec(
                     spec, self.settings, device=resolve_device(device), callbacks=[sink, cancel]
                 )
             summary.update(_result_summary(result))
-            summary["model"] = self._save_model(job_id, result)
+            summary["model"] = self._save_model(attempt, result)
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
             sink.flush()
@@ -86,28 +108,61 @@ class Runner:
             return JobStatus.CANCELLED, _timed(summary, started), None
         except DivergenceError as e:
             sink.flush()
-            return (
-                JobStatus.FAILED,
-                _timed(summary, started),
-                {"type": "divergence", "message": str(e)},
-            )
-        except SpecError as e:
+            error = {"type": "divergence", "message": str(e)}
+            return JobStatus.FAILED, _timed(summary, started), error
+        except (SpecError, ValidationError) as e:
             return JobStatus.FAILED, summary, {"type": "invalid_spec", "message": str(e)}
+        except LeaseLost:
+            raise
         except Exception as e:
-            log.exception("job %s failed", job_id)
-            sink.flush(quiet=True)
-            return (
-                JobStatus.FAILED,
-                _timed(summary, started),
-                {"type": type(e).__name__, "message": str(e)},
+            log.exception("job %s failed", attempt.job_id)
+            error = {"type": type(e).__name__, "message": str(e)}
+            return JobStatus.FAILED, _timed(summary, started), error
+
+    def _finish(
+        self, attempt: Attempt, status: JobStatus, summary: dict, error: dict | None
+    ) -> bool:
+        with self.sessions.begin() as session:
+            return job_store.finish_job(
+                session,
+                job_id=attempt.job_id,
+                attempt=attempt.number,
+                status=status,
+                summary=summary,
+                error=error,
             )
 
-    def _cancel_requested(self, job_id: str) -> bool:
-        with self.sessions() as session:
-            return job_store.is_cancel_requested(session, job_id=job_id)
+    def _retrying(self, action: Callable[[], T], what: str) -> T:
+        """Retry `action` on transient store errors for as long as a lease lasts."""
+        deadline = time.monotonic() + self.settings.job_lease_seconds
+        delay = 0.5
+        while True:
+            try:
+                return action()
+            except Exception as e:
+                if not is_transient(e) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s: store unreachable, retrying in %.1fs", what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _cancel_requested(self, attempt: Attempt) -> bool:
+        """Raises LeaseLost when another attempt holds the job; a store hiccup reads as 'no'."""
+        try:
+            with self.sessions() as session:
+                held, cancel = job_store.check_lease(
+                    session, job_id=attempt.job_id, attempt=attempt.number
+                )
+        except Exception as e:
+            if is_transient(e):
+                return False
+            raise
+        if not held:
+            raise LeaseLost(f"job {attempt.job_id}: attempt {attempt.number} lost its lease")
+        return cancel
 
     @contextmanager
-    def _heartbeat(self, job_id: str) -> Iterator[None]:
+    def _heartbeat(self, attempt: Attempt) -> Iterator[None]:
         """Keep the job's lease alive from a thread, however long a single step takes."""
         stop = threading.Event()
 
@@ -115,11 +170,11 @@ class Runner:
             while not stop.wait(self.settings.job_lease_seconds / 4):
                 try:
                     with self.sessions.begin() as session:
-                        job_store.touch(session, job_id=job_id)
+                        job_store.touch(session, job_id=attempt.job_id, attempt=attempt.number)
                 except Exception:
-                    log.warning("job %s: heartbeat failed", job_id, exc_info=True)
+                    log.warning("job %s: heartbeat failed", attempt.job_id, exc_info=True)
 
-        thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+        thread = threading.Thread(target=beat, name=f"heartbeat-{attempt.job_id}", daemon=True)
         thread.start()
         try:
             yield
@@ -127,16 +182,22 @@ class Runner:
             stop.set()
             thread.join()
 
-    def _save_model(self, job_id: str, result: TrainResult) -> dict[str, str]:
-        key = f"jobs/{job_id}/model.safetensors"
-        tensors = {k: v.detach().cpu().contiguous() for k, v in result.network.state_dict().items()}
+    def _save_model(self, attempt: Attempt, result: TrainResult) -> dict[str, str]:
+        # Keyed by attempt: a worker that lost its lease can never overwrite the winner's file.
+        key = f"jobs/{attempt.job_id}/attempt-{attempt.number}/model.safetensors"
+        state = result.network.state_dict()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         FolderArtifacts(self.settings.artifacts_dir).write(key, save_safetensors(tensors))
         return {"weights": key, "format": "safetensors"}
 
 
 def _device_name(spec_json: dict[str, Any]) -> str:
     requested = spec_json.get("resources", {}).get("device", "auto")
-    return requested if requested == "cuda" else str(resolve_device(requested))
+    return (
+        requested
+        if requested == "cuda"
+        else str(resolve_device("cpu" if requested == "cpu" else "auto"))
+    )
 
 
 def _result_summary(result: TrainResult) -> dict[str, Any]:

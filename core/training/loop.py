@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +39,8 @@ class Objective:
     loss: LossFn
     use_logits: bool
     metrics: Mapping[str, MetricDef] = field(default_factory=dict)
+    # Maps the network's outputs to what the metrics read (probabilities for classifiers).
+    to_metric_inputs: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def fit(
@@ -167,6 +169,8 @@ class _Totals:
     def add(self, loss: torch.Tensor, outputs: torch.Tensor, y: torch.Tensor) -> None:
         n = outputs.shape[0]
         self._add("loss", loss * n)
+        if self.objective.to_metric_inputs is not None and self.objective.metrics:
+            outputs = self.objective.to_metric_inputs(outputs)
         for name, metric in self.objective.metrics.items():
             self._add(name, metric.fn(outputs, y).sum())
         self.count += n

@@ -7,6 +7,7 @@ that can. The worker calls it again to learn how to encode targets and compute t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,9 @@ class JobPlan:
     info: DatasetInfo
     encoding: Encoding  # how targets are fed to the loss and metrics
     use_logits: bool  # compute the loss from the pre-activation outputs
+    # The activation that turns the network's outputs into probabilities for the metrics, when
+    # the network itself ends in logits (a linear output with from_logits: true).
+    metrics_activation: str | None
     parameter_count: int
     layers: list[LayerSummary]
 
@@ -83,7 +87,10 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
     _check_metrics(spec, info, issues)
     if issues:
         raise SpecError(issues)
-    return JobPlan(info, encoding, use_logits, count, network.layer_summaries)
+    metrics_activation = None
+    if use_logits and network.output_activation is None:
+        metrics_activation = LOSSES.get(spec.training.loss.type).logits_of
+    return JobPlan(info, encoding, use_logits, metrics_activation, count, network.layer_summaries)
 
 
 def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> DatasetInfo | None:
@@ -114,6 +121,17 @@ def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) ->
     if bad:
         return None
     info = builtin.info(ds)
+    values = info.samples * math.prod(info.feature_shape)
+    if values > settings.max_data_values:
+        issues.append(
+            SpecIssue(
+                ("dataset",),
+                f"the data set would hold {values:,} input values ({info.samples:,} samples of "
+                f"shape {info.feature_shape}); the limit is {settings.max_data_values:,} "
+                "(EPOCHAL_MAX_DATA_VALUES)",
+                "too_large",
+            )
+        )
     n_val = round(info.samples * ds.validation_split)
     if ds.validation_split > 0 and (n_val == 0 or n_val == info.samples):
         issues.append(

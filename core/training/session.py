@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from core.data import DATASETS, Arrays
 from core.data.base import split
+from core.nn.layers import activation_module
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import JobSpec
@@ -79,6 +80,9 @@ def train_spec(
         loss=LOSSES.get(spec.training.loss.type).fn,
         use_logits=plan.use_logits,
         metrics={name: METRICS.get(name) for name in spec.training.metrics},
+        to_metric_inputs=activation_module(plan.metrics_activation)
+        if plan.metrics_activation
+        else None,
     )
     history = fit(
         network,

@@ -1,7 +1,9 @@
 """`StoreSink`: the callback that streams a run's metrics and progress into the SQL store.
 
 Points are buffered and written in one upsert per flush (every `flush_seconds`, every
-`flush_points` points, and at each epoch end), never one commit per step.
+`flush_points` points, and at each epoch end), never one commit per step. When the store is
+briefly unreachable the buffer is kept and written at a later flush; the run fails only if the
+store stays away longer than the job's lease.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import LeaseLost
+from core.store.db import is_transient
 from core.store.jobs import record_progress
 from core.store.metrics import write_points
 from core.training.callbacks import Callback, TrainState
@@ -25,17 +29,22 @@ class StoreSink(Callback):
         self,
         sessions: sessionmaker[Session],
         job_id: str,
+        attempt: int,
         *,
         flush_seconds: float,
         flush_points: int,
+        outage_seconds: float,
     ):
         self.sessions = sessions
         self.job_id = job_id
+        self.attempt = attempt
         self.flush_seconds = flush_seconds
         self.flush_points = flush_points
+        self.outage_seconds = outage_seconds
         self.buffer: list[tuple[str, int, int, float]] = []
         self.progress: dict[str, int] = {}
         self._due = time.monotonic() + flush_seconds
+        self._failing_since: float | None = None
 
     def on_train_begin(self, state: TrainState) -> None:
         self._track(state)
@@ -64,17 +73,27 @@ class StoreSink(Callback):
             "steps_per_epoch": state.steps_per_epoch,
         }
 
-    def flush(self, quiet: bool = False) -> None:
-        """Write the buffer and the progress in one transaction. `quiet`: log a failure instead."""
+    def flush(self) -> None:
+        """Write the buffer and the progress in one transaction."""
         try:
             with self.sessions.begin() as session:
                 write_points(session, job_id=self.job_id, points=self.buffer)
-                if self.progress:
-                    record_progress(session, job_id=self.job_id, progress=self.progress)
-        except Exception:
-            if not quiet:
+                if self.progress and not record_progress(
+                    session, job_id=self.job_id, attempt=self.attempt, progress=self.progress
+                ):
+                    raise LeaseLost(f"job {self.job_id}: attempt {self.attempt} lost its lease")
+        except Exception as e:
+            if not is_transient(e):
                 raise
-            log.warning("job %s: could not write the last metrics", self.job_id, exc_info=True)
+            now = time.monotonic()
+            self._failing_since = self._failing_since or now
+            if now - self._failing_since > self.outage_seconds:
+                raise
+            log.warning(
+                "job %s: store unreachable; keeping %d points", self.job_id, len(self.buffer)
+            )
+            self._due = now + self.flush_seconds
             return
         self.buffer = []
+        self._failing_since = None
         self._due = time.monotonic() + self.flush_seconds

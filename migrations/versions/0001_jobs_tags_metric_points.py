@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("device", sa.String(32), nullable=True),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("enqueued_at", TIMESTAMP, nullable=False),
         sa.Column("started_at", TIMESTAMP, nullable=True),
         sa.Column("finished_at", TIMESTAMP, nullable=True),
         sa.Column("heartbeat_at", TIMESTAMP, nullable=True),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from core.store import jobs
 from core.store.base import utcnow
 from core.store.db import session_factory
 from core.store.metrics import read_series, write_points
-from core.store.models import Job, MetricPoint
+from core.store.models import Job, JobStatus, MetricPoint
 
 
 @pytest.fixture
@@ -49,15 +51,51 @@ def test_list_is_newest_first_with_keyset_pages_and_filters(session: Session) ->
         jobs.list_jobs(session, cursor="not-a-cursor")
 
 
-def test_claim_is_won_by_exactly_one_worker(database_url: str, session: Session) -> None:
+def test_concurrent_claims_are_won_by_exactly_one_worker(
+    database_url: str, session: Session
+) -> None:
     job = new_job(session)
     sessions = session_factory(database_url)
-    with sessions.begin() as a, sessions.begin() as b:
-        first = jobs.claim_job(a, job_id=job.id, worker="a", device="cpu")
-    with sessions.begin() as b:
-        second = jobs.claim_job(b, job_id=job.id, worker="b", device="cpu")
-    assert first is not None and first.status == "running" and first.attempts == 1
-    assert second is None
+    barrier = threading.Barrier(4)
+
+    def claim(worker: str) -> bool:
+        with sessions.begin() as s:
+            barrier.wait()
+            return jobs.claim_job(s, job_id=job.id, worker=worker, device="cpu") is not None
+
+    with ThreadPoolExecutor(4) as pool:
+        won = list(pool.map(claim, ["a", "b", "c", "d"]))
+    assert won.count(True) == 1
+    session.expire_all()
+    assert jobs.get_job(session, job_id=job.id).attempts == 1
+
+
+def test_a_worker_that_lost_its_lease_can_no_longer_write(session: Session) -> None:
+    job = new_job(session)
+    assert jobs.claim_job(session, job_id=job.id, worker="a", device="cpu").attempts == 1
+    session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(seconds=61)))
+    assert jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=3) == [(job.id, "cpu")]
+    assert jobs.claim_job(session, job_id=job.id, worker="b", device="cpu").attempts == 2
+    # a, waking up, tries every write it would make: all refused
+    assert jobs.check_lease(session, job_id=job.id, attempt=1) == (False, False)
+    assert not jobs.touch(session, job_id=job.id, attempt=1)
+    assert not jobs.record_progress(session, job_id=job.id, attempt=1, progress={"epoch": 9})
+    assert not jobs.finish_job(session, job_id=job.id, attempt=1, status=JobStatus.SUCCEEDED)
+    assert jobs.finish_job(session, job_id=job.id, attempt=2, status=JobStatus.SUCCEEDED)
+    session.commit()
+    done = jobs.get_job(session, job_id=job.id)
+    session.refresh(done)
+    assert (done.status, done.worker, done.progress["epoch"]) == ("succeeded", "b", 0)
+
+
+def test_queued_jobs_with_an_old_message_are_sent_again_once_per_interval(session: Session) -> None:
+    fresh, old = new_job(session), new_job(session)
+    session.execute(
+        update(Job).where(Job.id == old.id).values(enqueued_at=utcnow() - timedelta(seconds=601))
+    )
+    assert jobs.unsent_queued_jobs(session, older_than_seconds=600) == [(old.id, "cpu")]
+    assert jobs.unsent_queued_jobs(session, older_than_seconds=600) == []  # marked as sent now
+    assert fresh.id != old.id
 
 
 def test_cancel_queued_at_once_running_by_flag_finished_refused(session: Session) -> None:
@@ -66,7 +104,7 @@ def test_cancel_queued_at_once_running_by_flag_finished_refused(session: Session
     jobs.claim_job(session, job_id=running.id, worker="w", device="cpu")
     flagged = jobs.request_cancel(session, job_id=running.id)
     assert (flagged.status, flagged.cancel_requested) == ("running", True)
-    assert jobs.is_cancel_requested(session, job_id=running.id)
+    assert jobs.check_lease(session, job_id=running.id, attempt=1) == (True, True)
     with pytest.raises(ConflictError, match=r"already ended \(cancelled\)"):
         jobs.request_cancel(session, job_id=queued.id)
     with pytest.raises(NotFoundError):
@@ -84,7 +122,8 @@ def test_stale_running_jobs_are_requeued_then_failed_after_max_attempts(session:
         requeued = jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2)
         session.commit()
         if attempt == 1:
-            assert requeued == [job.id] and jobs.get_job(session, job_id=job.id).status == "queued"
+            assert requeued == [(job.id, "cpu")]
+            assert jobs.get_job(session, job_id=job.id).status == "queued"
     failed = jobs.get_job(session, job_id=job.id)
     session.refresh(failed)
     assert failed.status == "failed" and failed.error["type"] == "WorkerLost"
