@@ -86,6 +86,9 @@ def _message(error: Mapping[str, Any]) -> str:
         return f"malformed JSON: {error.get('ctx', {}).get('error', 'could not parse the body')}"
     if error["type"] == "missing":
         return "field required"
+    if error["type"] == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"unknown type {ctx.get('tag')!r}; expected one of: {ctx.get('expected_tags')}"
     if error["type"] == "extra_forbidden":
         return "unknown field; check its spelling and the documented fields of this object"
     return str(error["msg"]).removeprefix("Value error, ")

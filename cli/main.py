@@ -155,15 +155,22 @@ def parser() -> argparse.ArgumentParser:
     ):
         sp.add_argument("--host", default=None)
         sp.add_argument("--port", type=int, default=None)
-    for sp in (sub.choices["serve"], add("worker", run_worker, "run a worker")):
-        sp.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu")
+    # One local worker takes both queues; a dedicated one takes what it is started for.
+    for sp, queues in (
+        (sub.choices["serve"], "cpu,gpu"),
+        (add("worker", run_worker, "run a worker"), "cpu"),
+    ):
+        sp.add_argument(
+            "--queues", default=queues, help=f"comma-separated: cpu, gpu (default {queues})"
+        )
         sp.add_argument("--concurrency", type=int, default=1, help="jobs trained at once")
     add("migrate", migrate, "apply the store's migrations")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s epochal: %(message)s")
+    level = getattr(logging, get_settings().log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s epochal: %(message)s")
     args = parser().parse_args(argv)
     return args.func(args)
 

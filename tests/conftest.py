@@ -19,6 +19,14 @@ from core.settings import Settings
 from tests.servers import fresh_postgres_database, throwaway_postgres, throwaway_redis
 
 
+@pytest.fixture(autouse=True)
+def no_epochal_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build their settings explicitly; a developer's EPOCHAL_* must not leak in."""
+    for name in os.environ:
+        if name.startswith("EPOCHAL_") and not name.startswith("EPOCHAL_TEST_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("EPOCHAL_TEST_REDIS_URL"):
@@ -29,11 +37,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     if url := os.environ.get("EPOCHAL_TEST_DATABASE_URL"):
         yield url
         return
-    with throwaway_postgres(tmp_path_factory.mktemp("pg")) as url:
+    with throwaway_postgres() as url:
         yield url
 
 

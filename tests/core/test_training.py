@@ -123,3 +123,28 @@ def test_binary_cross_entropy_from_logits_matches_the_formula() -> None:
     assert LOSSES.get("binary_crossentropy").fn(z, y).item() == pytest.approx(
         expected.item(), rel=1e-6
     )
+
+
+def test_binary_accuracy_reads_probabilities_when_the_output_is_logits() -> None:
+    """A linear unit trained with from_logits: accuracy must threshold sigmoid(z) at 0.5, i.e. z at 0."""
+    probabilities = xor_spec(epochs=5)
+    logits = JobSpec.model_validate(
+        {
+            **probabilities.model_dump(),
+            "model": {
+                "layers": [
+                    {"type": "dense", "units": 16, "activation": "tanh"},
+                    {"type": "dense", "units": 1},
+                ]
+            },
+            "training": {
+                **probabilities.training.model_dump(),
+                "loss": {"type": "binary_crossentropy", "from_logits": True},
+            },
+        }
+    )
+    a = train_spec(probabilities, Settings(), device=CPU).history.epochs
+    b = train_spec(logits, Settings(), device=CPU).history.epochs
+    # Same seed, same initial weights, same arithmetic: identical runs, identical accuracy.
+    assert [e["loss"] for e in a] == pytest.approx([e["loss"] for e in b], rel=1e-5)
+    assert [e["val_accuracy"] for e in a] == pytest.approx([e["val_accuracy"] for e in b])

@@ -25,7 +25,7 @@ EPOCH_SERIES = {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
 
 
 def check_digits_run(client: httpx.Client, job: dict, epochs: int) -> None:
-    steps_per_epoch = 23  # 1,437 training samples in batches of 64
+    steps_per_epoch = 23  # 1,438 training samples in batches of 64
     assert job["progress"] == {
         "epoch": epochs,
         "epochs": epochs,
