@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from api import problems
 from api.queue import Enqueuer
-from api.routes import health, jobs
+from api.routes import datasets, health, jobs
+from api.yaml_body import YamlBodyMiddleware
 from core.settings import Settings, get_settings
 from core.store.db import session_factory
 
@@ -34,4 +35,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(datasets.router)
+    app.add_middleware(YamlBodyMiddleware)
     return app
