@@ -73,3 +73,9 @@ class LeaseLost(EpochalError):
     """This worker no longer holds the job (it was silent too long and the job moved on)."""
 
     code = "lease_lost"
+
+
+class TrainingReleased(EpochalError):
+    """The worker is shutting down: the job goes back to the queue, this attempt not counted."""
+
+    code = "released"

@@ -7,7 +7,7 @@ from kombu import Queue
 
 from core.dispatch import QUEUES, celery_config
 from core.settings import EMBEDDED, Settings, get_settings
-from worker import reaper, tasks
+from worker import recovery, tasks
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
@@ -29,5 +29,5 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_send_task_events=False,
     )
     tasks.register(app, settings)
-    reaper.install(app, settings)
+    recovery.install(app, settings)
     return app

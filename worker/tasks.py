@@ -13,7 +13,7 @@ from core.dispatch import TRAIN_TASK
 from core.errors import NotFoundError
 from core.settings import Settings
 from core.store.db import session_factory
-from core.training.job import Runner
+from core.training.job import RELEASED, Runner
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ def register(app: Celery, settings: Settings) -> None:
     def train(self: Task, job_id: str) -> str | None:
         worker = f"{self.request.hostname or 'worker'}/{os.getpid()}"
         try:
-            return _runner(settings, worker).run(job_id)
+            outcome = _runner(settings, worker).run(job_id)
+            if outcome == RELEASED:  # this worker is stopping: hand the job to another one
+                queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
+                app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
+            return outcome
         except NotFoundError as e:
             if self.request.retries >= NOT_FOUND_RETRIES:
                 log.warning("job %s: no such job; dropping the message", job_id)

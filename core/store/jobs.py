@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -137,6 +137,7 @@ def claim_job(session: Session, *, job_id: str, worker: str, device: str) -> Job
             worker=worker,
             device=device,
             attempts=Job.attempts + 1,
+            release_requested=False,
             started_at=now,
             heartbeat_at=now,
         )
@@ -148,10 +149,43 @@ def _held(job_id: str, attempt: int) -> Any:
     return (Job.id == job_id) & (Job.status == JobStatus.RUNNING.value) & (Job.attempts == attempt)
 
 
-def check_lease(session: Session, *, job_id: str, attempt: int) -> tuple[bool, bool]:
-    """(still held by this attempt, cancel requested)."""
-    row = session.execute(select(Job.cancel_requested).where(_held(job_id, attempt))).first()
-    return (row is not None, bool(row and row[0]))
+class LeaseState(NamedTuple):
+    held: bool  # this attempt still holds the job
+    cancel_requested: bool
+    release_requested: bool  # its worker is shutting down
+
+
+def check_lease(session: Session, *, job_id: str, attempt: int) -> LeaseState:
+    row = session.execute(
+        select(Job.cancel_requested, Job.release_requested).where(_held(job_id, attempt))
+    ).first()
+    return LeaseState(row is not None, bool(row and row[0]), bool(row and row[1]))
+
+
+def request_release(session: Session, *, worker_prefix: str) -> int:
+    """Ask the running jobs of a stopping worker (`worker` starting with the prefix) to step back."""
+    return session.execute(
+        update(Job)
+        .where(Job.status == JobStatus.RUNNING.value, Job.worker.startswith(worker_prefix))
+        .values(release_requested=True)
+    ).rowcount
+
+
+def release_job(session: Session, *, job_id: str, attempt: int) -> bool:
+    """Back to queued, this attempt not counted: the worker stopped, the job did not fail."""
+    return bool(
+        session.execute(
+            update(Job)
+            .where(_held(job_id, attempt))
+            .values(
+                status=JobStatus.QUEUED.value,
+                attempts=Job.attempts - 1,
+                worker=None,
+                release_requested=False,
+                enqueued_at=utcnow(),
+            )
+        ).rowcount
+    )
 
 
 def touch(session: Session, *, job_id: str, attempt: int) -> bool:
@@ -224,7 +258,9 @@ def requeue_stale_jobs(
         moved = session.execute(
             update(Job)
             .where(Job.id == job_id, stale)
-            .values(status=JobStatus.QUEUED.value, worker=None, enqueued_at=now)
+            .values(
+                status=JobStatus.QUEUED.value, worker=None, release_requested=False, enqueued_at=now
+            )
         ).rowcount
         if moved:
             requeued.append((job_id, queue))

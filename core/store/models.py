@@ -39,6 +39,7 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(200), default=None)
     device: Mapped[str | None] = mapped_column(String(32), default=None)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    release_requested: Mapped[bool] = mapped_column(Boolean, default=False)  # worker stopping
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # last message sent
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from safetensors.torch import save as save_safetensors
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import DivergenceError, LeaseLost, SpecError, TrainingCancelled
+from core.errors import (
+    DivergenceError,
+    LeaseLost,
+    SpecError,
+    TrainingCancelled,
+    TrainingReleased,
+)
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store import jobs as job_store
@@ -33,6 +39,7 @@ from core.training.sink import StoreSink
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Outcome = tuple[JobStatus, dict[str, Any], dict[str, str] | None]
+RELEASED = "released"  # what `run` returns when the job went back to the queue
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,9 @@ class Runner:
     worker: str
 
     def run(self, job_id: str) -> str | None:
-        """Train `job_id` if it is still queued. Returns its final status, or None when this
-        process did not (or no longer) hold the job.
+        """Train `job_id` if it is still queued. Returns its final status, RELEASED when the
+        worker is stopping and the job went back to the queue (the caller sends it again), or
+        None when this process did not (or no longer) hold the job.
 
         Raises NotFoundError when the job row is not there: the caller may retry.
         """
@@ -73,6 +81,11 @@ class Runner:
                 "job %s: attempt %d lost its lease; leaving the job", job_id, attempt.number
             )
             return None
+        except TrainingReleased:
+            if not self._retrying(lambda: self._release(attempt), f"job {job_id}: release"):
+                return None
+            log.info("job %s: worker stopping; back in the queue", job_id)
+            return RELEASED
         if not finished:
             return None
         log.info("job %s: %s", job_id, status.value)
@@ -112,7 +125,7 @@ class Runner:
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:
             return JobStatus.FAILED, summary, {"type": "invalid_spec", "message": str(e)}
-        except LeaseLost:
+        except (LeaseLost, TrainingReleased):
             raise
         except Exception as e:
             log.exception("job %s failed", attempt.job_id)
@@ -132,6 +145,10 @@ class Runner:
                 error=error,
             )
 
+    def _release(self, attempt: Attempt) -> bool:
+        with self.sessions.begin() as session:
+            return job_store.release_job(session, job_id=attempt.job_id, attempt=attempt.number)
+
     def _retrying(self, action: Callable[[], T], what: str) -> T:
         """Retry `action` on transient store errors for as long as a lease lasts."""
         deadline = time.monotonic() + self.settings.job_lease_seconds
@@ -147,19 +164,22 @@ class Runner:
                 delay = min(delay * 2, 10.0)
 
     def _cancel_requested(self, attempt: Attempt) -> bool:
-        """Raises LeaseLost when another attempt holds the job; a store hiccup reads as 'no'."""
+        """Polled during training. Raises LeaseLost when another attempt holds the job and
+        TrainingReleased when its worker is stopping; a store hiccup reads as 'carry on'."""
         try:
             with self.sessions() as session:
-                held, cancel = job_store.check_lease(
+                lease = job_store.check_lease(
                     session, job_id=attempt.job_id, attempt=attempt.number
                 )
         except Exception as e:
             if is_transient(e):
                 return False
             raise
-        if not held:
+        if not lease.held:
             raise LeaseLost(f"job {attempt.job_id}: attempt {attempt.number} lost its lease")
-        return cancel
+        if lease.release_requested:
+            raise TrainingReleased(f"job {attempt.job_id}: the worker is stopping")
+        return lease.cancel_requested
 
     @contextmanager
     def _heartbeat(self, attempt: Attempt) -> Iterator[None]:

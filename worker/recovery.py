@@ -1,9 +1,12 @@
-"""Recovers jobs that would otherwise wait forever: a thread in each worker's main process.
+"""Keeps jobs moving when workers come and go: hooks in each worker's main process.
+
+A reaper thread recovers jobs that would otherwise wait forever:
 
 - A running job whose heartbeat stopped for `job_lease_seconds` (its worker died) goes back to
   the queue, or fails after `max_attempts`.
 - A queued job whose message is older than `requeue_unsent_seconds` is sent again, in case the
   message was lost (a broker restarted without persistence).
+A worker told to stop (SIGTERM, Ctrl-C) asks its running jobs to step back into the queue.
 Several workers may reap at once: the store's conditional updates let one move each job, and
 a duplicate message is harmless because only one claim can win.
 """
@@ -14,7 +17,7 @@ import logging
 import threading
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from core.dispatch import TRAIN_TASK
 from core.settings import Settings
@@ -55,6 +58,20 @@ def install(app: Celery, settings: Settings) -> None:
     @worker_ready.connect(weak=False)
     def start(**_: object) -> None:
         threading.Thread(target=loop, name="epochal-reaper", daemon=True).start()
+
+    @worker_shutting_down.connect(weak=False)
+    def release(sender: str, **_: object) -> None:
+        """A warm shutdown waits for running tasks: ask this worker's jobs to step back now
+        (they stop within a poll interval and go back to the queue, uncounted), instead of
+        making the shutdown wait for, or be killed in the middle of, a long training run."""
+
+        def ask() -> None:
+            with session_factory(settings.database_url).begin() as session:
+                n = job_store.request_release(session, worker_prefix=f"{sender}/")
+            if n:
+                log.warning("worker stopping: %d running job(s) go back to the queue", n)
+
+        threading.Thread(target=ask, name="epochal-release").start()  # not in the signal handler
 
     @worker_shutdown.connect(weak=False)
     def shutdown(**_: object) -> None:
