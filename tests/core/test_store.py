@@ -77,7 +77,7 @@ def test_a_worker_that_lost_its_lease_can_no_longer_write(session: Session) -> N
     assert jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=3) == [(job.id, "cpu")]
     assert jobs.claim_job(session, job_id=job.id, worker="b", device="cpu").attempts == 2
     # a, waking up, tries every write it would make: all refused
-    assert jobs.check_lease(session, job_id=job.id, attempt=1) == (False, False)
+    assert jobs.check_lease(session, job_id=job.id, attempt=1) == (False, False, False)
     assert not jobs.touch(session, job_id=job.id, attempt=1)
     assert not jobs.record_progress(session, job_id=job.id, attempt=1, progress={"epoch": 9})
     assert not jobs.finish_job(session, job_id=job.id, attempt=1, status=JobStatus.SUCCEEDED)
@@ -104,7 +104,7 @@ def test_cancel_queued_at_once_running_by_flag_finished_refused(session: Session
     jobs.claim_job(session, job_id=running.id, worker="w", device="cpu")
     flagged = jobs.request_cancel(session, job_id=running.id)
     assert (flagged.status, flagged.cancel_requested) == ("running", True)
-    assert jobs.check_lease(session, job_id=running.id, attempt=1) == (True, True)
+    assert jobs.check_lease(session, job_id=running.id, attempt=1) == (True, True, False)
     with pytest.raises(ConflictError, match=r"already ended \(cancelled\)"):
         jobs.request_cancel(session, job_id=queued.id)
     with pytest.raises(NotFoundError):
