@@ -10,8 +10,10 @@ from torch import nn
 from core.errors import SpecError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
 from core.nn.initializers import initialize
-from core.nn.layers import LAYERS, LayerShapeError, Shape, activation_module
+from core.nn.layers import LAYERS, Built, LayerShapeError, Shape, activation_module
+from core.nn.regularization import ActivityPenalty, apply_constraint, penalty
 from core.spec.job import ModelSpec
+from core.spec.regularizers import L1L2
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,30 @@ class Network(nn.Module):
     activation so cross-entropy losses can be computed stably.
     """
 
-    def __init__(self, body: nn.Sequential, output_activation: str | None):
+    def __init__(self, body: nn.Sequential, head: nn.Module, output_activation: str | None):
         super().__init__()
         self.body = body
+        self.head = head
         self.output_activation = output_activation
-        self.head = activation_module(output_activation) if output_activation else nn.Identity()
         self.initializers: list[tuple[nn.Parameter, str]] = []
+        self.penalties: list[tuple[nn.Parameter, L1L2]] = []
+        self.constraints: list[tuple[nn.Parameter, object]] = []
         self.layer_summaries: list[LayerSummary] = []
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        """The weight penalties plus the activity penalties of the last forward pass, or None
+        when the network has no regularizer."""
+        terms = [penalty(p, reg) for p, reg in self.penalties]
+        terms += [
+            m.last for m in self.modules() if isinstance(m, ActivityPenalty) and m.last is not None
+        ]
+        return torch.stack(terms).sum() if terms else None
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """After each optimizer step, as Keras applies kernel and bias constraints."""
+        for param, constraint in self.constraints:
+            apply_constraint(param, constraint)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -63,37 +82,60 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
     Call under `torch.device("meta")` to check a spec without allocating its weights.
     """
     modules: list[nn.Module] = []
-    inits: list[tuple[nn.Parameter, str]] = []
+    acts: list[str | None] = []  # the activation each module applies, if it is one
+    parts = Built(None, ())  # collects initializers, penalties and constraints of every layer
     rows: list[LayerSummary] = []
     issues: list[SpecIssue] = []
     shape = input_shape
-    last_activation: str | None = None  # the activation the last module applies, if any
     for i, layer in enumerate(spec.layers):
         try:
             built = LAYERS.get(layer.type)(layer, shape)
         except LayerShapeError as e:
-            issues.append(
-                SpecIssue(("model", "layers", i), f"{layer_label(i, layer.type)} {e}", "shape")
-            )
+            where = ("model", "layers", i)
+            issues.append(SpecIssue(where, f"{layer_label(i, layer.type)} {e}", "shape"))
             break  # later shapes are unknown
         params = 0
         if built.module is not None:
             modules.append(built.module)
+            acts.append(None)
             params = sum(p.numel() for p in built.module.parameters())
-            last_activation = None
         if built.activation != "linear":
             modules.append(activation_module(built.activation))
-            last_activation = built.activation
-        inits.extend(built.initializers)
+            acts.append(built.activation)
+        if built.activity is not None:
+            modules.append(ActivityPenalty(built.activity))
+            acts.append(None)
+        parts.initializers += built.initializers
+        parts.penalties += built.penalties
+        parts.constraints += built.constraints
         shape = built.output_shape
         rows.append(LayerSummary(layer.name or f"{layer.type}_{i}", layer.type, shape, params))
     if issues:
         raise SpecError(issues)
 
-    output_activation = last_activation if last_activation in PROBABILITY_ACTIVATIONS else None
-    if output_activation:
-        modules.pop()  # the Network's head applies it
-    network = Network(nn.Sequential(*modules), output_activation)
-    network.initializers = inits
+    # The output activation (softmax/sigmoid) goes to the head, with an activity penalty that
+    # follows it, so the body ends in logits.
+    head: list[nn.Module] = []
+    if (
+        modules
+        and isinstance(modules[-1], ActivityPenalty)
+        and acts[-2:-1]
+        and acts[-2] in PROBABILITY_ACTIVATIONS
+    ):
+        head = [modules.pop(-2), modules.pop()]
+        output_activation = acts[-2]
+    elif acts and acts[-1] in PROBABILITY_ACTIVATIONS:
+        head = [modules.pop()]
+        output_activation = acts[-1]
+    else:
+        output_activation = None
+    network = Network(
+        nn.Sequential(*modules),
+        (head[0] if len(head) == 1 else nn.Sequential(*head)) if head else nn.Identity(),
+        output_activation,
+    )
+    network.initializers = parts.initializers
+    network.penalties = parts.penalties
+    network.constraints = parts.constraints
     network.layer_summaries = rows
     return network

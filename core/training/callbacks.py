@@ -22,10 +22,15 @@ class TrainState:
     step: int = 0  # optimizer steps taken, over all epochs
     stop_training: bool = False
     stop_reason: str | None = None
+    network: Any = None  # the Network being trained, for callbacks that read or restore it
+    optimizer: Any = None  # its torch optimizer, for callbacks that change the learning rate
 
 
 class Callback:
     def on_train_begin(self, state: TrainState) -> None: ...
+
+    def on_before_optimizer_step(self, state: TrainState) -> None:
+        """After backward, before the step: gradients are there, weights not yet updated."""
 
     def on_batch_end(self, state: TrainState) -> None:
         """After every optimizer step: cheap checks only (no device sync)."""
@@ -50,6 +55,9 @@ class CancelCheck(Callback):
         self.is_cancelled = is_cancelled
         self.interval = interval
         self._next = 0.0
+
+    def on_before_optimizer_step(self, state: TrainState) -> None:
+        """After backward, before the step: gradients are there, weights not yet updated."""
 
     def on_batch_end(self, state: TrainState) -> None:
         now = time.monotonic()

@@ -12,7 +12,8 @@ from core.errors import DivergenceError, TrainingCancelled
 from core.nn.network import Network
 from core.training.callbacks import Callback, TrainState
 from core.training.losses import LossFn
-from core.training.metrics import MetricDef
+from core.training.metrics import MetricDef, SampleMean
+from core.training.optimizers import Optimization
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
 
@@ -46,7 +47,7 @@ class Objective:
 def fit(
     network: Network,
     objective: Objective,
-    optimizer: torch.optim.Optimizer,
+    optimization: Optimization,
     train: TensorData,
     *,
     epochs: int,
@@ -56,14 +57,28 @@ def fit(
     generator: torch.Generator | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> History:
-    state = TrainState(epochs=epochs, steps_per_epoch=math.ceil(len(train) / batch_size))
+    optimizer = optimization.optimizer
+    state = TrainState(
+        epochs=epochs,
+        steps_per_epoch=math.ceil(len(train) / batch_size),
+        network=network,
+        optimizer=optimizer,
+    )
     history = History()
     for cb in callbacks:
         cb.on_train_begin(state)
     logs: dict[str, float] = {}
     for _ in range(epochs):
         logs = _train_epoch(
-            network, objective, optimizer, train, batch_size, shuffle, generator, state, callbacks
+            network,
+            objective,
+            optimization,
+            train,
+            batch_size,
+            shuffle,
+            generator,
+            state,
+            callbacks,
         )
         if val is not None:
             logs.update(
@@ -85,7 +100,7 @@ def fit(
 def _train_epoch(
     network: Network,
     objective: Objective,
-    optimizer: torch.optim.Optimizer,
+    optimization: Optimization,
     train: TensorData,
     batch_size: int,
     shuffle: bool,
@@ -106,12 +121,21 @@ def _train_epoch(
             logits = network.logits(x)
             outputs = network.head(logits)
             loss = objective.loss(logits if objective.use_logits else outputs, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            penalties = network.regularization_loss()
+            total = loss if penalties is None else loss + penalties  # what Keras reports as loss
+            optimization.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            for cb in callbacks:
+                cb.on_before_optimizer_step(state)
+            if optimization.before_step is not None:
+                optimization.before_step()
+            optimization.optimizer.step()
+            if optimization.after_step is not None:
+                optimization.after_step()
+            network.apply_constraints()
             state.step += 1
-            pending.append(loss.detach())
-            totals.add(loss.detach(), outputs.detach(), y)
+            pending.append(total.detach())
+            totals.add(total.detach(), outputs.detach(), y, penalties)
             if len(pending) >= LOSS_REPORT_EVERY:
                 _report_losses(pending, state, callbacks)
             for cb in callbacks:
@@ -154,33 +178,44 @@ def evaluate(
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
         logits = network.logits(x)
         outputs = network.head(logits)
-        totals.add(objective.loss(logits if objective.use_logits else outputs, y), outputs, y)
+        loss = objective.loss(logits if objective.use_logits else outputs, y)
+        penalties = network.regularization_loss()
+        totals.add(loss if penalties is None else loss + penalties, outputs, y, penalties)
     return totals.means()
 
 
 class _Totals:
-    """Sample-weighted sums of the loss and metrics over an epoch, kept on the device."""
+    """The epoch's loss (sample-weighted) and metric states, kept on the device."""
 
     def __init__(self, objective: Objective):
         self.objective = objective
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
+        self.loss = SampleMean(lambda outputs, y: outputs)  # fed the batch loss once per sample
+        self.regularization: torch.Tensor | None = None
+        self.batches = 0
+        self.states = {name: metric.make() for name, metric in objective.metrics.items()}
 
-    def add(self, loss: torch.Tensor, outputs: torch.Tensor, y: torch.Tensor) -> None:
-        n = outputs.shape[0]
-        self._add("loss", loss * n)
-        if self.objective.to_metric_inputs is not None and self.objective.metrics:
+    def add(
+        self,
+        loss: torch.Tensor,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        regularization: torch.Tensor | None = None,
+    ) -> None:
+        self.loss.update(loss.expand(outputs.shape[0]), y)
+        if regularization is not None:
+            r = regularization.detach()
+            self.regularization = r if self.regularization is None else self.regularization + r
+            self.batches += 1
+        if self.objective.to_metric_inputs is not None and self.states:
             outputs = self.objective.to_metric_inputs(outputs)
-        for name, metric in self.objective.metrics.items():
-            self._add(name, metric.fn(outputs, y).sum())
-        self.count += n
-
-    def _add(self, name: str, value: torch.Tensor) -> None:
-        self.sums[name] = self.sums[name] + value if name in self.sums else value
+        for state in self.states.values():
+            state.update(outputs, y)
 
     def means(self) -> dict[str, float]:
-        if not self.sums:
-            return {}
-        names = list(self.sums)
-        values = torch.stack([self.sums[k].float() for k in names]).div(self.count).tolist()
-        return dict(zip(names, values, strict=True))
+        names = ["loss", *self.states]
+        values = [self.loss.compute(), *(s.compute() for s in self.states.values())]
+        if self.regularization is not None:
+            names.append("regularization_loss")  # the penalties' share, per batch on average
+            values.append(self.regularization / self.batches)
+        floats = torch.stack([v.float().reshape(()) for v in values]).tolist()
+        return dict(zip(names, floats, strict=True))

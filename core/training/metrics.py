@@ -1,7 +1,8 @@
-"""Metrics by Keras name, accumulated over an epoch as sums so batches of any size weigh right.
+"""Metrics by Keras name. Each makes a fresh state per epoch that accumulates on the device and
+is read once at the epoch's end (one sync), so batches of any size weigh right.
 
-`accuracy` is chosen as Keras chooses it: sparse/categorical (argmax) for a multi-unit output,
-binary (threshold 0.5) for a single sigmoid unit.
+`accuracy` is chosen as Keras chooses it: binary (threshold 0.5) for a single unit,
+categorical/sparse (argmax) for several. Metrics read probabilities for classifiers.
 """
 
 from __future__ import annotations
@@ -9,23 +10,48 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from core.registry import Registry
 
-# (outputs, y) -> per-sample values; outputs are probabilities for classifiers.
-MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+class MetricState(Protocol):
+    def update(self, outputs: torch.Tensor, y: torch.Tensor) -> None: ...
+
+    def compute(self) -> torch.Tensor:
+        """A 0-d tensor (kept on the device until the epoch's results are read together)."""
+        ...
 
 
 @dataclass(frozen=True)
 class MetricDef:
     classifiers_only: bool  # True: needs class targets; False: needs regression targets
-    fn: MetricFn
+    make: Callable[[], MetricState]
     higher_is_better: bool = False
 
 
 METRICS: Registry[MetricDef] = Registry("metric")
+
+
+class SampleMean:
+    """The mean over samples of a per-sample value."""
+
+    def __init__(self, per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        self.per_sample = per_sample
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def update(self, outputs: torch.Tensor, y: torch.Tensor) -> None:
+        value = self.per_sample(outputs, y).float().sum()
+        self.total = value if self.total is None else self.total + value
+        self.count += outputs.shape[0]
+
+    def compute(self) -> torch.Tensor:
+        if self.total is None:
+            return torch.tensor(math.nan)
+        return self.total / self.count
 
 
 def _accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -39,9 +65,13 @@ def _per_sample(err: torch.Tensor) -> torch.Tensor:
     return err.reshape(err.shape[0], -1).mean(dim=1)
 
 
-METRICS.register("accuracy")(MetricDef(True, _accuracy, higher_is_better=True))
-METRICS.register("mae")(MetricDef(False, lambda o, y: _per_sample((o - y).abs())))
-METRICS.register("mse")(MetricDef(False, lambda o, y: _per_sample((o - y) ** 2)))
+METRICS.register("accuracy")(MetricDef(True, lambda: SampleMean(_accuracy), higher_is_better=True))
+METRICS.register("mae")(
+    MetricDef(False, lambda: SampleMean(lambda o, y: _per_sample((o - y).abs())))
+)
+METRICS.register("mse")(
+    MetricDef(False, lambda: SampleMean(lambda o, y: _per_sample((o - y) ** 2)))
+)
 
 
 def best_of(history: list[dict[str, float]]) -> dict[str, float]:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,6 +17,17 @@ from core.registry import Registry
 from core.spec import optimizers as O
 
 OptimizerFactory = Callable[[list[dict[str, Any]], Any], torch.optim.Optimizer]
+
+
+@dataclass
+class Optimization:
+    """What the training loop drives: the optimizer and its per-step companions."""
+
+    optimizer: torch.optim.Optimizer
+    before_step: Callable[[], None] | None = None  # after backward, e.g. gradient clipping
+    after_step: Callable[[], None] | None = None  # e.g. a per-step learning-rate schedule
+
+
 OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 
 
@@ -49,5 +61,9 @@ def adam(groups: list[dict[str, Any]], spec: O.Adam) -> torch.optim.Optimizer:
     )
 
 
-def build_optimizer(model: nn.Module, spec: Any) -> torch.optim.Optimizer:
-    return OPTIMIZERS.get(spec.type)(parameter_groups(model, spec.weight_decay), spec)
+def build_optimizer(
+    model: nn.Module, spec: Any, *, steps_per_epoch: int, epochs: int
+) -> Optimization:
+    """The optimizer for `model` from its spec. `steps_per_epoch` and `epochs` let schedules
+    that span the whole run (cosine decay, one-cycle) know its length."""
+    return Optimization(OPTIMIZERS.get(spec.type)(parameter_groups(model, spec.weight_decay), spec))

@@ -5,6 +5,7 @@ No store here: `train_spec` runs the same in a worker, a test or a notebook.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,10 +85,17 @@ def train_spec(
         if plan.metrics_activation
         else None,
     )
+    steps_per_epoch = math.ceil(len(train) / spec.training.batch_size)
+    optimization = build_optimizer(
+        network,
+        spec.training.optimizer,
+        steps_per_epoch=steps_per_epoch,
+        epochs=spec.training.epochs,
+    )
     history = fit(
         network,
         objective,
-        build_optimizer(network, spec.training.optimizer),
+        optimization,
         train,
         epochs=spec.training.epochs,
         batch_size=spec.training.batch_size,

@@ -1,0 +1,56 @@
+"""Keras's regularizers and constraints, applied to PyTorch parameters.
+
+- Weight penalty (`L1L2`): l1 · Σ|w| + l2 · Σw², no ½ — as Keras defines it.
+- Activity penalty: the same on a layer's output, summed over the whole batch — as Keras 3
+  computes it (Keras 2 divided by the batch size; Keras 3 does not).
+- Constraints (`max_norm`, `unit_norm`) rescale weights after each optimizer step. Keras's
+  `axis` indexes the Keras kernel layout (inputs first); PyTorch stores kernels outputs first,
+  so the norm is taken over every axis but the output one, which is Keras's default axis for
+  dense (0) and conv (all but the last) kernels alike.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.spec.regularizers import L1L2, MaxNorm, UnitNorm
+
+_EPSILON = 1e-7  # Keras's backend epsilon, used by its norm constraints
+
+
+def penalty(tensor: torch.Tensor, reg: L1L2) -> torch.Tensor:
+    total = tensor.new_zeros(())
+    if reg.l1:
+        total = total + reg.l1 * tensor.abs().sum()
+    if reg.l2:
+        total = total + reg.l2 * tensor.square().sum()
+    return total
+
+
+class ActivityPenalty(nn.Module):
+    """Identity that records the activity penalty of what passes through it. Recorded in
+    evaluation too: Keras's validation loss includes the penalties like its training loss."""
+
+    def __init__(self, reg: L1L2):
+        super().__init__()
+        self.reg = reg
+        self.last: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.last = penalty(x, self.reg)
+        return x
+
+
+@torch.no_grad()
+def apply_constraint(param: torch.Tensor, constraint: MaxNorm | UnitNorm) -> None:
+    if param.dim() < 2:
+        norms = param.abs()
+    else:
+        dims = tuple(range(1, param.dim()))  # all but PyTorch's output axis
+        norms = param.square().sum(dim=dims, keepdim=True).sqrt()
+    if isinstance(constraint, MaxNorm):
+        desired = norms.clamp(0, constraint.max_value)
+        param.mul_(desired / (_EPSILON + norms))
+    else:
+        param.div_(_EPSILON + norms)

@@ -1,0 +1,31 @@
+"""Layer specs: one frozen model per Keras layer, joined in a union discriminated on `type`.
+
+Each family module (`core.py`, …) lists its classes in `SPECS`; its builders live in the
+module of the same name under `core/nn/layers/`. To add a family, add it to `FAMILIES`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BeforeValidator, Field
+
+from core.spec.base import normalize_type
+from core.spec.layers import core
+from core.spec.layers.base import BaseLayer
+
+FAMILIES = (core,)
+
+LAYER_SPECS: tuple[type[BaseLayer], ...] = tuple(cls for family in FAMILIES for cls in family.SPECS)
+LAYER_TYPES: list[str] = [cls.model_fields["type"].annotation.__args__[0] for cls in LAYER_SPECS]
+
+
+def _normalize_layer(value: Any) -> Any:
+    return normalize_type(value, LAYER_TYPES)
+
+
+LayerSpec = Annotated[
+    Union[LAYER_SPECS],  # noqa: UP007 - a runtime tuple of classes
+    Field(discriminator="type"),
+    BeforeValidator(_normalize_layer),
+]
