@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from core.data import DATASETS
 from core.spec.base import Spec
+from core.spec.diagnostics import DiagnosticsSpec
 from core.spec.layers import LayerSpec
+from core.spec.losses import LossSpec
 from core.spec.optimizers import OptimizerSpec
-from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]
@@ -35,17 +36,8 @@ class ModelSpec(Spec):
     )
 
 
-def _loss_shorthand(value: Any) -> Any:
-    return {"type": value} if isinstance(value, str) else value
-
-
-class LossSpec(Spec):
-    type: Annotated[str, AfterValidator(LOSSES.canonical)]
-    from_logits: bool = Field(False, description="the output is logits, not probabilities")
-
-
 class TrainingSpec(Spec):
-    loss: Annotated[LossSpec, BeforeValidator(_loss_shorthand)]
+    loss: LossSpec
     optimizer: OptimizerSpec = Field(
         default_factory=lambda: {"type": "adam"},
         validate_default=True,  # type: ignore[arg-type]
@@ -55,6 +47,7 @@ class TrainingSpec(Spec):
     metrics: list[Annotated[str, AfterValidator(METRICS.canonical)]] = Field(default_factory=list)
     shuffle: bool = True
     seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
+    diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
 
 
 class ResourcesSpec(Spec):
