@@ -50,6 +50,9 @@ class Network(nn.Module):
         ]
         return torch.stack(terms).sum() if terms else None
 
+    def has_activity_penalties(self) -> bool:
+        return any(isinstance(m, ActivityPenalty) for m in self.modules())
+
     @torch.no_grad()
     def apply_constraints(self) -> None:
         """After each optimizer step, as Keras applies kernel and bias constraints."""

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from core.data import DATASETS
 from core.spec.base import Spec
+from core.spec.callbacks import CallbackSpec
 from core.spec.diagnostics import DiagnosticsSpec
 from core.spec.layers import LayerSpec
 from core.spec.losses import LossSpec
@@ -42,11 +43,14 @@ class TrainingSpec(Spec):
         default_factory=lambda: {"type": "adam"},
         validate_default=True,  # type: ignore[arg-type]
     )
-    batch_size: int = Field(32, gt=0)
+    batch_size: Annotated[int, Field(gt=0)] | Literal["full"] = Field(
+        32, description='samples per step; "full" for full-batch gradient descent'
+    )
     epochs: int = Field(1, gt=0)
     metrics: list[Annotated[str, AfterValidator(METRICS.canonical)]] = Field(default_factory=list)
     shuffle: bool = True
     seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
+    callbacks: list[CallbackSpec] = Field(default_factory=list, max_length=20)
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
 
 

@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.spec.job import JobSpec
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
+from core.training.monitor import higher_is_better
 
 Encoding = Literal["index", "one_hot", "binary", "values"]
 
@@ -85,6 +86,7 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
     output_shape = network.layer_summaries[-1].output_shape
     encoding, use_logits = _fit_loss(spec, info, output_shape, network.output_activation, issues)
     _check_metrics(spec, info, issues)
+    _check_callbacks(spec, bool(network.penalties) or network.has_activity_penalties(), issues)
     if issues:
         raise SpecError(issues)
     metrics_activation = None
@@ -155,7 +157,7 @@ def _check_training(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) 
                 "too_large",
             )
         )
-    if t.batch_size > settings.max_batch_size:
+    if t.batch_size != "full" and t.batch_size > settings.max_batch_size:
         issues.append(
             SpecIssue(
                 ("training", "batch_size"),
@@ -248,3 +250,38 @@ def _check_metrics(spec: JobSpec, info: DatasetInfo, issues: list[SpecIssue]) ->
                     f"{name} needs {kind} data set; {spec.dataset.name!r} is not",
                 )
             )
+
+
+def logged_series(spec: JobSpec, regularized: bool) -> list[str]:
+    """The per-epoch series a run of `spec` logs (what a callback may monitor)."""
+    names = ["loss", *spec.training.metrics, *(["regularization_loss"] if regularized else [])]
+    if spec.dataset.validation_split > 0:
+        names += [f"val_{n}" for n in names]
+    return names
+
+
+def _check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -> None:
+    series = logged_series(spec, regularized)
+    for i, callback in enumerate(spec.training.callbacks):
+        monitor = getattr(callback, "monitor", None)
+        if monitor is None:
+            continue
+        where = ("training", "callbacks", i, "monitor")
+        if monitor not in series:
+            hint = (
+                "; set dataset.validation_split to get val_ series"
+                if monitor.startswith("val_") and spec.dataset.validation_split == 0
+                else ""
+            )
+            issues.append(
+                SpecIssue(
+                    where,
+                    f"{callback.type} monitors {monitor!r}, which this job "
+                    f"does not log; it logs: {', '.join(series)}{hint}",
+                )
+            )
+            continue
+        try:
+            higher_is_better(monitor, callback.mode)
+        except ValueError as e:
+            issues.append(SpecIssue(where, str(e)))

@@ -20,6 +20,7 @@ from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.training.callbacks import Callback
+from core.training.keras_callbacks import build_callbacks
 from core.training.loop import History, Objective, TensorData, fit
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
@@ -85,7 +86,8 @@ def train_spec(
         if plan.metrics_activation
         else None,
     )
-    steps_per_epoch = math.ceil(len(train) / spec.training.batch_size)
+    batch_size = len(train) if spec.training.batch_size == "full" else spec.training.batch_size
+    steps_per_epoch = math.ceil(len(train) / batch_size)
     optimization = build_optimizer(
         network,
         spec.training.optimizer,
@@ -98,10 +100,10 @@ def train_spec(
         optimization,
         train,
         epochs=spec.training.epochs,
-        batch_size=spec.training.batch_size,
+        batch_size=batch_size,
         val=val,
         shuffle=spec.training.shuffle,
         generator=torch.Generator().manual_seed(seed),
-        callbacks=callbacks,
+        callbacks=[*build_callbacks(spec.training.callbacks), *callbacks],
     )
     return TrainResult(network, history, plan, len(train), len(val) if val is not None else 0)

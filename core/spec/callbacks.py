@@ -1,0 +1,55 @@
+"""Callback specs with Keras's names, arguments and defaults (`training.callbacks`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, Field
+
+from core.spec.base import Spec, normalize_type
+
+Mode = Literal["auto", "min", "max"]
+
+
+class EarlyStopping(Spec):
+    type: Literal["early_stopping"]
+    monitor: str = "val_loss"
+    min_delta: float = Field(0.0, ge=0)
+    patience: int = Field(0, ge=0)
+    mode: Mode = "auto"
+    baseline: float | None = None
+    restore_best_weights: bool = False
+    start_from_epoch: int = Field(0, ge=0)
+
+
+class ReduceLROnPlateau(Spec):
+    type: Literal["reduce_lr_on_plateau"]
+    monitor: str = "val_loss"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(10, ge=0)
+    mode: Mode = "auto"
+    min_delta: float = Field(1e-4, ge=0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class TerminateOnNaN(Spec):
+    """Always on in Epochal (a NaN or infinite loss fails the job as divergence); accepted so
+    that a Keras callback list translates as it is."""
+
+    type: Literal["terminate_on_nan"]
+
+
+CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, TerminateOnNaN)
+CALLBACK_TYPES: list[str] = [c.model_fields["type"].annotation.__args__[0] for c in CALLBACK_SPECS]
+
+
+def _normalize_callback(value: Any) -> Any:
+    return normalize_type(value, CALLBACK_TYPES)
+
+
+CallbackSpec = Annotated[
+    Union[CALLBACK_SPECS],  # noqa: UP007
+    Field(discriminator="type"),
+    BeforeValidator(_normalize_callback),
+]
