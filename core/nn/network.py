@@ -40,6 +40,7 @@ class Network(nn.Module):
         self.penalties: list[tuple[nn.Parameter, L1L2]] = []
         self.constraints: list[tuple[nn.Parameter, object]] = []
         self.layer_summaries: list[LayerSummary] = []
+        self.activity_penalties = [m for m in self.modules() if isinstance(m, ActivityPenalty)]
 
     def regularization_loss(self) -> torch.Tensor | None:
         """The weight penalties plus the activity penalties of the last forward pass, or None
@@ -51,7 +52,7 @@ class Network(nn.Module):
         return torch.stack(terms).sum() if terms else None
 
     def has_activity_penalties(self) -> bool:
-        return any(isinstance(m, ActivityPenalty) for m in self.modules())
+        return bool(self.activity_penalties)
 
     @torch.no_grad()
     def apply_constraints(self) -> None:

@@ -116,11 +116,11 @@ class Runner:
             summary["model"] = self._save_model(attempt, result)
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
-            sink.flush()
+            sink.close()
             summary["stop_reason"] = str(e)
             return JobStatus.CANCELLED, _timed(summary, started), None
         except DivergenceError as e:
-            sink.flush()
+            sink.close()
             error = {"type": "divergence", "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:
@@ -129,6 +129,7 @@ class Runner:
             raise
         except Exception as e:
             log.exception("job %s failed", attempt.job_id)
+            _close_quietly(sink)
             error = {"type": type(e).__name__, "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
 
@@ -209,6 +210,14 @@ class Runner:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         FolderArtifacts(self.settings.artifacts_dir).write(key, save_safetensors(tensors))
         return {"weights": key, "format": "safetensors"}
+
+
+def _close_quietly(sink: StoreSink) -> None:
+    """Write what can still be written of a failed run; the failure itself is what matters."""
+    try:
+        sink.close()
+    except Exception:
+        log.warning("job %s: could not write its last metrics", sink.job_id, exc_info=True)
 
 
 def _device_name(spec_json: dict[str, Any]) -> str:

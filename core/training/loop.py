@@ -12,10 +12,11 @@ from core.errors import DivergenceError, TrainingCancelled
 from core.nn.network import Network
 from core.training.callbacks import Callback, TrainState
 from core.training.losses import LossFn
-from core.training.metrics import MetricDef, SampleMean
+from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
+EVAL_BATCH_MIN = 1024  # evaluation needs no gradients: larger batches, same results
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,12 @@ def fit(
         )
         if val is not None:
             logs.update(
-                {f"val_{k}": v for k, v in evaluate(network, objective, val, batch_size).items()}
+                {
+                    f"val_{k}": v
+                    for k, v in evaluate(
+                        network, objective, val, max(batch_size, EVAL_BATCH_MIN)
+                    ).items()
+                }
             )
         logs["lr"] = float(optimizer.param_groups[0]["lr"])
         state.epoch += 1
@@ -189,7 +195,8 @@ class _Totals:
 
     def __init__(self, objective: Objective):
         self.objective = objective
-        self.loss = SampleMean(lambda outputs, y: outputs)  # fed the batch loss once per sample
+        self.loss_sum: torch.Tensor | None = None
+        self.samples = 0
         self.regularization: torch.Tensor | None = None
         self.batches = 0
         self.states = {name: metric.make() for name, metric in objective.metrics.items()}
@@ -201,7 +208,10 @@ class _Totals:
         y: torch.Tensor,
         regularization: torch.Tensor | None = None,
     ) -> None:
-        self.loss.update(loss.expand(outputs.shape[0]), y)
+        n = outputs.shape[0]
+        weighted = loss.detach() * n
+        self.loss_sum = weighted if self.loss_sum is None else self.loss_sum.add_(weighted)
+        self.samples += n
         if regularization is not None:
             r = regularization.detach()
             self.regularization = r if self.regularization is None else self.regularization + r
@@ -212,8 +222,10 @@ class _Totals:
             state.update(outputs, y)
 
     def means(self) -> dict[str, float]:
+        if self.loss_sum is None:
+            return {}
         names = ["loss", *self.states]
-        values = [self.loss.compute(), *(s.compute() for s in self.states.values())]
+        values = [self.loss_sum / self.samples, *(s.compute() for s in self.states.values())]
         if self.regularization is not None:
             names.append("regularization_loss")  # the penalties' share, per batch on average
             values.append(self.regularization / self.batches)

@@ -1,14 +1,17 @@
 """`StoreSink`: the callback that streams a run's metrics and progress into the SQL store.
 
-Points are buffered and written in one upsert per flush (every `flush_seconds`, every
-`flush_points` points, and at each epoch end), never one commit per step. When the store is
-briefly unreachable the buffer is kept and written at a later flush; the run fails only if the
-store stays away longer than the job's lease.
+The training thread only appends to a buffer; a writer thread upserts what has accumulated in
+one transaction per flush (every `flush_seconds`, every `flush_points` points, and at each
+epoch end), never one commit per step, and never on the training step's path. When the store
+is briefly unreachable the points are kept and written once it is back; the run fails only if
+the store stays away longer than `outage_seconds`. A writer's error (the lease lost, the store
+gone for good) is raised in the training thread at its next flush.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +25,7 @@ from core.training.callbacks import Callback, TrainState
 log = logging.getLogger(__name__)
 
 STEP_SERIES = "batch_loss"  # Keras's TensorBoard name for the per-step training loss
+Point = tuple[str, int, int, float]
 
 
 class StoreSink(Callback):
@@ -41,10 +45,18 @@ class StoreSink(Callback):
         self.flush_seconds = flush_seconds
         self.flush_points = flush_points
         self.outage_seconds = outage_seconds
-        self.buffer: list[tuple[str, int, int, float]] = []
+        self.buffer: list[Point] = []  # the training thread's, until handed over
         self.progress: dict[str, int] = {}
         self._due = time.monotonic() + flush_seconds
-        self._failing_since: float | None = None
+        # Shared with the writer thread, under the condition's lock:
+        self._cv = threading.Condition()
+        self._handed: list[Point] = []
+        self._handed_progress: dict[str, int] = {}
+        self._requested = self._writing = self._closing = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- callback hooks (training thread) ---------------------------------------------------
 
     def on_train_begin(self, state: TrainState) -> None:
         self._track(state)
@@ -63,7 +75,7 @@ class StoreSink(Callback):
         self.flush()
 
     def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
-        self.flush()
+        self.close()
 
     def _track(self, state: TrainState) -> None:
         self.progress = {
@@ -74,26 +86,78 @@ class StoreSink(Callback):
         }
 
     def flush(self) -> None:
-        """Write the buffer and the progress in one transaction."""
-        try:
-            with self.sessions.begin() as session:
-                write_points(session, job_id=self.job_id, points=self.buffer)
-                if self.progress and not record_progress(
-                    session, job_id=self.job_id, attempt=self.attempt, progress=self.progress
-                ):
-                    raise LeaseLost(f"job {self.job_id}: attempt {self.attempt} lost its lease")
-        except Exception as e:
-            if not is_transient(e):
-                raise
-            now = time.monotonic()
-            self._failing_since = self._failing_since or now
-            if now - self._failing_since > self.outage_seconds:
-                raise
-            log.warning(
-                "job %s: store unreachable; keeping %d points", self.job_id, len(self.buffer)
-            )
-            self._due = now + self.flush_seconds
-            return
+        """Hand the buffer and the progress to the writer; raise the writer's error, if any."""
+        with self._cv:
+            if self._error is not None:
+                raise self._error
+            self._handed.extend(self.buffer)
+            self._handed_progress = dict(self.progress)
+            self._requested = True
+            self._cv.notify_all()
         self.buffer = []
-        self._failing_since = None
         self._due = time.monotonic() + self.flush_seconds
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._write_loop, name=f"sink-{self.job_id}", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Write everything still buffered, stop the writer, and raise its error, if any."""
+        self.flush()
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+            while self._requested or self._writing:
+                self._cv.wait()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+
+    # --- the writer thread --------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        failing_since: float | None = None
+        while True:
+            with self._cv:
+                while not self._requested and not self._closing:
+                    self._cv.wait()
+                if not self._requested:
+                    return
+                points, progress = self._handed, self._handed_progress
+                self._handed, self._requested, self._writing = [], False, True
+            try:
+                self._write(points, progress)
+                failing_since = None
+            except Exception as e:  # noqa: BLE001 - every error goes to the training thread
+                now = time.monotonic()
+                failing_since = failing_since or now
+                retry = is_transient(e) and now - failing_since <= self.outage_seconds
+                with self._cv:
+                    if retry:  # keep the points, in order, for the next round
+                        self._handed[:0] = points
+                        self._requested = True
+                    else:
+                        self._error = e
+                        self._requested = False
+                        self._handed = []
+                if retry:
+                    log.warning(
+                        "job %s: store unreachable; keeping %d points", self.job_id, len(points)
+                    )
+                    time.sleep(min(self.flush_seconds, 1.0))
+            with self._cv:
+                self._writing = False
+                self._cv.notify_all()
+                if self._error is not None:
+                    return
+
+    def _write(self, points: list[Point], progress: dict[str, int]) -> None:
+        with self.sessions.begin() as session:
+            write_points(session, job_id=self.job_id, points=points)
+            if progress and not record_progress(
+                session, job_id=self.job_id, attempt=self.attempt, progress=progress
+            ):
+                raise LeaseLost(f"job {self.job_id}: attempt {self.attempt} lost its lease")
