@@ -13,10 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import migrations
 from core.settings import Settings
 from tests.servers import fresh_postgres_database, throwaway_postgres, throwaway_redis
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """The test models are tiny: one thread trains them fastest, and on a shared 2-core
+    machine two threads that wait on each other at every step make them many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

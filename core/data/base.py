@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from core.spec.job import DatasetSpec
 
 Task = Literal["classification", "regression"]
-OPTIONS = ("n_samples", "noise", "classes", "features")
+OPTIONS = ("n_samples", "noise", "classes", "features", "steps")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class Network(nn.Module):
         self.penalties: list[tuple[nn.Parameter, L1L2]] = []
         self.constraints: list[tuple[nn.Parameter, object]] = []
         self.layer_summaries: list[LayerSummary] = []
+        self.module_layers: list[str] = []  # the layer each module of `body` belongs to
         self.activity_penalties = [m for m in self.modules() if isinstance(m, ActivityPenalty)]
 
     def regularization_loss(self) -> torch.Tensor | None:
@@ -87,6 +88,7 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
     """
     modules: list[nn.Module] = []
     acts: list[str | None] = []  # the activation each module applies, if it is one
+    owners: list[str] = []  # the layer each module belongs to
     parts = Built(None, ())  # collects initializers, penalties and constraints of every layer
     rows: list[LayerSummary] = []
     issues: list[SpecIssue] = []
@@ -99,6 +101,7 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
             issues.append(SpecIssue(where, f"{layer_label(i, layer.type)} {e}", "shape"))
             break  # later shapes are unknown
         params = 0
+        label = layer.name or f"{layer.type}_{i}"
         if built.module is not None:
             modules.append(built.module)
             acts.append(None)
@@ -109,11 +112,12 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
         if built.activity is not None:
             modules.append(ActivityPenalty(built.activity))
             acts.append(None)
+        owners += [label] * (len(modules) - len(owners))
         parts.initializers += built.initializers
         parts.penalties += built.penalties
         parts.constraints += built.constraints
         shape = built.output_shape
-        rows.append(LayerSummary(layer.name or f"{layer.type}_{i}", layer.type, shape, params))
+        rows.append(LayerSummary(label, layer.type, shape, params))
     if issues:
         raise SpecError(issues)
 
@@ -142,4 +146,5 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
     network.penalties = parts.penalties
     network.constraints = parts.constraints
     network.layer_summaries = rows
+    network.module_layers = owners[: len(network.body)]
     return network

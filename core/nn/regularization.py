@@ -45,7 +45,7 @@ class ActivityPenalty(nn.Module):
 @torch.no_grad()
 def apply_constraint(param: torch.Tensor, constraint: MaxNorm | UnitNorm) -> None:
     if param.dim() < 2:
-        norms = param.abs()
+        norms = param.norm().reshape(1)  # a bias or a scale vector: the norm of the whole vector
     else:
         dims = tuple(range(1, param.dim()))  # all but PyTorch's output axis
         norms = param.square().sum(dim=dims, keepdim=True).sqrt()

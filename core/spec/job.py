@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
 
 from core.data import DATASETS
 from core.spec.base import Spec
@@ -18,6 +18,19 @@ from core.training.metrics import METRICS
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]
 
 
+def _batch_size(value: Any) -> int | str:
+    if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError(f'expected a positive integer or "full"; received batch_size={value!r}')
+
+
+BatchSize = Annotated[
+    int | Literal["full"],
+    PlainValidator(_batch_size),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"const": "full"}]}),
+]
+
+
 class DatasetSpec(Spec):
     name: Annotated[str, AfterValidator(DATASETS.canonical)] = Field(
         description="a built-in data set (GET /v1/datasets lists them)"
@@ -28,10 +41,20 @@ class DatasetSpec(Spec):
     noise: float | None = Field(None, ge=0.0, le=10.0, description="synthetic sets: noise level")
     classes: int | None = Field(None, ge=2, le=100, description="spiral: number of arms")
     features: int | None = Field(None, ge=1, le=10_000, description="regression: input size")
+    steps: int | None = Field(None, ge=1, le=10_000, description="sequence sets: time steps")
+
+
+def _unique_names(layers: list[Any]) -> list[Any]:
+    names = [layer.name for layer in layers if layer.name is not None]
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"layer names must be unique; repeated: {', '.join(repeated)}")
+    return layers
 
 
 class ModelSpec(Spec):
-    layers: list[LayerSpec] = Field(min_length=1, max_length=1000)
+    layers: Annotated[list[LayerSpec], AfterValidator(_unique_names)] = Field(
+        min_length=1, max_length=1000
+    )
     input_shape: tuple[Annotated[int, Field(gt=0)], ...] | None = Field(
         None, description="checked against the data set's feature shape when given"
     )
@@ -43,7 +66,7 @@ class TrainingSpec(Spec):
         default_factory=lambda: {"type": "adam"},
         validate_default=True,  # type: ignore[arg-type]
     )
-    batch_size: Annotated[int, Field(gt=0)] | Literal["full"] = Field(
+    batch_size: BatchSize = Field(
         32, description='samples per step; "full" for full-batch gradient descent'
     )
     epochs: int = Field(1, gt=0)

@@ -1,33 +1,102 @@
-"""Optimizer specs with Keras's parameter names and defaults. Built in `core/training/optimizers.py`."""
+"""Optimizer specs with Keras 3's names, arguments and defaults. Built in
+`core/training/optimizers.py`.
+
+Every optimizer takes Keras's common arguments: `learning_rate` (a number or a schedule from
+`core/spec/schedules.py`), `weight_decay` (Keras's decoupled decay, w -= lr · weight_decay · w
+before each update) and at most one of `clipnorm`, `clipvalue`, `global_clipnorm`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from core.spec.base import Spec, normalize_type
+from core.spec.schedules import LearningRate
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
+Epsilon = Annotated[float, Field(gt=0)]
 
 
-class SGD(Spec):
+class _Optimizer(Spec):
+    """Keras's `BaseOptimizer` arguments, shared by every optimizer."""
+
+    type: str
+    learning_rate: LearningRate = 0.001
+    weight_decay: float = Field(0.0, ge=0)
+    clipnorm: float | None = Field(None, gt=0, description="clip each gradient's own L2 norm")
+    clipvalue: float | None = Field(None, gt=0, description="clip each gradient entry")
+    global_clipnorm: float | None = Field(None, gt=0, description="clip all gradients' L2 norm")
+
+    @model_validator(mode="after")
+    def _one_clip_at_most(self) -> _Optimizer:
+        clips = {"clipnorm": self.clipnorm, "clipvalue": self.clipvalue}
+        clips["global_clipnorm"] = self.global_clipnorm
+        if sum(v is not None for v in clips.values()) > 1:
+            received = ", ".join(f"{k}={v}" for k, v in clips.items())
+            raise ValueError(
+                "expected at most one of clipnorm, clipvalue and global_clipnorm. "
+                f"Received: {received}"
+            )
+        return self
+
+
+class SGD(_Optimizer):
     type: Literal["sgd"]
-    learning_rate: float = Field(0.01, gt=0)
+    learning_rate: LearningRate = 0.01
     momentum: float = Field(0.0, ge=0, lt=1)
     nesterov: bool = False
-    weight_decay: float = Field(0.0, ge=0)
 
 
-class Adam(Spec):
+class RMSprop(_Optimizer):
+    type: Literal["rmsprop"]
+    rho: Beta = 0.9
+    momentum: float = Field(0.0, ge=0, lt=1)
+    epsilon: Epsilon = 1e-7
+    centered: bool = False
+
+
+class Adagrad(_Optimizer):
+    type: Literal["adagrad"]
+    initial_accumulator_value: float = Field(0.1, ge=0)
+    epsilon: Epsilon = 1e-7
+
+
+class Adadelta(_Optimizer):
+    type: Literal["adadelta"]
+    rho: Beta = 0.95
+    epsilon: Epsilon = 1e-7
+
+
+class Adam(_Optimizer):
     type: Literal["adam"]
-    learning_rate: float = Field(0.001, gt=0)
-    beta_1: float = Field(0.9, ge=0, lt=1)
-    beta_2: float = Field(0.999, ge=0, lt=1)
-    epsilon: float = Field(1e-7, gt=0)
+    beta_1: Beta = 0.9
+    beta_2: Beta = 0.999
+    epsilon: Epsilon = 1e-7
     amsgrad: bool = False
-    weight_decay: float = Field(0.0, ge=0)
 
 
-OPTIMIZER_SPECS = (SGD, Adam)
+class AdamW(Adam):
+    type: Literal["adamw"]  # type: ignore[assignment]
+    weight_decay: float = Field(0.004, ge=0)
+
+
+class Nadam(_Optimizer):
+    type: Literal["nadam"]
+    beta_1: Beta = 0.9
+    beta_2: Beta = 0.999
+    epsilon: Epsilon = 1e-7
+
+
+class Adamax(_Optimizer):
+    type: Literal["adamax"]
+    beta_1: Beta = 0.9
+    beta_2: Beta = 0.999
+    epsilon: Epsilon = 1e-7
+
+
+OPTIMIZER_SPECS = (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Nadam, Adamax)
 OPTIMIZER_TYPES: list[str] = [
     c.model_fields["type"].annotation.__args__[0] for c in OPTIMIZER_SPECS
 ]

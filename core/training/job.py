@@ -31,7 +31,8 @@ from core.store.artifacts import FolderArtifacts
 from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
-from core.training.callbacks import CancelCheck
+from core.training.callbacks import Callback, CancelCheck
+from core.training.diagnostics import Diagnostics
 from core.training.metrics import best_of
 from core.training.session import TrainResult, resolve_device, train_spec
 from core.training.sink import StoreSink
@@ -106,21 +107,27 @@ class Runner:
             lambda: self._cancel_requested(attempt), self.settings.cancel_poll_seconds
         )
         started = time.monotonic()
+        diagnostics: Diagnostics | None = None
         try:
             spec = JobSpec.model_validate(spec_json)
+            callbacks: list[Callback] = [sink, cancel]
+            if spec.training.diagnostics.enabled:
+                diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
+                callbacks.insert(1, diagnostics)
             with self._heartbeat(attempt):
                 result = train_spec(
-                    spec, self.settings, device=resolve_device(device), callbacks=[sink, cancel]
+                    spec, self.settings, device=resolve_device(device), callbacks=callbacks
                 )
-            summary.update(_result_summary(result))
+            summary.update(_result_summary(result), **_warnings(diagnostics))
             summary["model"] = self._save_model(attempt, result)
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
             sink.close()
-            summary["stop_reason"] = str(e)
+            summary.update(stop_reason=str(e), **_warnings(diagnostics))
             return JobStatus.CANCELLED, _timed(summary, started), None
         except DivergenceError as e:
             sink.close()
+            summary.update(_warnings(diagnostics))  # an exploding-gradient warning explains it
             error = {"type": "divergence", "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:
@@ -210,6 +217,10 @@ class Runner:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         FolderArtifacts(self.settings.artifacts_dir).write(key, save_safetensors(tensors))
         return {"weights": key, "format": "safetensors"}
+
+
+def _warnings(diagnostics: Diagnostics | None) -> dict[str, Any]:
+    return {} if diagnostics is None else {"diagnostics": {"warnings": diagnostics.warnings}}
 
 
 def _close_quietly(sink: StoreSink) -> None:

@@ -1,14 +1,21 @@
-"""Losses by Keras name.
+"""Losses by Keras name, with Keras's defaults and its "sum_over_batch_size" reduction: the mean
+over samples of each sample's loss, which is the mean over the last axis (so the element-wise
+mean overall), or the sum over classes for categorical_crossentropy,
+sparse_categorical_crossentropy, kl_divergence and categorical_hinge.
 
-Each loss says which targets it trains on and which output activation's logits it can use.
-A cross-entropy after a softmax or sigmoid output is computed from the logits (log-sum-exp),
-never from clipped probabilities, so it stays finite where Keras's does.
+Each loss says which targets it trains on and which output activation's logits it reads. The
+plan feeds a cross-entropy the logits of the softmax or sigmoid output, so it is computed with
+log-softmax / log-sigmoid and is exact where Keras clips probabilities to [1e-7, 1 - 1e-7]: a
+confidently wrong sample costs Keras at most -log(1e-7) ≈ 16.1, here its true loss.
+kl_divergence also reads logits but keeps Keras's clipping of both sides to [1e-7, 1].
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import torch
@@ -16,27 +23,165 @@ import torch.nn.functional as F
 
 from core.registry import Registry
 
-Targets = Literal["class_index", "one_hot", "binary", "values"]
+# What `y` a loss compares to. "labels": 0/1 class labels shaped as the output asks, a single
+# column for one unit (two classes) or one-hot for one unit per class.
+Targets = Literal["class_index", "one_hot", "binary", "labels", "values"]
+Option = Literal["from_logits", "label_smoothing", "delta"]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+EPSILON = 1e-7  # keras.backend.epsilon()
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """Keras's loss arguments that change the arithmetic, at Keras's defaults."""
+
+    label_smoothing: float = 0.0
+    delta: float = 1.0
 
 
 @dataclass(frozen=True)
 class LossDef:
     targets: Targets  # what `y` the loss compares to
     logits_of: str | None  # output activation whose logits it takes; None: plain outputs
-    fn: LossFn  # (logits or outputs, y) -> scalar
+    build: Callable[[LossOptions], LossFn]  # options -> (logits or outputs, y) -> scalar
+    options: frozenset[Option] = field(default_factory=frozenset)  # Keras arguments it takes
+
+    def make(self, options: LossOptions) -> LossFn:
+        return self.build(options)
+
+    @property
+    def fn(self) -> LossFn:
+        """The loss at Keras's default options."""
+        return self.build(LossOptions())
+
+
+# Cross-entropies, from logits.
+
+
+def binary_crossentropy(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Smoothing squeezes the 0/1 labels toward 0.5: 1 - s/2 and s/2."""
+    target = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def categorical_crossentropy(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Smoothing mixes the one-hot labels with the uniform: 1 - s + s/k and s/k."""
+    target = y * (1.0 - label_smoothing) + label_smoothing / logits.shape[-1]
+    return -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def sparse_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Class-index labels; Keras 3 gives this loss no label_smoothing."""
+    return F.cross_entropy(logits, y)
+
+
+def kl_divergence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """sum(y log(y / p)) with y and p clipped to [1e-7, 1] as Keras does (log p from logits)."""
+    log_p = F.log_softmax(logits, dim=-1).clamp(min=math.log(EPSILON))
+    q = y.clamp(EPSILON, 1.0)
+    return (q * (q.log() - log_p)).sum(dim=-1).mean()
+
+
+# Regression.
+
+
+def mean_squared_error(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(outputs, y)
+
+
+def mean_absolute_error(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(outputs, y)
+
+
+def mean_absolute_percentage_error(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """100 |y - p| / max(|y|, 1e-7)."""
+    return 100.0 * ((y - outputs) / y.abs().clamp(min=EPSILON)).abs().mean()
+
+
+def mean_squared_logarithmic_error(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(log(1 + p) - log(1 + y))², both raised to at least 1e-7 first."""
+    log_p, log_y = torch.log1p(outputs.clamp(min=EPSILON)), torch.log1p(y.clamp(min=EPSILON))
+    return (log_p - log_y).square().mean()
+
+
+def huber(outputs: torch.Tensor, y: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    """x²/2 for |x| ≤ delta, then delta |x| - delta²/2, with x = p - y."""
+    return F.huber_loss(outputs, y, delta=delta)
+
+
+def log_cosh(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log(cosh(x)) as x + softplus(-2x) - log 2, finite for any x."""
+    x = outputs - y
+    return (x + F.softplus(-2.0 * x) - math.log(2.0)).mean()
+
+
+# Margins. Keras turns 0/1 labels into -1/1; ours are always 0/1.
+
+
+def hinge(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - (2.0 * y - 1.0) * outputs).mean()
+
+
+def squared_hinge(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - (2.0 * y - 1.0) * outputs).square().mean()
+
+
+def categorical_hinge(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """max(0, 1 + (highest score of a wrong class) - (score of the true class))."""
+    positive = (y * outputs).sum(dim=-1)
+    negative = ((1.0 - y) * outputs).amax(dim=-1)
+    return F.relu(negative - positive + 1.0).mean()
 
 
 LOSSES: Registry[LossDef] = Registry("loss")
 
-LOSSES.register("sparse_categorical_crossentropy")(
-    LossDef("class_index", "softmax", lambda logits, y: F.cross_entropy(logits, y))
+
+def _plain(fn: LossFn) -> Callable[[LossOptions], LossFn]:
+    return lambda _: fn
+
+
+def _register(name: str, targets: Targets, logits_of: str | None, fn: LossFn) -> None:
+    LOSSES.register(name)(LossDef(targets, logits_of, _plain(fn)))
+
+
+LOSSES.register("binary_crossentropy")(
+    LossDef(
+        "binary",
+        "sigmoid",
+        lambda o: partial(binary_crossentropy, label_smoothing=o.label_smoothing),
+        frozenset({"from_logits", "label_smoothing"}),
+    )
 )
 LOSSES.register("categorical_crossentropy")(
-    LossDef("one_hot", "softmax", lambda logits, y: F.cross_entropy(logits, y))
+    LossDef(
+        "one_hot",
+        "softmax",
+        lambda o: partial(categorical_crossentropy, label_smoothing=o.label_smoothing),
+        frozenset({"from_logits", "label_smoothing"}),
+    )
 )
-LOSSES.register("binary_crossentropy")(
-    LossDef("binary", "sigmoid", lambda logits, y: F.binary_cross_entropy_with_logits(logits, y))
+LOSSES.register("sparse_categorical_crossentropy")(
+    LossDef(
+        "class_index",
+        "softmax",
+        _plain(sparse_categorical_crossentropy),
+        frozenset({"from_logits"}),
+    )
 )
-LOSSES.register("mean_squared_error")(LossDef("values", None, F.mse_loss))
-LOSSES.register("mean_absolute_error")(LossDef("values", None, F.l1_loss))
+_register("kl_divergence", "one_hot", "softmax", kl_divergence)
+_register("mean_squared_error", "values", None, mean_squared_error)
+_register("mean_absolute_error", "values", None, mean_absolute_error)
+_register("mean_absolute_percentage_error", "values", None, mean_absolute_percentage_error)
+_register("mean_squared_logarithmic_error", "values", None, mean_squared_logarithmic_error)
+LOSSES.register("huber")(
+    LossDef("values", None, lambda o: partial(huber, delta=o.delta), frozenset({"delta"}))
+)
+_register("log_cosh", "values", None, log_cosh)
+_register("hinge", "labels", None, hinge)
+_register("squared_hinge", "labels", None, squared_hinge)
+_register("categorical_hinge", "one_hot", None, categorical_hinge)

@@ -1,11 +1,16 @@
-"""Optimizers: Keras parameter names and defaults mapped explicitly onto `torch.optim`.
+"""Optimizers: Keras 3's update rules, names and defaults, mapped explicitly onto `torch.optim`.
 
+What Keras's `BaseOptimizer.apply` does around every update happens here too, in order:
+clip the gradients (`clipnorm` per parameter, `global_clipnorm` over all, or `clipvalue`), decay
+the weights (decoupled: w -= lr · weight_decay · w, before the update, every optimizer), update,
+count the iteration, and move a scheduled learning rate to the next iteration's value.
 `parameter_groups` is the one place that decides which parameters get weight decay
 (not biases, not 1-D normalisation parameters).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +20,15 @@ from torch import nn
 
 from core.registry import Registry
 from core.spec import optimizers as O
+from core.training.schedules import learning_rate_schedule
 
-OptimizerFactory = Callable[[list[dict[str, Any]], Any], torch.optim.Optimizer]
+# (parameter groups, spec, initial learning rate) -> the torch optimizer
+OptimizerFactory = Callable[[list[dict[str, Any]], Any, float], torch.optim.Optimizer]
+# Keras's weight decay rides in each param group under its own key: torch's `weight_decay` is
+# an L2 term added to the gradient (coupled), which Keras never does, so it stays 0.
+DECAY = "keras_weight_decay"
+# Keras's `optimizer.iterations`, kept in every param group so it travels with state_dict().
+ITERATIONS = "iterations"
 
 
 @dataclass
@@ -34,36 +46,230 @@ OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}]
+    groups = [{"params": decay, DECAY: weight_decay}]
     if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+        groups.append({"params": no_decay, DECAY: 0.0})
     return groups
 
 
+class _KerasOptimizer(torch.optim.Optimizer):
+    """A torch optimizer whose `update` is one of Keras's rules, where torch's differs."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, p.grad, self.state[p], group)
+        return loss
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def buffer(state: dict, name: str, like: torch.Tensor) -> torch.Tensor:
+        if name not in state:
+            state[name] = torch.zeros_like(like, memory_format=torch.preserve_format)
+        return state[name]
+
+
+class KerasSGD(_KerasOptimizer):
+    """Keras's SGD: velocity = momentum · velocity - lr · g, then w += velocity (Nesterov:
+    w += momentum · velocity - lr · g). torch.optim.SGD keeps its buffer in gradient units and
+    multiplies it by the current lr (buf = momentum · buf + g; w -= lr · buf): the same while lr
+    is constant, not under a schedule or ReduceLROnPlateau."""
+
+    def __init__(self, params: Any, *, lr: float, momentum: float, nesterov: bool):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov})
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        if momentum == 0:
+            p.add_(g, alpha=-lr)
+            return
+        velocity = self.buffer(state, "velocity", p).mul_(momentum).add_(g, alpha=-lr)
+        if group["nesterov"]:
+            p.add_(velocity, alpha=momentum).add_(g, alpha=-lr)
+        else:
+            p.add_(velocity)
+
+
+class KerasRMSprop(_KerasOptimizer):
+    """Keras's RMSprop: v = rho · v + (1 - rho) · g², increment = lr · g / sqrt(v + eps), with
+    v - mean(g)² in place of v when centered; momentum accumulates increments
+    (m = momentum · m + increment; w -= m). torch.optim.RMSprop divides by sqrt(v) + eps, which
+    for gradients below ~sqrt(eps) = 3e-4 gives steps up to ten times larger, and keeps its
+    momentum in gradient units (see KerasSGD)."""
+
+    def __init__(
+        self, params: Any, *, lr: float, rho: float, momentum: float, eps: float, centered: bool
+    ):
+        defaults = {"lr": lr, "rho": rho, "momentum": momentum, "eps": eps, "centered": centered}
+        super().__init__(params, defaults)
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+        rho, eps = group["rho"], group["eps"]
+        v = self.buffer(state, "velocity", p).mul_(rho).addcmul_(g, g, value=1 - rho)
+        if group["centered"]:
+            mean = self.buffer(state, "average_gradient", p).mul_(rho).add_(g, alpha=1 - rho)
+            denominator = v.addcmul(mean, mean, value=-1).add_(eps)
+        else:
+            denominator = v.add(eps)
+        increment = g.div(denominator.sqrt_()).mul_(group["lr"])
+        if group["momentum"] > 0:
+            m = self.buffer(state, "momentum", p).mul_(group["momentum"]).add_(increment)
+            p.sub_(m)
+        else:
+            p.sub_(increment)
+
+
+class KerasAdam(torch.optim.Adam):
+    """torch's Adam with Keras's epsilon. Keras folds the bias corrections into the step size
+    and adds eps to sqrt(v): w -= lr · sqrt(1 - b2^t) / (1 - b1^t) · m / (sqrt(v) + eps); torch
+    adds it to sqrt(v / (1 - b2^t)). They agree when torch's eps is eps / sqrt(1 - b2^t),
+    which is set before each step (AMSGrad alike)."""
+
+    def __init__(self, params: Any, *, epsilon: float, **kwargs: Any):
+        super().__init__(params, eps=epsilon, **kwargs)
+        self.keras_epsilon = epsilon
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        for group in self.param_groups:
+            done = next((s["step"] for p in group["params"] if (s := self.state.get(p))), None)
+            t = 1 if done is None else int(done) + 1  # torch keeps `step` on the CPU: no sync
+            group["eps"] = self.keras_epsilon / math.sqrt(1.0 - group["betas"][1] ** t)
+        return super().step(closure)
+
+
 @OPTIMIZERS.register("sgd")
-def sgd(groups: list[dict[str, Any]], spec: O.SGD) -> torch.optim.Optimizer:
-    # torch adds weight_decay * w to the gradient: Keras's decoupled decay when momentum is 0.
-    return torch.optim.SGD(
-        groups, lr=spec.learning_rate, momentum=spec.momentum, nesterov=spec.nesterov
+def sgd(groups: list[dict[str, Any]], spec: O.SGD, lr: float) -> torch.optim.Optimizer:
+    return KerasSGD(groups, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov)
+
+
+@OPTIMIZERS.register("rmsprop")
+def rmsprop(groups: list[dict[str, Any]], spec: O.RMSprop, lr: float) -> torch.optim.Optimizer:
+    return KerasRMSprop(
+        groups,
+        lr=lr,
+        rho=spec.rho,
+        momentum=spec.momentum,
+        eps=spec.epsilon,
+        centered=spec.centered,
     )
+
+
+@OPTIMIZERS.register("adagrad")
+def adagrad(groups: list[dict[str, Any]], spec: O.Adagrad, lr: float) -> torch.optim.Optimizer:
+    # Keras: acc = initial_accumulator_value + Σg², w -= lr · g / sqrt(acc + eps). torch divides
+    # by sqrt(acc) + eps; starting torch's accumulator at initial_accumulator_value + eps with
+    # eps 0 gives Keras's rule exactly. lr_decay stays 0 (Keras has none).
+    return torch.optim.Adagrad(
+        groups,
+        lr=lr,
+        initial_accumulator_value=spec.initial_accumulator_value + spec.epsilon,
+        eps=0.0,
+    )
+
+
+@OPTIMIZERS.register("adadelta")
+def adadelta(groups: list[dict[str, Any]], spec: O.Adadelta, lr: float) -> torch.optim.Optimizer:
+    # The same rule in both (eps inside both square roots, lr applied to the delta); only the
+    # defaults differ: Keras's lr 0.001 and eps 1e-7 against torch's 1.0 and 1e-6.
+    return torch.optim.Adadelta(groups, lr=lr, rho=spec.rho, eps=spec.epsilon)
 
 
 @OPTIMIZERS.register("adam")
-def adam(groups: list[dict[str, Any]], spec: O.Adam) -> torch.optim.Optimizer:
-    # Keras's epsilon (1e-7) is added to sqrt(v_hat) as in torch. Keras's weight_decay is
-    # decoupled (w -= lr * wd * w), which is torch's AdamW; with weight_decay 0 it is plain Adam.
-    return torch.optim.AdamW(
-        groups,
-        lr=spec.learning_rate,
-        betas=(spec.beta_1, spec.beta_2),
-        eps=spec.epsilon,
-        amsgrad=spec.amsgrad,
-    )
+def adam(groups: list[dict[str, Any]], spec: O.Adam, lr: float) -> torch.optim.Optimizer:
+    betas = (spec.beta_1, spec.beta_2)
+    return KerasAdam(groups, lr=lr, betas=betas, epsilon=spec.epsilon, amsgrad=spec.amsgrad)
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(groups: list[dict[str, Any]], spec: O.AdamW, lr: float) -> torch.optim.Optimizer:
+    # Keras's AdamW is its Adam with weight_decay defaulting to 0.004; the decay is decoupled
+    # for every Keras optimizer (`_decay_weights`), as torch's AdamW does it.
+    return adam(groups, spec, lr)
+
+
+@OPTIMIZERS.register("nadam")
+def nadam(groups: list[dict[str, Any]], spec: O.Nadam, lr: float) -> torch.optim.Optimizer:
+    # Both use Dozat's momentum schedule mu_t = beta_1 · (1 - 0.5 · 0.96^(t · momentum_decay));
+    # Keras's has no momentum_decay (0.96^t), so torch's is 1 (its default 0.004). Both add eps
+    # to sqrt(v / (1 - b2^t)): the rest is the same.
+    betas = (spec.beta_1, spec.beta_2)
+    return torch.optim.NAdam(groups, lr=lr, betas=betas, eps=spec.epsilon, momentum_decay=1.0)
+
+
+@OPTIMIZERS.register("adamax")
+def adamax(groups: list[dict[str, Any]], spec: O.Adamax, lr: float) -> torch.optim.Optimizer:
+    # Keras: u = max(b2 · u, |g|), w -= lr / (1 - b1^t) · m / (u + eps). torch puts eps inside
+    # the max, u = max(b2 · u, |g| + eps), and divides by u: its denominator is smaller than
+    # Keras's by less than eps (by (1 - b2) · eps per step of decay), a relative difference
+    # below eps / u that only gradients near eps (1e-7) can see.
+    betas = (spec.beta_1, spec.beta_2)
+    return torch.optim.Adamax(groups, lr=lr, betas=betas, eps=spec.epsilon)
+
+
+def clip_gradients(params: list[torch.Tensor], spec: Any) -> None:
+    """Keras's `_clip_gradients`: g · c / max(‖g‖, c), per parameter (`clipnorm`) or with the
+    norm of all gradients together (`global_clipnorm`); or each entry into [-c, c]."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    if spec.clipvalue is not None:
+        torch.nn.utils.clip_grad_value_(params, spec.clipvalue)
+    elif spec.clipnorm is not None:
+        for g in grads:
+            g.mul_(spec.clipnorm / torch.linalg.vector_norm(g).clamp(min=spec.clipnorm))
+    elif spec.global_clipnorm is not None:
+        # Not torch's clip_grad_norm_, which divides by the norm + 1e-6.
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        scale = spec.global_clipnorm / norm.clamp(min=spec.global_clipnorm)
+        for g in grads:
+            g.mul_(scale.to(g.device))
+
+
+def _decay_weights(optimizer: torch.optim.Optimizer) -> None:
+    """Keras's `_apply_weight_decay`: w -= lr · weight_decay · w, with the current lr, on the
+    parameters that have a gradient, before the update."""
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            if group[DECAY]:
+                factor = 1.0 - group["lr"] * group[DECAY]
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.mul_(factor)
 
 
 def build_optimizer(
     model: nn.Module, spec: Any, *, steps_per_epoch: int, epochs: int
 ) -> Optimization:
     """The optimizer for `model` from its spec. `steps_per_epoch` and `epochs` let schedules
-    that span the whole run (cosine decay, one-cycle) know its length."""
-    return Optimization(OPTIMIZERS.get(spec.type)(parameter_groups(model, spec.weight_decay), spec))
+    that span the whole run (one_cycle, step_decay) know its length."""
+    schedule = learning_rate_schedule(
+        spec.learning_rate, steps_per_epoch=steps_per_epoch, epochs=epochs
+    )
+    lr = schedule(0) if schedule is not None else spec.learning_rate
+    groups = [{**g, ITERATIONS: 0} for g in parameter_groups(model, spec.weight_decay)]
+    optimizer = OPTIMIZERS.get(spec.type)(groups, spec, lr)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    clips = spec.clipnorm or spec.clipvalue or spec.global_clipnorm
+    decays = any(g[DECAY] for g in optimizer.param_groups)
+
+    def before_step() -> None:
+        if clips:
+            clip_gradients(params, spec)
+        if decays:
+            _decay_weights(optimizer)
+
+    def after_step() -> None:
+        for group in optimizer.param_groups:
+            group[ITERATIONS] += 1
+            if schedule is not None:
+                group["lr"] = schedule(group[ITERATIONS])
+
+    return Optimization(optimizer, before_step if clips or decays else None, after_step)

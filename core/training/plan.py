@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 
 from core.data import DATASETS, DatasetInfo
+from core.data.base import OPTIONS
 from core.errors import SpecError, SpecIssue
 from core.nn.network import LayerSummary, build_network
 from core.settings import Settings
@@ -98,11 +99,7 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
 def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> DatasetInfo | None:
     ds = spec.dataset
     builtin = DATASETS.get(ds.name)
-    bad = [
-        o
-        for o in ("n_samples", "noise", "classes", "features")
-        if getattr(ds, o) is not None and o not in builtin.options
-    ]
+    bad = [o for o in OPTIONS if getattr(ds, o) is not None and o not in builtin.options]
     for option in bad:
         allowed = ", ".join(sorted(builtin.options)) or "none"
         issues.append(
@@ -204,6 +201,8 @@ def _fit_loss(
             return refuse(f"{out}; expected (1,), a single sigmoid unit")
         encoding = "binary"
     elif info.task == "regression":
+        if definition.targets == "labels":
+            return refuse(f"needs class labels but {spec.dataset.name!r} is a regression data set")
         if output_shape != info.target_shape:
             return refuse(f"{out}; the targets have shape {info.target_shape}")
         encoding = "values"
@@ -217,10 +216,8 @@ def _fit_loss(
             + (" or (1,) for 0/1 targets" if k == 2 else "")
         )
 
-    # Logits or outputs.
+    # Logits or outputs. The spec refuses from_logits for a loss that does not take it.
     if definition.logits_of is None:
-        if loss.from_logits:
-            return refuse("from_logits applies only to cross-entropy losses")
         return encoding, False
     if output_activation == definition.logits_of:
         if loss.from_logits:
@@ -232,22 +229,30 @@ def _fit_loss(
     if output_activation is None and loss.from_logits:
         return encoding, True
     if output_activation is None:
+        fix = " or set from_logits: true" if "from_logits" in definition.options else ""
         return refuse(
             f"expects probabilities but the last layer has no {definition.logits_of} "
-            f"activation: add activation {definition.logits_of!r} or set from_logits: true"
+            f"activation: add activation {definition.logits_of!r}{fix}"
         )
     return refuse(f"needs a {definition.logits_of} output, not {output_activation}")
 
 
 def _check_metrics(spec: JobSpec, info: DatasetInfo, issues: list[SpecIssue]) -> None:
     for i, name in enumerate(spec.training.metrics):
-        wants_classes = METRICS.get(name).classifiers_only
+        metric = METRICS.get(name)
+        wants_classes = metric.classifiers_only
+        where = ("training", "metrics", i)
         if wants_classes != (info.task == "classification"):
             kind = "a classification" if wants_classes else "a regression"
             issues.append(
+                SpecIssue(where, f"{name} needs {kind} data set; {spec.dataset.name!r} is not")
+            )
+        elif info.num_classes is not None and info.num_classes < metric.min_classes:
+            issues.append(
                 SpecIssue(
-                    ("training", "metrics", i),
-                    f"{name} needs {kind} data set; {spec.dataset.name!r} is not",
+                    where,
+                    f"{name} needs at least {metric.min_classes} classes to say anything; "
+                    f"{spec.dataset.name!r} has {info.num_classes}",
                 )
             )
 
@@ -262,7 +267,17 @@ def logged_series(spec: JobSpec, regularized: bool) -> list[str]:
 
 def _check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -> None:
     series = logged_series(spec, regularized)
+    scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float)
     for i, callback in enumerate(spec.training.callbacks):
+        if callback.type == "reduce_lr_on_plateau" and scheduled:
+            issues.append(
+                SpecIssue(
+                    ("training", "callbacks", i),
+                    "reduce_lr_on_plateau needs a constant learning_rate; the optimizer's is a "
+                    f"{spec.training.optimizer.learning_rate.type} schedule, which sets the rate every step",
+                )
+            )
+            continue
         monitor = getattr(callback, "monitor", None)
         if monitor is None:
             continue

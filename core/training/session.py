@@ -79,7 +79,7 @@ def train_spec(
     network.initialize()
     network.to(device)
     objective = Objective(
-        loss=LOSSES.get(spec.training.loss.type).fn,
+        loss=LOSSES.get(spec.training.loss.type).make(spec.training.loss.options()),
         use_logits=plan.use_logits,
         metrics={name: METRICS.get(name) for name in spec.training.metrics},
         to_metric_inputs=activation_module(plan.metrics_activation)

@@ -58,6 +58,10 @@ class StoreSink(Callback):
 
     # --- callback hooks (training thread) ---------------------------------------------------
 
+    def add(self, name: str, step: int, epoch: int, value: float) -> None:
+        """A point from another callback (diagnostics); written with the next flush."""
+        self.buffer.append((name, step, epoch, value))
+
     def on_train_begin(self, state: TrainState) -> None:
         self._track(state)
         self.flush()

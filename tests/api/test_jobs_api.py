@@ -86,7 +86,7 @@ BAD_SPECS = {
     "unknown optimizer": (
         with_change("training.optimizer.type", "adamx"),
         ["training", "optimizer"],
-        "'sgd', 'adam'",
+        "unknown type 'adamx'; expected one of: 'sgd'",
     ),
     "unknown loss": (
         with_change("training.loss", "cross_entropy"),
@@ -139,7 +139,7 @@ BAD_SPECS = {
     "zero batch size": (
         with_change("training.batch_size", 0),
         ["training", "batch_size"],
-        "greater than 0",
+        'expected a positive integer or "full"; received batch_size=0',
     ),
     "validation split of 1": (
         with_change("dataset.validation_split", 1.0),

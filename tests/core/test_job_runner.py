@@ -169,3 +169,14 @@ def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(runner: Run
     job = job_of(runner, job_id)
     assert (job.status, job.worker, job.attempts) == ("running", "other", 2)
     assert job.finished_at is None and "final" not in job.summary
+
+
+def test_diagnostics_stream_per_layer_series_and_warnings_reach_the_summary(runner: Runner) -> None:
+    job_id = submit(runner.settings, moons(epochs=2, diagnostics={"enabled": True, "every_n_steps": 5}))
+    assert runner.run(job_id) == "succeeded"
+    job = job_of(runner, job_id)
+    assert job.summary["diagnostics"] == {"warnings": []}  # a healthy network
+    with runner.sessions() as session:
+        series = {s.name: s for s in read_series(session, job_id=job_id)}
+    assert series["diag/grad_norm/dense_0"].steps == [1, 6, 11, 16, 21, 26]  # every 5 steps
+    assert {"diag/update_ratio/dense_1", "diag/dead_fraction/dense_0"} <= set(series)

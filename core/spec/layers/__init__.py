@@ -11,10 +11,32 @@ from typing import Annotated, Any, Union
 from pydantic import BeforeValidator, Field
 
 from core.spec.base import normalize_type
-from core.spec.layers import core
+from core.spec.layers import (
+    augmentation,
+    conv,
+    core,
+    embedding,
+    normalization,
+    pooling,
+    recurrent,
+    regularization,
+    reshaping,
+    wrappers,
+)
 from core.spec.layers.base import BaseLayer
 
-FAMILIES = (core,)
+FAMILIES = (
+    core,
+    conv,
+    pooling,
+    normalization,
+    reshaping,
+    regularization,
+    augmentation,
+    embedding,
+    recurrent,
+    wrappers,
+)
 
 LAYER_SPECS: tuple[type[BaseLayer], ...] = tuple(cls for family in FAMILIES for cls in family.SPECS)
 LAYER_TYPES: list[str] = [cls.model_fields["type"].annotation.__args__[0] for cls in LAYER_SPECS]
@@ -29,3 +51,8 @@ LayerSpec = Annotated[
     Field(discriminator="type"),
     BeforeValidator(_normalize_layer),
 ]
+
+# Wrappers nest a `LayerSpec` (time_distributed's `layer`): resolve that reference now that the
+# union exists. A no-op for the specs that nest none.
+for _spec in LAYER_SPECS:
+    _spec.model_rebuild()

@@ -7,12 +7,12 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from core.nn.activations import ACTIVATIONS
-from core.nn.initializers import INITIALIZERS
 from core.spec.base import Spec
+from core.spec.initializers import InitializerSpec
 from core.spec.regularizers import L1L2, ConstraintSpec
 
 ActivationName = Annotated[str, AfterValidator(ACTIVATIONS.canonical)]
-InitializerName = Annotated[str, AfterValidator(INITIALIZERS.canonical)]
+InitializerName = InitializerSpec  # a Keras name, or an object with its arguments
 
 
 class BaseLayer(Spec):
