@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.registry import squash
 
@@ -27,3 +27,19 @@ def normalize_type(value: Any, names: list[str]) -> Any:
             if match:
                 value = {**value, "type": match[0]}
     return value
+
+
+def type_names(specs: tuple[type[Spec], ...]) -> list[str]:
+    """The `type` tag of each spec class (its `Literal["..."]` value)."""
+    return [cls.model_fields["type"].annotation.__args__[0] for cls in specs]
+
+
+def tagged_union(specs: tuple[type[Spec], ...]) -> Any:
+    """One of `specs`, chosen by `type` (a discriminated union); accepts the name alone and
+    Keras's class spelling of the tag."""
+    names = type_names(specs)
+    return Annotated[
+        Union[specs],  # noqa: UP007 - a runtime tuple of classes
+        Field(discriminator="type"),
+        BeforeValidator(lambda value: normalize_type(value, names)),
+    ]

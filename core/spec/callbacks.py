@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from core.spec.base import Spec, normalize_type
+from core.spec.base import Spec, tagged_union
 
 Mode = Literal["auto", "min", "max"]
 
@@ -44,12 +44,4 @@ CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, TerminateOnNaN)
 CALLBACK_TYPES: list[str] = [c.model_fields["type"].annotation.__args__[0] for c in CALLBACK_SPECS]
 
 
-def _normalize_callback(value: Any) -> Any:
-    return normalize_type(value, CALLBACK_TYPES)
-
-
-CallbackSpec = Annotated[
-    Union[CALLBACK_SPECS],  # noqa: UP007
-    Field(discriminator="type"),
-    BeforeValidator(_normalize_callback),
-]
+CallbackSpec = tagged_union(CALLBACK_SPECS)

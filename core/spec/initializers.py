@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from core.registry import Registry
-from core.spec.base import Spec
+from core.spec.base import Spec, type_names
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Seed = Annotated[int | None, Field(ge=0, lt=2**63, description="same seed, same values")]
@@ -173,9 +173,7 @@ INITIALIZER_SPECS: tuple[type[InitializerArgs], ...] = (
     LecunUniform,
     LecunNormal,
 )
-INITIALIZER_TYPES: list[str] = [
-    cls.model_fields["type"].annotation.__args__[0] for cls in INITIALIZER_SPECS
-]
+INITIALIZER_TYPES: list[str] = type_names(INITIALIZER_SPECS)
 # Name → spec class; its `canonical` accepts Keras's class spelling and lists the known names.
 INITIALIZER_CLASSES: Registry[type[InitializerArgs]] = Registry("initializer")
 for _name, _cls in zip(INITIALIZER_TYPES, INITIALIZER_SPECS, strict=True):

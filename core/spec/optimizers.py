@@ -8,11 +8,11 @@ before each update) and at most one of `clipnorm`, `clipvalue`, `global_clipnorm
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from core.spec.base import Spec, normalize_type
+from core.spec.base import Spec, tagged_union, type_names
 from core.spec.schedules import LearningRate
 
 Beta = Annotated[float, Field(ge=0, lt=1)]
@@ -97,17 +97,7 @@ class Adamax(_Optimizer):
 
 
 OPTIMIZER_SPECS = (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Nadam, Adamax)
-OPTIMIZER_TYPES: list[str] = [
-    c.model_fields["type"].annotation.__args__[0] for c in OPTIMIZER_SPECS
-]
+OPTIMIZER_TYPES: list[str] = type_names(OPTIMIZER_SPECS)
 
 
-def _normalize_optimizer(value: Any) -> Any:
-    return normalize_type(value, OPTIMIZER_TYPES)
-
-
-OptimizerSpec = Annotated[
-    Union[OPTIMIZER_SPECS],  # noqa: UP007
-    Field(discriminator="type"),
-    BeforeValidator(_normalize_optimizer),
-]
+OptimizerSpec = tagged_union(OPTIMIZER_SPECS)

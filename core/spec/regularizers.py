@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from core.spec.base import Spec, normalize_type
+from core.spec.base import Spec, tagged_union, type_names
 
 
 class L1L2(Spec):
@@ -28,17 +28,7 @@ class UnitNorm(Spec):
 
 
 CONSTRAINT_SPECS = (MaxNorm, UnitNorm)
-CONSTRAINT_TYPES: list[str] = [
-    c.model_fields["type"].annotation.__args__[0] for c in CONSTRAINT_SPECS
-]
+CONSTRAINT_TYPES: list[str] = type_names(CONSTRAINT_SPECS)
 
 
-def _normalize_constraint(value: Any) -> Any:
-    return normalize_type(value, CONSTRAINT_TYPES)
-
-
-ConstraintSpec = Annotated[
-    Union[CONSTRAINT_SPECS],  # noqa: UP007
-    Field(discriminator="type"),
-    BeforeValidator(_normalize_constraint),
-]
+ConstraintSpec = tagged_union(CONSTRAINT_SPECS)

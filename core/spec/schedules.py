@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
-from core.spec.base import Spec, normalize_type
+from core.spec.base import Spec, normalize_type, type_names
 
 
 class ExponentialDecay(Spec):
@@ -146,7 +146,7 @@ SCHEDULE_SPECS = (
     StepDecay,
     OneCycle,
 )
-SCHEDULE_TYPES: list[str] = [c.model_fields["type"].annotation.__args__[0] for c in SCHEDULE_SPECS]
+SCHEDULE_TYPES: list[str] = type_names(SCHEDULE_SPECS)
 
 
 ScheduleSpec = Union[SCHEDULE_SPECS]  # noqa: UP007

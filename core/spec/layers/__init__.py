@@ -6,11 +6,7 @@ module of the same name under `core/nn/layers/`. To add a family, add it to `FAM
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
-
-from pydantic import BeforeValidator, Field
-
-from core.spec.base import normalize_type
+from core.spec.base import tagged_union, type_names
 from core.spec.layers import (
     augmentation,
     conv,
@@ -39,18 +35,10 @@ FAMILIES = (
 )
 
 LAYER_SPECS: tuple[type[BaseLayer], ...] = tuple(cls for family in FAMILIES for cls in family.SPECS)
-LAYER_TYPES: list[str] = [cls.model_fields["type"].annotation.__args__[0] for cls in LAYER_SPECS]
+LAYER_TYPES: list[str] = type_names(LAYER_SPECS)
 
 
-def _normalize_layer(value: Any) -> Any:
-    return normalize_type(value, LAYER_TYPES)
-
-
-LayerSpec = Annotated[
-    Union[LAYER_SPECS],  # noqa: UP007 - a runtime tuple of classes
-    Field(discriminator="type"),
-    BeforeValidator(_normalize_layer),
-]
+LayerSpec = tagged_union(LAYER_SPECS)
 
 # Wrappers nest a `LayerSpec` (time_distributed's `layer`): resolve that reference now that the
 # union exists. A no-op for the specs that nest none.

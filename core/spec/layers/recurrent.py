@@ -14,11 +14,11 @@ kernels cannot compute (the same options that keep Keras off its own cuDNN path)
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field, field_validator
 
-from core.spec.base import normalize_type
+from core.spec.base import tagged_union
 from core.spec.layers.base import ActivationName, BaseLayer, InitializerName, KernelOptions
 from core.spec.regularizers import L1L2, ConstraintSpec
 
@@ -122,13 +122,5 @@ SPECS = (SimpleRNN, LSTM, GRU)
 RECURRENT_TYPES: list[str] = [cls.model_fields["type"].annotation.__args__[0] for cls in SPECS]
 
 
-def _normalize_recurrent(value: Any) -> Any:
-    return normalize_type(value, RECURRENT_TYPES)
-
-
 # A recurrent layer nested in a wrapper (bidirectional).
-RecurrentSpec = Annotated[
-    Union[SPECS],  # noqa: UP007 - a runtime tuple of classes
-    Field(discriminator="type"),
-    BeforeValidator(_normalize_recurrent),
-]
+RecurrentSpec = tagged_union(SPECS)
