@@ -46,10 +46,10 @@ class Network(nn.Module):
     def regularization_loss(self) -> torch.Tensor | None:
         """The weight penalties plus the activity penalties of the last forward pass, or None
         when the network has no regularizer."""
+        if not self.penalties and not self.activity_penalties:
+            return None  # the common case, checked once per step: keep it free
         terms = [penalty(p, reg) for p, reg in self.penalties]
-        terms += [
-            m.last for m in self.modules() if isinstance(m, ActivityPenalty) and m.last is not None
-        ]
+        terms += [m.last for m in self.activity_penalties if m.last is not None]
         return torch.stack(terms).sum() if terms else None
 
     def has_activity_penalties(self) -> bool:

@@ -2,7 +2,8 @@
 
 The training thread only appends to a buffer; a writer thread upserts what has accumulated in
 one transaction per flush (every `flush_seconds`, every `flush_points` points, and at each
-epoch end), never one commit per step, and never on the training step's path. When the store
+epoch end — at most every quarter of `flush_seconds`), never one commit per step, and never on
+the training step's path. When the store
 is briefly unreachable the points are kept and written once it is back; the run fails only if
 the store stays away longer than `outage_seconds`. A writer's error (the lease lost, the store
 gone for good) is raised in the training thread at its next flush.
@@ -76,7 +77,10 @@ class StoreSink(Callback):
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         self.buffer.extend((name, state.step, state.epoch, value) for name, value in logs.items())
         self._track(state)
-        self.flush()
+        # Each epoch's end is written at once, unless epochs are so short that this would mean
+        # more than a few writes a second: then within a quarter of `flush_seconds`.
+        if time.monotonic() >= self._due - 0.75 * self.flush_seconds:
+            self.flush()
 
     def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
         self.close()

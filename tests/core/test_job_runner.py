@@ -172,7 +172,9 @@ def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(runner: Run
 
 
 def test_diagnostics_stream_per_layer_series_and_warnings_reach_the_summary(runner: Runner) -> None:
-    job_id = submit(runner.settings, moons(epochs=2, diagnostics={"enabled": True, "every_n_steps": 5}))
+    job_id = submit(
+        runner.settings, moons(epochs=2, diagnostics={"enabled": True, "every_n_steps": 5})
+    )
     assert runner.run(job_id) == "succeeded"
     job = job_of(runner, job_id)
     assert job.summary["diagnostics"] == {"warnings": []}  # a healthy network
