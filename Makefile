@@ -21,6 +21,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/metric_writes.py
+	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/diagnostics_overhead.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
