@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/metric_writes.py
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/diagnostics_overhead.py
+	$(BIN)/python bench/reference_results.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
