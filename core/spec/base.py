@@ -43,3 +43,17 @@ def tagged_union(specs: tuple[type[Spec], ...]) -> Any:
         Field(discriminator="type"),
         BeforeValidator(lambda value: normalize_type(value, names)),
     ]
+
+
+def _fraction(value: Any) -> Any:
+    """`"1/255"` → 1/255: how Keras code writes a rescaling factor, kept readable in a spec."""
+    if isinstance(value, str) and value.count("/") == 1:
+        numerator, denominator = value.split("/")
+        try:
+            return float(numerator) / float(denominator)
+        except (ValueError, ZeroDivisionError):
+            return value  # refused by the float validation, with the value shown
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_fraction)]

@@ -100,3 +100,17 @@ def test_spec_is_frozen_and_round_trips() -> None:
     with pytest.raises(ValidationError):
         s.name = "other"  # type: ignore[misc]
     assert JobSpec.model_validate(s.model_dump(mode="json")) == s
+
+
+def test_a_rescaling_factor_may_be_written_as_a_fraction() -> None:
+    s = JobSpec.model_validate(
+        spec(
+            model={
+                "layers": [{"type": "Rescaling", "scale": "1/255"}, DIGITS["model"]["layers"][0]]
+            }
+        )
+    )
+    assert s.model.layers[0].scale == pytest.approx(1 / 255)
+    assert ("model", "layers", 0, "rescaling", "scale") in dict(
+        errors(spec(model={"layers": [{"type": "rescaling", "scale": "1/zero"}]}))
+    )

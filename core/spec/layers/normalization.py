@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from core.spec.base import Number
 from core.spec.layers.base import BaseLayer, InitializerName
 from core.spec.regularizers import L1L2, ConstraintSpec
 
@@ -54,8 +55,8 @@ class Rescaling(BaseLayer):
     """x · scale + offset, e.g. scale 1/255 to bring pixels into [0, 1]."""
 
     type: Literal["rescaling"]
-    scale: float
-    offset: float = 0.0
+    scale: Number = Field(description='a number or a fraction such as "1/255"')
+    offset: Number = 0.0
 
 
 class LeakyReLU(BaseLayer):
