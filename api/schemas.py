@@ -69,11 +69,20 @@ class SeriesOut(BaseModel):
     steps: list[int]
     epochs: list[int]
     values: list[float | str]
+    # Present when the series was downsampled: each point is a bucket of steps, with its
+    # last value in `values` and the extremes of its finite values here.
+    min: list[float | None] | None = None
+    max: list[float | None] | None = None
 
     @classmethod
     def of(cls, s: Series) -> SeriesOut:
         return cls(
-            name=s.name, steps=s.steps, epochs=s.epochs, values=[json_float(v) for v in s.values]
+            name=s.name,
+            steps=s.steps,
+            epochs=s.epochs,
+            values=[json_float(v) for v in s.values],
+            min=s.min,
+            max=s.max,
         )
 
 

@@ -81,13 +81,22 @@ def cancel_job(job_id: str, session: SessionDep) -> JobOut:
     return JobOut.of(job)
 
 
-@router.get("/{job_id}/metrics", response_model=MetricsOut)
+@router.get("/{job_id}/metrics", response_model=MetricsOut, response_model_exclude_none=True)
 def get_metrics(
     job_id: str,
     session: SessionDep,
     names: Annotated[str | None, Query(description="comma-separated series names")] = None,
+    since_step: Annotated[
+        int | None, Query(ge=0, description="only points after this step (incremental polling)")
+    ] = None,
+    max_points: Annotated[
+        int | None,
+        Query(ge=2, le=100_000, description="downsample longer series to this many buckets"),
+    ] = None,
 ) -> MetricsOut:
     job_store.get_job(session, job_id=job_id)  # 404 for an unknown job, not an empty list
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
-    series = read_series(session, job_id=job_id, names=wanted)
+    series = read_series(
+        session, job_id=job_id, names=wanted, since_step=since_step, max_points=max_points
+    )
     return MetricsOut(job_id=job_id, series=[SeriesOut.of(s) for s in series])

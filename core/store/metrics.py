@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,24 +70,100 @@ def delete_points(session: Session, *, job_id: str) -> None:
 
 @dataclass
 class Series:
+    """A metric's points in step order. Downsampled, each point stands for a bucket of steps:
+    `steps`, `epochs` and `values` are the bucket's last point, `min`/`max` its extremes (over
+    finite values), so a spike inside a bucket is never hidden."""
+
     name: str
     steps: list[int] = field(default_factory=list)
     epochs: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    min: list[float | None] | None = None
+    max: list[float | None] | None = None
+
+    def add(self, step: int, epoch: int, value: float) -> None:
+        self.steps.append(step)
+        self.epochs.append(epoch)
+        self.values.append(value)
 
 
-def read_series(session: Session, *, job_id: str, names: list[str] | None = None) -> list[Series]:
+def read_series(
+    session: Session,
+    *,
+    job_id: str,
+    names: list[str] | None = None,
+    since_step: int | None = None,
+    max_points: int | None = None,
+) -> list[Series]:
+    """Every series of a job (or those named), after `since_step` if given; a series longer
+    than `max_points` comes back as at most that many buckets of consecutive steps."""
+    where = [MetricPoint.job_id == job_id]
+    if names:
+        where.append(MetricPoint.name.in_(names))
+    if since_step is not None:
+        where.append(MetricPoint.step > since_step)
+    if max_points is None:
+        return _raw(session, where)
+    counts = session.execute(
+        select(
+            MetricPoint.name, func.count(), func.min(MetricPoint.step), func.max(MetricPoint.step)
+        )
+        .where(*where)
+        .group_by(MetricPoint.name)
+        .order_by(MetricPoint.name)
+    ).all()
+    short = [name for name, n, _, _ in counts if n <= max_points]
+    series = (
+        {s.name: s for s in _raw(session, [*where, MetricPoint.name.in_(short)])} if short else {}
+    )
+    for name, n, first, last in counts:
+        if n > max_points:
+            series[name] = _buckets(
+                session, [*where, MetricPoint.name == name], name, first, last, max_points
+            )
+    return [series[name] for name, *_ in counts]
+
+
+def _raw(session: Session, where: list[Any]) -> list[Series]:
     query = select(
         MetricPoint.name, MetricPoint.step, MetricPoint.epoch, MetricPoint.value, MetricPoint.kind
-    ).where(MetricPoint.job_id == job_id)
-    if names:
-        query = query.where(MetricPoint.name.in_(names))
+    ).where(*where)
     series: dict[str, Series] = {}
     for name, step, epoch, value, kind in session.execute(
         query.order_by(MetricPoint.name, MetricPoint.step)
     ):
-        s = series.setdefault(name, Series(name))
-        s.steps.append(step)
-        s.epochs.append(epoch)
-        s.values.append(decode_value(value, kind))
+        series.setdefault(name, Series(name)).add(step, epoch, decode_value(value, kind))
     return list(series.values())
+
+
+def _buckets(
+    session: Session, where: list[Any], name: str, first: int, last: int, max_points: int
+) -> Series:
+    """One SQL pass groups the steps into `max_points` equal ranges (min, max, last step each);
+    a second fetches each range's last point by primary key."""
+    width = -(-(last - first + 1) // max_points)  # ceiling division
+    bucket = ((MetricPoint.step - first) // width).label("bucket")  # integer division in SQL
+    rows = session.execute(
+        select(
+            bucket,
+            func.min(MetricPoint.value),
+            func.max(MetricPoint.value),
+            func.max(MetricPoint.step),
+        )
+        .where(*where)
+        .group_by(bucket)
+        .order_by(bucket)
+    ).all()
+    last_steps = [row[3] for row in rows]
+    points = {
+        step: (epoch, decode_value(value, kind))
+        for step, epoch, value, kind in session.execute(
+            select(MetricPoint.step, MetricPoint.epoch, MetricPoint.value, MetricPoint.kind).where(
+                *where, MetricPoint.step.in_(last_steps)
+            )
+        )
+    }
+    series = Series(name, min=[row[1] for row in rows], max=[row[2] for row in rows])
+    for step in last_steps:
+        series.add(step, *points[step])
+    return series

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from core.settings import Settings
 from core.store.db import session_factory
+from core.store.metrics import write_points
 from core.store.models import Job, JobTag
 from tests.conftest import make_settings
 from tests.servers import free_port
@@ -279,3 +280,24 @@ def test_an_unreachable_broker_stores_nothing(database_url: str, tmp_path: Path)
         assert r.status_code == 503 and "nothing was stored" in r.json()["detail"]
         assert client.get("/readyz").status_code == 503
     assert job_rows(settings) == 0
+
+
+def test_metrics_can_be_polled_incrementally_and_downsampled(
+    client: TestClient, settings: Settings
+) -> None:
+    job_id = client.post("/v1/jobs", json=DIGITS).json()["id"]
+    with session_factory(settings.database_url).begin() as session:
+        write_points(
+            session,
+            job_id=job_id,
+            points=[("batch_loss", s, 1, float(s % 7)) for s in range(1, 101)],
+        )
+    url = f"/v1/jobs/{job_id}/metrics"
+    [full] = client.get(url).json()["series"]
+    assert set(full) == {"name", "steps", "epochs", "values"} and len(full["steps"]) == 100
+    [newer] = client.get(url, params={"since_step": 95}).json()["series"]
+    assert newer["steps"] == [96, 97, 98, 99, 100]
+    [small] = client.get(url, params={"max_points": 10}).json()["series"]
+    assert small["steps"] == list(range(10, 101, 10))
+    assert small["max"] == [6.0] * 10 and small["min"] == [0.0] * 10
+    assert client.get(url, params={"max_points": 1}).status_code == 422
