@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 import migrations
 from core.store import jobs
 from core.store.db import dispose_engine, session_factory
-from core.store.metrics import read_series
+from core.store.metrics import read_series, rebuild_rollups
 
 POINTS = 1_000_000
 
@@ -58,6 +58,9 @@ def main(server: str) -> None:
                 ),
                 {"job": job_id, "n": POINTS},
             )
+            rebuild_rollups(
+                s, job_id=job_id, name="batch_loss"
+            )  # write_points keeps them up to date
             s.execute(text("ANALYZE metric_points"))
         with sessions() as s:
             down_t, [down] = timed(lambda: read_series(s, job_id=job_id, max_points=1000))

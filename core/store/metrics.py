@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.store.base import utcnow
-from core.store.models import MetricPoint, ValueKind
+from core.store.models import ROLLUP_STEPS, MetricPoint, MetricRollup, ValueKind
 
 _KIND_OF = {math.inf: ValueKind.POS_INF, -math.inf: ValueKind.NEG_INF}
 _VALUE_OF = {ValueKind.NAN: math.nan, ValueKind.POS_INF: math.inf, ValueKind.NEG_INF: -math.inf}
@@ -62,10 +62,66 @@ def write_points(
     # A list of parameter sets: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues")
     # with a cached statement, instead of compiling one huge VALUES clause per call.
     session.execute(statement, list(rows.values()))
+    touched: dict[str, tuple[int, int]] = {}
+    for name, step in rows:
+        low, high = touched.get(name, (step, step))
+        touched[name] = (min(low, step), max(high, step))
+    for name, (low, high) in touched.items():
+        _roll_up(session, insert, job_id, name, _rollup_of(low), _rollup_of(high))
+
+
+def rebuild_rollups(session: Session, *, job_id: str, name: str) -> None:
+    """Recompute every rollup of a series (after points were written other than by write_points)."""
+    bounds = session.execute(
+        select(func.min(MetricPoint.step), func.max(MetricPoint.step)).where(
+            MetricPoint.job_id == job_id, MetricPoint.name == name
+        )
+    ).one()
+    if bounds[0] is not None:
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        _roll_up(session, insert, job_id, name, _rollup_of(bounds[0]), _rollup_of(bounds[1]))
+
+
+def _rollup_of(step: int) -> int:
+    """Steps count from 1: bucket 0 holds steps 1..ROLLUP_STEPS."""
+    return (step - 1) // ROLLUP_STEPS
+
+
+def _roll_up(session: Session, insert: Any, job_id: str, name: str, first: int, last: int) -> None:
+    """Recompute the rollups of buckets `first`..`last` of a series from its points."""
+    bucket = (MetricPoint.step - 1) // ROLLUP_STEPS
+    source = (
+        select(
+            MetricPoint.job_id,
+            MetricPoint.name,
+            bucket,
+            func.count(),
+            func.min(MetricPoint.value),
+            func.max(MetricPoint.value),
+            func.max(MetricPoint.step),
+        )
+        .where(
+            MetricPoint.job_id == job_id,
+            MetricPoint.name == name,
+            MetricPoint.step > first * ROLLUP_STEPS,
+            MetricPoint.step <= (last + 1) * ROLLUP_STEPS,
+        )
+        .group_by(MetricPoint.job_id, MetricPoint.name, bucket)
+    )
+    columns = ["job_id", "name", "bucket", "points", "min_value", "max_value", "last_step"]
+    statement = insert(MetricRollup).from_select(columns, source)
+    statement = statement.on_conflict_do_update(
+        index_elements=["job_id", "name", "bucket"],
+        set_={c: statement.excluded[c] for c in columns[3:]},
+    )
+    session.execute(statement)
 
 
 def delete_points(session: Session, *, job_id: str) -> None:
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
+    session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
 
 
 @dataclass
@@ -104,24 +160,80 @@ def read_series(
         where.append(MetricPoint.step > since_step)
     if max_points is None:
         return _raw(session, where)
-    counts = session.execute(
-        select(
-            MetricPoint.name, func.count(), func.min(MetricPoint.step), func.max(MetricPoint.step)
-        )
-        .where(*where)
-        .group_by(MetricPoint.name)
-        .order_by(MetricPoint.name)
-    ).all()
+    counts = _counts(session, job_id, names, where, rolled_up=since_step is None)
     short = [name for name, n, _, _ in counts if n <= max_points]
     series = (
         {s.name: s for s in _raw(session, [*where, MetricPoint.name.in_(short)])} if short else {}
     )
     for name, n, first, last in counts:
-        if n > max_points:
-            series[name] = _buckets(
-                session, [*where, MetricPoint.name == name], name, first, last, max_points
-            )
+        if n <= max_points:
+            continue
+        named = [*where, MetricPoint.name == name]
+        width = -(-(last - first + 1) // max_points)  # steps per output bucket, rounded up
+        if since_step is None and width >= ROLLUP_STEPS:
+            series[name] = _from_rollups(session, job_id, named, name, first, last, max_points)
+        else:
+            series[name] = _buckets(session, named, name, first, last, max_points)
     return [series[name] for name, *_ in counts]
+
+
+def _counts(
+    session: Session, job_id: str, names: list[str] | None, where: list[Any], rolled_up: bool
+) -> list[Any]:
+    """(name, points, first step, last step) per series. Without a step filter the rollups
+    hold the counts (no scan of every point); the first step is one index lookup."""
+    if not rolled_up:
+        return session.execute(
+            select(
+                MetricPoint.name,
+                func.count(),
+                func.min(MetricPoint.step),
+                func.max(MetricPoint.step),
+            )
+            .where(*where)
+            .group_by(MetricPoint.name)
+            .order_by(MetricPoint.name)
+        ).all()
+    query = select(
+        MetricRollup.name, func.sum(MetricRollup.points), func.max(MetricRollup.last_step)
+    )
+    query = query.where(MetricRollup.job_id == job_id)
+    if names:
+        query = query.where(MetricRollup.name.in_(names))
+    rows = session.execute(query.group_by(MetricRollup.name).order_by(MetricRollup.name)).all()
+    first_step = select(func.min(MetricPoint.step)).where(MetricPoint.job_id == job_id)
+    return [
+        (name, n, session.scalar(first_step.where(MetricPoint.name == name)), last)
+        for name, n, last in rows
+    ]
+
+
+def _from_rollups(
+    session: Session,
+    job_id: str,
+    where: list[Any],
+    name: str,
+    first: int,
+    last: int,
+    max_points: int,
+) -> Series:
+    """Merge whole rollup buckets into at most `max_points` output buckets: reads about
+    points / ROLLUP_STEPS rows instead of every point."""
+    span = _rollup_of(last) - _rollup_of(first) + 1  # rollup buckets in the series
+    per_output = -(-span // max_points)
+    group = ((MetricRollup.bucket - _rollup_of(first)) // per_output).label("group")
+    rows = session.execute(
+        select(
+            group,
+            func.min(MetricRollup.min_value),
+            func.max(MetricRollup.max_value),
+            func.max(MetricRollup.last_step),
+        )
+        .where(MetricRollup.job_id == job_id, MetricRollup.name == name)
+        .group_by(group)
+        .order_by(group)
+    ).all()
+    return _with_last_points(session, where, name, rows)
 
 
 def _raw(session: Session, where: list[Any]) -> list[Series]:
@@ -154,6 +266,11 @@ def _buckets(
         .group_by(bucket)
         .order_by(bucket)
     ).all()
+    return _with_last_points(session, where, name, rows)
+
+
+def _with_last_points(session: Session, where: list[Any], name: str, rows: list[Any]) -> Series:
+    """Rows of (bucket, min, max, last step) → a Series with each bucket's last point."""
     last_steps = [row[3] for row in rows]
     points = {
         step: (epoch, decode_value(value, kind))

@@ -82,3 +82,21 @@ class MetricPoint(Base):
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     kind: Mapped[int] = mapped_column(SmallInteger, default=ValueKind.FINITE)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+ROLLUP_STEPS = 100  # steps per rollup bucket
+
+
+class MetricRollup(Base):
+    """Per series, the extremes of every `ROLLUP_STEPS` consecutive steps, kept up to date with
+    each write, so a long series downsamples by reading rollups instead of every point."""
+
+    __tablename__ = "metric_rollups"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # (step - 1) // ROLLUP_STEPS
+    points: Mapped[int] = mapped_column(Integer)
+    min_value: Mapped[float | None] = mapped_column(Float, nullable=True)  # over finite values
+    max_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_step: Mapped[int] = mapped_column(BigInteger)

@@ -61,3 +61,22 @@ def test_since_step_returns_only_newer_points(session: Session, job_id: str) -> 
     assert loss.steps == list(range(9_991, 10_001))
     assert val.steps == [10_000]
     assert read_series(session, job_id=job_id, since_step=10_000) == []
+
+
+def test_rollups_give_the_same_buckets_as_scanning_every_point(
+    session: Session, job_id: str
+) -> None:
+    from_rollups = read_series(session, job_id=job_id, names=["batch_loss"], max_points=50)
+    # since_step=0 keeps every point but takes the scanning path (rollups are used without it)
+    scanned = read_series(session, job_id=job_id, names=["batch_loss"], since_step=0, max_points=50)
+    assert from_rollups == scanned
+    assert len(from_rollups[0].steps) == 50
+
+
+def test_rollups_follow_rewritten_points(session: Session, job_id: str) -> None:
+    write_points(
+        session, job_id=job_id, points=[("batch_loss", 4_322, 5, 0.5)]
+    )  # the spike, corrected
+    session.commit()
+    [loss] = read_series(session, job_id=job_id, names=["batch_loss"], max_points=100)
+    assert max(loss.max) == 1.0  # step 1's 1/1 is now the largest value
