@@ -26,6 +26,7 @@ class DatasetInfo:
     samples: int
     num_classes: int | None = None  # classification only
     target_shape: tuple[int, ...] = ()  # regression only
+    ids: tuple[int, int] | None = None  # features are integer ids in [low, high] (token-like)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from torch import nn
 
 from core.errors import SpecError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
-from core.nn.initializers import initialize
+from core.nn.initializers import initialize, shape_issue
 from core.nn.layers import LAYERS, Built, LayerShapeError, Shape, activation_module
 from core.nn.regularization import ActivityPenalty, apply_constraint, penalty
 from core.spec.job import ModelSpec
@@ -113,6 +113,11 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
             modules.append(ActivityPenalty(built.activity))
             acts.append(None)
         owners += [label] * (len(modules) - len(owners))
+        for param, init in built.initializers:  # e.g. identity or orthogonal on a 1-D weight
+            issue = shape_issue(init, tuple(param.shape))
+            message = f"{layer_label(i, layer.type)}: {issue}"
+            if issue and all(known.msg != message for known in issues):
+                issues.append(SpecIssue(("model", "layers", i), message))
         parts.initializers += built.initializers
         parts.penalties += built.penalties
         parts.constraints += built.constraints

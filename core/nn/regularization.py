@@ -3,10 +3,10 @@
 - Weight penalty (`L1L2`): l1 · Σ|w| + l2 · Σw², no ½ — as Keras defines it.
 - Activity penalty: the same on a layer's output, summed over the whole batch — as Keras 3
   computes it (Keras 2 divided by the batch size; Keras 3 does not).
-- Constraints (`max_norm`, `unit_norm`) rescale weights after each optimizer step. Keras's
-  `axis` indexes the Keras kernel layout (inputs first); PyTorch stores kernels outputs first,
-  so the norm is taken over every axis but the output one, which is Keras's default axis for
-  dense (0) and conv (all but the last) kernels alike.
+- Constraints (`max_norm`, `unit_norm`) rescale weights after each optimizer step, per output
+  unit: the norm is taken over every axis of PyTorch's (outputs-first) layout but the output
+  one — Keras's default (axis=0) for a dense kernel, and Keras's recommended axis=[0, 1, 2]
+  (per filter) for a conv kernel. A bias or scale vector is constrained as a whole.
 """
 
 from __future__ import annotations

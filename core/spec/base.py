@@ -10,7 +10,7 @@ from core.registry import squash
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def normalize_type(value: Any, names: list[str]) -> Any:

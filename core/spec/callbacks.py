@@ -41,7 +41,6 @@ class TerminateOnNaN(Spec):
 
 
 CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, TerminateOnNaN)
-CALLBACK_TYPES: list[str] = [c.model_fields["type"].annotation.__args__[0] for c in CALLBACK_SPECS]
 
 
 CallbackSpec = tagged_union(CALLBACK_SPECS)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from core.spec.base import Spec, tagged_union, type_names
+from core.spec.base import Spec, tagged_union
 
 
 class L1L2(Spec):
@@ -16,19 +16,21 @@ class L1L2(Spec):
     l2: float = Field(0.0, ge=0)
 
 
+# Norm constraints act on each output unit's incoming weights: Keras's default for a dense
+# kernel (axis=0), and its recommended axis=[0, 1, 2] for a conv kernel (per filter). Other axes
+# are not offered.
+
+
 class MaxNorm(Spec):
     type: Literal["max_norm"]
     max_value: float = Field(2.0, gt=0)
-    axis: int = 0  # Keras's axis over the kernel (for a dense kernel: each unit's input weights)
 
 
 class UnitNorm(Spec):
     type: Literal["unit_norm"]
-    axis: int = 0
 
 
 CONSTRAINT_SPECS = (MaxNorm, UnitNorm)
-CONSTRAINT_TYPES: list[str] = type_names(CONSTRAINT_SPECS)
 
 
 ConstraintSpec = tagged_union(CONSTRAINT_SPECS)

@@ -167,8 +167,8 @@ def _normalize_learning_rate(value: Any) -> Any:
         with contextlib.suppress(ValueError):
             value = float(value)
     if _learning_rate_kind(value) == "number":
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"expected a positive, finite learning rate. Received: {value}")
+        if not (math.isfinite(value) and 0 < value <= 1e6):
+            raise ValueError(f"expected a learning rate in (0, 1e6]. Received: {value}")
         return value
     return normalize_type(value, SCHEDULE_TYPES)
 

@@ -56,9 +56,6 @@ class CancelCheck(Callback):
         self.interval = interval
         self._next = 0.0
 
-    def on_before_optimizer_step(self, state: TrainState) -> None:
-        """After backward, before the step: gradients are there, weights not yet updated."""
-
     def on_batch_end(self, state: TrainState) -> None:
         now = time.monotonic()
         if now < self._next:

@@ -87,6 +87,16 @@ class EarlyStopping(Callback):
             f"{self.state.best_epoch + 1} (best {self.state.best:.6g}){restored}"
         )
 
+    def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        """Keras 3 restores the best weights at the end of training even when the epochs ran
+        out before the patience did."""
+        if (
+            self.spec.restore_best_weights
+            and self.best_weights is not None
+            and self.stopped_epoch is None
+        ):
+            state.network.load_state_dict(self.best_weights)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "best": self.state.best,

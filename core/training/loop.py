@@ -16,7 +16,7 @@ from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
-EVAL_BATCH_MIN = 1024  # evaluation needs no gradients: larger batches, same results
+EVAL_BATCH_MIN = 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,9 @@ def fit(
     for cb in callbacks:
         cb.on_train_begin(state)
     logs: dict[str, float] = {}
+    # Evaluation needs no gradients: larger batches give the same results, except with an
+    # activity penalty, which sums over the batch and so is computed on training-size batches.
+    eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
     for _ in range(epochs):
         logs = _train_epoch(
             network,
@@ -83,12 +86,7 @@ def fit(
         )
         if val is not None:
             logs.update(
-                {
-                    f"val_{k}": v
-                    for k, v in evaluate(
-                        network, objective, val, max(batch_size, EVAL_BATCH_MIN)
-                    ).items()
-                }
+                {f"val_{k}": v for k, v in evaluate(network, objective, val, eval_batch).items()}
             )
         logs["lr"] = float(optimizer.param_groups[0]["lr"])
         state.epoch += 1
@@ -97,6 +95,7 @@ def fit(
             cb.on_epoch_end(state, logs)
         if state.stop_training:
             break
+    network.eval()  # what comes out is a model for predictions: dropout and noise off
     history.stop_reason = state.stop_reason
     for cb in callbacks:
         cb.on_train_end(state, logs)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.errors import DivergenceError
 from core.registry import Registry
 from core.spec import optimizers as O
 from core.training.schedules import learning_rate_schedule
@@ -29,6 +30,7 @@ OptimizerFactory = Callable[[list[dict[str, Any]], Any, float], torch.optim.Opti
 DECAY = "keras_weight_decay"
 # Keras's `optimizer.iterations`, kept in every param group so it travels with state_dict().
 ITERATIONS = "iterations"
+FLOAT32_MAX = 3.4028234663852886e38  # a larger learning rate overflows in float32 arithmetic
 
 
 @dataclass
@@ -270,6 +272,11 @@ def build_optimizer(
         for group in optimizer.param_groups:
             group[ITERATIONS] += 1
             if schedule is not None:
-                group["lr"] = schedule(group[ITERATIONS])
+                group["lr"] = lr = schedule(group[ITERATIONS])
+                if not 0 <= lr <= FLOAT32_MAX:
+                    raise DivergenceError(
+                        f"the learning-rate schedule gave lr={lr} at step {group[ITERATIONS]}; "
+                        "check its arguments"
+                    )
 
     return Optimization(optimizer, before_step if clips or decays else None, after_step)

@@ -21,7 +21,7 @@ from core.settings import Settings
 from core.spec.job import JobSpec
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
-from core.training.monitor import higher_is_better
+from core.training.spec_checks import check_callbacks, check_network
 
 Encoding = Literal["index", "one_hot", "binary", "values"]
 
@@ -87,7 +87,8 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
     output_shape = network.layer_summaries[-1].output_shape
     encoding, use_logits = _fit_loss(spec, info, output_shape, network.output_activation, issues)
     _check_metrics(spec, info, issues)
-    _check_callbacks(spec, bool(network.penalties) or network.has_activity_penalties(), issues)
+    check_network(spec, info, network, issues)
+    check_callbacks(spec, bool(network.penalties) or network.has_activity_penalties(), issues)
     if issues:
         raise SpecError(issues)
     metrics_activation = None
@@ -255,48 +256,3 @@ def _check_metrics(spec: JobSpec, info: DatasetInfo, issues: list[SpecIssue]) ->
                     f"{spec.dataset.name!r} has {info.num_classes}",
                 )
             )
-
-
-def logged_series(spec: JobSpec, regularized: bool) -> list[str]:
-    """The per-epoch series a run of `spec` logs (what a callback may monitor)."""
-    names = ["loss", *spec.training.metrics, *(["regularization_loss"] if regularized else [])]
-    if spec.dataset.validation_split > 0:
-        names += [f"val_{n}" for n in names]
-    return names
-
-
-def _check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -> None:
-    series = logged_series(spec, regularized)
-    scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float)
-    for i, callback in enumerate(spec.training.callbacks):
-        if callback.type == "reduce_lr_on_plateau" and scheduled:
-            issues.append(
-                SpecIssue(
-                    ("training", "callbacks", i),
-                    "reduce_lr_on_plateau needs a constant learning_rate; the optimizer's is a "
-                    f"{spec.training.optimizer.learning_rate.type} schedule, which sets the rate every step",
-                )
-            )
-            continue
-        monitor = getattr(callback, "monitor", None)
-        if monitor is None:
-            continue
-        where = ("training", "callbacks", i, "monitor")
-        if monitor not in series:
-            hint = (
-                "; set dataset.validation_split to get val_ series"
-                if monitor.startswith("val_") and spec.dataset.validation_split == 0
-                else ""
-            )
-            issues.append(
-                SpecIssue(
-                    where,
-                    f"{callback.type} monitors {monitor!r}, which this job "
-                    f"does not log; it logs: {', '.join(series)}{hint}",
-                )
-            )
-            continue
-        try:
-            higher_is_better(monitor, callback.mode)
-        except ValueError as e:
-            issues.append(SpecIssue(where, str(e)))

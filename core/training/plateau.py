@@ -9,13 +9,15 @@ from typing import Any
 
 from core.spec.callbacks import ReduceLROnPlateau as ReduceLROnPlateauSpec
 from core.training.callbacks import Callback, TrainState
+from core.training.monitor import higher_is_better
 
 
 class ReduceLROnPlateau(Callback):
     def __init__(self, spec: ReduceLROnPlateauSpec):
         self.spec = spec
-        # Keras 3: mode "auto" minimises unless the monitored name contains "acc".
-        self.maximize = spec.mode == "max" or (spec.mode == "auto" and "acc" in spec.monitor)
+        # mode "auto" follows the monitored metric's direction, as early_stopping does (Keras 3's
+        # ReduceLROnPlateau only looks for "acc" in the name, and would minimise an AUC).
+        self.maximize = higher_is_better(spec.monitor, spec.mode)
         self.best = -math.inf if self.maximize else math.inf
         self.wait = 0
         self.cooldown_counter = 0

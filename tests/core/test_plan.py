@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from core.errors import SpecError
 from core.settings import Settings
@@ -182,3 +183,91 @@ def test_metrics_must_suit_the_task() -> None:
     assert found == {
         ("training", "metrics", 0): "accuracy needs a classification data set; 'regression' is not"
     }
+
+
+@pytest.mark.parametrize(
+    ("dataset", "layers", "loss", "where", "expected"),
+    [
+        (
+            "moons",
+            [{"type": "flatten"}, {"type": "activation", "activation": "softmax"}],
+            "categorical_crossentropy",
+            ("model", "layers"),
+            "no trainable weights",
+        ),
+        (
+            "wine",
+            [
+                {"type": "embedding", "input_dim": 10, "output_dim": 4},
+                {"type": "flatten"},
+                {"type": "dense", "units": 3, "activation": "softmax"},
+            ],
+            "sparse_categorical_crossentropy",
+            ("model", "layers", 0),
+            "has real-valued features",
+        ),
+        (
+            "parity",
+            [
+                {"type": "embedding", "input_dim": 1, "output_dim": 4},
+                {"type": "flatten"},
+                {"type": "dense", "units": 2, "activation": "softmax"},
+            ],
+            "sparse_categorical_crossentropy",
+            ("model", "layers", 0),
+            "input_dim of at least 2",
+        ),
+        (
+            "parity",
+            [
+                {"type": "flatten"},
+                {"type": "embedding", "input_dim": 2, "output_dim": 4},
+                {"type": "flatten"},
+                {"type": "dense", "units": 2, "activation": "softmax"},
+            ],
+            "sparse_categorical_crossentropy",
+            ("model", "layers", 1),
+            "must be the model's first layer",
+        ),
+        (
+            "parity",
+            [
+                {"type": "lstm", "units": 4, "bias_initializer": "orthogonal"},
+                {"type": "dense", "units": 2, "activation": "softmax"},
+            ],
+            "sparse_categorical_crossentropy",
+            ("model", "layers", 0),
+            "orthogonal initializer needs a kernel of rank 2",
+        ),
+    ],
+)
+def test_networks_that_would_fail_at_the_first_step_are_refused(
+    dataset, layers, loss, where, expected
+) -> None:
+    found = issues(job(layers, loss, dataset))
+    assert expected in found[where]
+
+
+def test_an_embedding_reads_parity_bits_as_token_ids() -> None:
+    plan_job(
+        job(
+            [
+                {"type": "embedding", "input_dim": 2, "output_dim": 4},  # (8, 1) bits → (8, 1, 4)
+                {"type": "reshape", "target_shape": [8, 4]},
+                {"type": "lstm", "units": 4},
+                {"type": "dense", "units": 2, "activation": "softmax"},
+            ],
+            "sparse_categorical_crossentropy",
+            "parity",
+        ),
+        Settings(),
+    )
+
+
+@pytest.mark.parametrize("bad", [{"l2": float("inf")}, {"l1": float("nan")}])
+def test_infinities_and_nan_are_refused_in_a_spec(bad: dict) -> None:
+    with pytest.raises(ValidationError, match="finite number"):
+        job(
+            [{"type": "dense", "units": 10, "activation": "softmax", "kernel_regularizer": bad}],
+            "sparse_categorical_crossentropy",
+        )

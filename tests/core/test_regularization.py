@@ -87,3 +87,32 @@ def test_max_norm_and_unit_norm_constrain_each_units_incoming_weights() -> None:
     assert norms.max().item() <= 0.5 + 1e-5
     unit = regularized_run(kernel_constraint={"type": "UnitNorm"}).network
     assert unit.body[0].weight.norm(dim=1).tolist() == pytest.approx([1.0] * 16, abs=1e-4)
+
+
+def test_an_activity_penalty_is_validated_on_training_size_batches() -> None:
+    """The penalty sums over a batch: validating in larger batches would inflate val_loss."""
+    spec = JobSpec.model_validate(
+        {
+            "dataset": {"name": "digits", "validation_split": 0.5},
+            "model": {
+                "layers": [
+                    {
+                        "type": "dense",
+                        "units": 32,
+                        "activation": "relu",
+                        "activity_regularizer": {"l1": 1e-3},
+                    },
+                    {"type": "dense", "units": 10, "activation": "softmax"},
+                ]
+            },
+            "training": {
+                "loss": "sparse_categorical_crossentropy",
+                "epochs": 1,
+                "seed": 0,
+                "batch_size": 16,
+                "optimizer": {"type": "sgd", "learning_rate": 1e-6},
+            },  # weights barely move
+        }
+    )
+    [logs] = train_spec(spec, Settings(), device=torch.device("cpu")).history.epochs
+    assert logs["val_regularization_loss"] == pytest.approx(logs["regularization_loss"], rel=0.2)

@@ -148,3 +148,8 @@ def test_binary_accuracy_reads_probabilities_when_the_output_is_logits() -> None
     # Same seed, same initial weights, same arithmetic: identical runs, identical accuracy.
     assert [e["loss"] for e in a] == pytest.approx([e["loss"] for e in b], rel=1e-5)
     assert [e["val_accuracy"] for e in a] == pytest.approx([e["val_accuracy"] for e in b])
+
+
+def test_the_trained_network_comes_back_in_evaluation_mode() -> None:
+    result = train_spec(xor_spec(epochs=1), Settings(), device=CPU)
+    assert not result.network.training  # dropout and noise off for whoever predicts with it

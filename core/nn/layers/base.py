@@ -14,7 +14,6 @@ from typing import Any
 from torch import nn
 
 from core.nn.activations import ACTIVATIONS
-from core.nn.initializers import shape_issue
 from core.registry import Registry
 from core.spec.regularizers import L1L2
 
@@ -54,11 +53,7 @@ def flat(shape: Shape) -> int:
 
 def with_kernel(built: Built, spec: Any, kernel: nn.Parameter, bias: nn.Parameter | None) -> Built:
     """Fill in the initializers, regularizers and constraints of a kernel-and-bias layer from
-    its spec's Keras options (`core.spec.layers.base.KernelOptions`). An initializer that cannot
-    fill its weight (identity on a conv kernel) is refused here, at submission."""
-    for param, init in ((kernel, spec.kernel_initializer), (bias, spec.bias_initializer)):
-        if param is not None and (issue := shape_issue(init, tuple(param.shape))):
-            raise LayerShapeError(issue)
+    its spec's Keras options (`core.spec.layers.base.KernelOptions`)."""
     built.initializers.append((kernel, spec.kernel_initializer))
     if spec.kernel_regularizer is not None:
         built.penalties.append((kernel, spec.kernel_regularizer))

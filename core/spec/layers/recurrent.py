@@ -119,7 +119,6 @@ class GRU(RecurrentOptions):
 
 
 SPECS = (SimpleRNN, LSTM, GRU)
-RECURRENT_TYPES: list[str] = [cls.model_fields["type"].annotation.__args__[0] for cls in SPECS]
 
 
 # A recurrent layer nested in a wrapper (bidirectional).

@@ -151,3 +151,16 @@ def test_plateau_cooldown_min_lr_and_min_delta() -> None:
     # improvements smaller than min_delta (1e-4 by default) count as a plateau
     *_, lrs = run(plateau(patience=1, factor=0.5), [1.0, 0.99995])
     assert lrs == [1.0, 0.5]
+
+
+def test_restore_best_weights_also_when_the_epochs_run_out_first() -> None:
+    callback = es(patience=5, restore_best_weights=True)
+    stopped, net, state, _ = run(callback, [1.0, 0.5, 0.7, 0.9], set_weight=True)
+    assert stopped is None and net.w.item() == 4.0
+    callback.on_train_end(state, {})
+    assert net.w.item() == 2.0  # Keras 3 restores the best epoch's weights at the end
+
+
+def test_plateau_auto_mode_follows_the_metrics_direction() -> None:
+    *_, lrs = run(plateau(monitor="val_auc", patience=1), [0.6, 0.7, 0.8, 0.9], "val_auc")
+    assert lrs == [1.0, 1.0, 1.0, 1.0]  # a rising AUC is progress, not a plateau

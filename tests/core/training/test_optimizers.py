@@ -311,7 +311,7 @@ def test_bad_arguments_are_refused_where_they_are() -> None:
     assert refused({"type": "sgd", "learning_rate": -0.1}) == [
         (
             ("sgd", "learning_rate"),
-            "Value error, expected a positive, finite learning rate. Received: -0.1",
+            "Value error, expected a learning rate in (0, 1e6]. Received: -0.1",
         )
     ]
     assert refused({"type": "adam", "clipnorm": 0})[0][0] == ("adam", "clipnorm")

@@ -245,4 +245,4 @@ def test_bad_schedules_are_refused_with_what_was_expected() -> None:
             + ", ".join(SCHEDULE_TYPES),
         )
     ]
-    assert refused(0) == [((), "expected a positive, finite learning rate. Received: 0")]
+    assert refused(0) == [((), "expected a learning rate in (0, 1e6]. Received: 0")]
