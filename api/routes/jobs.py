@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from api.deps import EnqueuerDep, SessionDep, SettingsDep
 from api.queue import BrokerUnavailable
@@ -13,6 +13,7 @@ from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
 from core.dispatch import queue_for
 from core.spec import JobSpec
 from core.store import jobs as job_store
+from core.store.job_queries import param_filters, parse_order
 from core.store.metrics import read_series
 from core.store.models import JobStatus
 from core.training.plan import plan_job
@@ -57,14 +58,33 @@ def submit_job(
 
 @router.get("", response_model=JobPage)
 def list_jobs(
+    request: Request,
     session: SessionDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
+    order_by: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="created_at, or metric.<series name>: a job's final value of that series "
+            "(jobs without it come last)",
+        ),
+    ] = "created_at",
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
+    """Besides these, any number of `param.<spec path>=<value>` filters, e.g.
+    `param.training.optimizer.type=adam`, `param.model.layers[0].units=128`: the value is
+    compared as JSON (`64`, `true`, `null`; quote it, `"64"`, to match a string)."""
     jobs, next_cursor = job_store.list_jobs(
-        session, status=status_.value if status_ else None, tag=tag, limit=limit, cursor=cursor
+        session,
+        status=status_.value if status_ else None,
+        tag=tag,
+        params=param_filters(request.query_params.multi_items()),
+        order=parse_order(order_by, order),
+        limit=limit,
+        cursor=cursor,
     )
     return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 

@@ -8,16 +8,18 @@ silent, the job was requeued and claimed again) can no longer write to the job.
 
 from __future__ import annotations
 
-import base64
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, null, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import ConflictError, InvalidArgumentError, NotFoundError
+from core.errors import ConflictError, NotFoundError
+from core.store import job_queries
 from core.store.base import utcnow
+from core.store.job_queries import JobOrder, ParamFilter
 from core.store.models import Job, JobStatus, JobTag
 
 
@@ -57,46 +59,37 @@ def delete_job(session: Session, *, job_id: str) -> None:
     session.execute(delete(Job).where(Job.id == job_id))
 
 
-def _encode_cursor(job: Job) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        at = datetime.fromisoformat(created)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidArgumentError(
-            "cursor: expected a next_cursor value from a previous page"
-        ) from e
-    if at.tzinfo is None:
-        raise InvalidArgumentError("cursor: expected a next_cursor value from a previous page")
-    return at, job_id
-
-
 def list_jobs(
     session: Session,
     *,
     status: str | None = None,
     tag: str | None = None,
+    params: Sequence[ParamFilter] = (),
+    order: JobOrder | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    query = select(Job)
+    """Newest first unless `order` says otherwise, keyset-paginated on ([metric], created_at,
+    id); `params` keep the jobs whose spec holds each value (see core.store.job_queries)."""
+    order = order or JobOrder()
+    key = job_queries.final_value(order.metric) if order.metric else None
+    query = select(Job, key.label("key") if key is not None else null())
     if status:
         query = query.where(Job.status == status)
     if tag:
         query = query.where(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
+    dialect = session.get_bind().dialect.name
+    for spec_filter in params:
+        query = query.where(job_queries.param_condition(dialect, spec_filter))
     if cursor:
-        created, job_id = _decode_cursor(cursor)
-        query = query.where(
-            (Job.created_at < created) | ((Job.created_at == created) & (Job.id < job_id))
-        )
-    ordered = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    jobs = list(session.scalars(ordered))
-    next_cursor = _encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
-    return jobs[:limit], next_cursor
+        query = query.where(job_queries.after_cursor(order, key, cursor))
+    rows = session.execute(query.order_by(*job_queries.order_clauses(order, key)).limit(limit + 1))
+    page = [(job, value) for job, value in rows]
+    next_cursor = None
+    if len(page) > limit:
+        last, value = page[limit - 1]
+        next_cursor = job_queries.encode_cursor(order, value, last)
+    return [job for job, _ in page[:limit]], next_cursor
 
 
 def request_cancel(session: Session, *, job_id: str) -> Job:

@@ -124,7 +124,7 @@ def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path
     try:
         stack.start_api()
         stack.start_worker("worker-1")
-        spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 200}}
+        spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 60}}
         with stack.client() as client:
             job_id = client.post("/v1/jobs", json=spec).json()["id"]
             wait_until(
@@ -141,7 +141,7 @@ def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path
             stack.start_worker("worker-2")
             job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
             assert (job["status"], job["attempts"]) == ("succeeded", 1), job["error"]
-            check_digits_run(client, job, 200)
+            check_digits_run(client, job, 60)
     finally:
         stack.stop()
 

@@ -1,0 +1,148 @@
+"""Compare runs side by side: the spec values that differ, and each per-epoch series's final and
+best values, aligned on a common step axis for plotting."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidArgumentError, NotFoundError
+from core.store.metrics import Series, read_series
+from core.store.models import Job, MetricRollup
+from core.training.metrics import METRICS
+from core.training.sink import STEP_SERIES
+
+MIN_JOBS, MAX_JOBS = 2, 20
+UNCOMPARED_PARAMS = ("name", "tags")  # labels, not settings of the run
+DIAGNOSTICS_PREFIX = "diag/"
+NO_BEST = ("lr",)  # a schedule, not a score
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    final: float
+    best: float | None  # None: no finite value, or a series with no best (lr)
+    best_step: int | None
+
+
+@dataclass(frozen=True)
+class AlignedSeries:
+    steps: list[int]  # the union of every job's steps, sorted
+    values: list[list[float | None]]  # per job, one value (None where it has none) per step
+
+
+@dataclass(frozen=True)
+class Comparison:
+    jobs: list[Job]  # in the order asked
+    params: dict[str, list[Any]]  # flattened spec path -> value per job (None: missing there)
+    metrics: dict[str, list[MetricSummary | None]]
+    series: dict[str, AlignedSeries]
+
+
+def compare_jobs(session: Session, *, job_ids: list[str]) -> Comparison:
+    jobs = _jobs_in_order(session, job_ids)
+    params = differing_params([job.spec for job in jobs])
+    names = _epoch_series_names(session, job_ids)
+    per_job = [
+        {s.name: s for s in read_series(session, job_id=job_id, names=names)} if names else {}
+        for job_id in job_ids
+    ]
+    metrics = {name: [_summary(name, runs.get(name)) for runs in per_job] for name in names}
+    series = {name: _aligned([runs.get(name) for runs in per_job]) for name in names}
+    return Comparison(jobs=jobs, params=params, metrics=metrics, series=series)
+
+
+def _jobs_in_order(session: Session, job_ids: list[str]) -> list[Job]:
+    if not MIN_JOBS <= len(job_ids) <= MAX_JOBS:
+        raise InvalidArgumentError(
+            f"ids: expected {MIN_JOBS} to {MAX_JOBS} job ids. Received: {len(job_ids)}"
+        )
+    repeated = sorted({i for i in job_ids if job_ids.count(i) > 1})
+    if repeated:
+        raise InvalidArgumentError(
+            f"ids: expected distinct job ids. Received more than once: {', '.join(repeated)}"
+        )
+    found = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    for job_id in job_ids:
+        if job_id not in found:
+            raise NotFoundError(f"no job with id {job_id!r}")
+    return [found[job_id] for job_id in job_ids]
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves by path: nested keys joined with ".", list items as "[i]". An empty dict or list
+    is a leaf, so `[]` against `["accuracy"]` still shows as a difference."""
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(value, list) and value:
+        flat = {}
+        for i, item in enumerate(value):
+            flat.update(flatten(item, f"{prefix}[{i}]"))
+        return flat
+    return {prefix: value}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):  # True == 1 in Python, not in a spec
+        return a is b
+    return a == b
+
+
+def differing_params(specs: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The flattened paths whose values are not all equal, in order of first appearance."""
+    flats = [
+        flatten({k: v for k, v in spec.items() if k not in UNCOMPARED_PARAMS}) for spec in specs
+    ]
+    paths = list(dict.fromkeys(path for flat in flats for path in flat))
+    differing: dict[str, list[Any]] = {}
+    for path in paths:
+        values = [flat.get(path) for flat in flats]
+        if not all(_same(values[0], v) for v in values[1:]):
+            differing[path] = values
+    return differing
+
+
+def is_epoch_series(name: str) -> bool:
+    return name != STEP_SERIES and not name.startswith(DIAGNOSTICS_PREFIX)
+
+
+def _epoch_series_names(session: Session, job_ids: list[str]) -> list[str]:
+    """Named from the rollups (one row per ROLLUP_STEPS points), not by scanning every point."""
+    names = session.scalars(
+        select(MetricRollup.name).where(MetricRollup.job_id.in_(job_ids)).distinct()
+    )
+    return sorted(name for name in names if is_epoch_series(name))
+
+
+def higher_is_better(name: str) -> bool:
+    base = name.removeprefix("val_")
+    return base in METRICS and METRICS.get(base).higher_is_better
+
+
+def _summary(name: str, series: Series | None) -> MetricSummary | None:
+    if series is None or not series.values:
+        return None
+    final = series.values[-1]
+    finite = [(v, s) for v, s in zip(series.values, series.steps, strict=True) if math.isfinite(v)]
+    if name in NO_BEST or not finite:
+        return MetricSummary(final=final, best=None, best_step=None)
+    pick = max if higher_is_better(name) else min
+    best = pick(v for v, _ in finite)
+    best_step = next(s for v, s in finite if v == best)  # the first step that reached it
+    return MetricSummary(final=final, best=best, best_step=best_step)
+
+
+def _aligned(runs: list[Series | None]) -> AlignedSeries:
+    steps = sorted({step for s in runs if s is not None for step in s.steps})
+    values = []
+    for s in runs:
+        by_step = dict(zip(s.steps, s.values, strict=True)) if s is not None else {}
+        values.append([by_step.get(step) for step in steps])
+    return AlignedSeries(steps=steps, values=values)
