@@ -1,4 +1,5 @@
-"""`epochal serve | api | worker | migrate`."""
+"""`epochal serve | api | worker | migrate`, and the API client's
+`submit | status | metrics | cancel | list | compare`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 import migrations
+from cli import commands
 from cli.embedded import EmbeddedBroker
 from core.settings import EMBEDDED, get_settings
 
@@ -165,6 +167,7 @@ def parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--concurrency", type=int, default=1, help="jobs trained at once")
     add("migrate", migrate, "apply the store's migrations")
+    commands.register(sub)
     return p
 
 

@@ -1,0 +1,197 @@
+"""`Client`: the v1 API over httpx, with retries on connection errors and 502/503/504."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from client.errors import EpochalAPIError, EpochalConnectionError
+from client.models import Comparison, Job, Page, Series
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+RETRY_STATUSES = frozenset({502, 503, 504})
+# Only failures to connect are retried: the request never reached the server, so even a
+# POST is safe to send again.
+RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def default_url() -> str:
+    return os.environ.get("EPOCHAL_URL") or DEFAULT_URL
+
+
+def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A job spec from a .yaml/.yml or .json file."""
+    p = Path(path)
+    text = p.read_text()
+    if p.suffix.lower() in (".yaml", ".yml"):
+        data = yaml.safe_load(text)
+    elif p.suffix.lower() == ".json":
+        data = json.loads(text)
+    else:
+        raise ValueError(f"{p}: expected a .yaml, .yml or .json file; received {p.suffix!r}")
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{p}: expected a mapping at the top level; received {type(data).__name__}"
+        )
+    return data
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: float = 30,
+        retries: int = 3,
+        backoff: float = 0.2,
+    ):
+        self.base_url = (base_url or default_url()).rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- transport ----------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                r = self._http.request(method, path, **kwargs)
+            except RETRY_ERRORS as e:
+                if attempt >= self.retries:
+                    raise EpochalConnectionError(
+                        f"cannot reach the Epochal API at {self.base_url}: {e}"
+                    ) from e
+            else:
+                if r.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    break
+            time.sleep(min(self.backoff * 2**attempt, 5.0))
+            attempt += 1
+        if r.is_error:
+            raise _api_error(r)
+        return r.json()
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def submit(self, spec: Mapping[str, Any] | str | os.PathLike[str]) -> Job:
+        """Submit a spec (a mapping, or the path of a .yaml/.json file); the queued job."""
+        body = dict(spec) if isinstance(spec, Mapping) else load_spec(spec)
+        return Job.model_validate(self._request("POST", "/v1/jobs", json=body))
+
+    def get(self, job_id: str) -> Job:
+        return Job.model_validate(self._request("GET", f"/v1/jobs/{job_id}"))
+
+    def list(
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        order: str | None = None,
+    ) -> Page:
+        """One page of jobs. `params` filters on spec values: {"training.optimizer.type": "adam"}
+        becomes param.training.optimizer.type="adam" (values are sent as JSON)."""
+        query: list[tuple[str, str | int]] = [("limit", limit)]
+        for key, value in (
+            ("status", status),
+            ("tag", tag),
+            ("cursor", cursor),
+            ("order_by", order_by),
+            ("order", order),
+        ):
+            if value is not None:
+                query.append((key, value))
+        for path, value in (params or {}).items():
+            query.append((f"param.{path}", json.dumps(value)))
+        return Page.model_validate(self._request("GET", "/v1/jobs", params=query))
+
+    def iter_jobs(self, **kwargs: Any) -> Iterator[Job]:
+        """Every job matching the `list` arguments, page after page."""
+        kwargs.pop("cursor", None)
+        cursor = None
+        while True:
+            page = self.list(cursor=cursor, **kwargs)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def cancel(self, job_id: str) -> Job:
+        return Job.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def metrics(
+        self,
+        job_id: str,
+        names: Sequence[str] | None = None,
+        since_step: int | None = None,
+        max_points: int | None = None,
+    ) -> list[Series]:
+        query: dict[str, str | int] = {}
+        if names:
+            query["names"] = ",".join(names)
+        if since_step is not None:
+            query["since_step"] = since_step
+        if max_points is not None:
+            query["max_points"] = max_points
+        body = self._request("GET", f"/v1/jobs/{job_id}/metrics", params=query)
+        return [Series.model_validate(s) for s in body["series"]]
+
+    def compare(self, ids: Sequence[str]) -> Comparison:
+        body = self._request("GET", "/v1/compare", params={"ids": ",".join(ids)})
+        return Comparison.model_validate(body)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/datasets")
+
+    def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Poll until the job has succeeded, failed or been cancelled; `on_progress` sees each
+        poll's job. Raises TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job.finished:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout}s")
+            time.sleep(poll)
+
+
+def _api_error(r: httpx.Response) -> EpochalAPIError:
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return EpochalAPIError(r.status_code, r.reason_phrase, r.text[:500].strip())
+    return EpochalAPIError(
+        body.get("status", r.status_code),
+        body.get("title", r.reason_phrase),
+        body.get("detail", ""),
+        body.get("errors"),
+        body.get("type"),
+    )

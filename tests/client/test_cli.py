@@ -1,0 +1,111 @@
+"""`epochal submit | status | metrics | cancel | list | compare` against a real API and worker."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli.main import main
+from client import Client, load_spec
+from tests.client.conftest import EXAMPLES
+from tests.e2e.stack import epochal_command, service_env
+
+pytestmark = pytest.mark.e2e
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spec_file(tmp_path: Path, tag: str, **training: object) -> Path:
+    spec = load_spec(EXAMPLES / "digits_mlp.yaml")
+    spec["tags"] = [tag]
+    spec["training"].update(training)
+    path = tmp_path / f"spec-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_submit_wait_status_metrics_list_compare(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tag = f"cli-{uuid.uuid4().hex[:8]}"
+    code, out, err = run(
+        capsys, "submit", str(spec_file(tmp_path, tag, epochs=2)), "--wait", "--poll", "0.2",
+        "--server", url,
+    )  # fmt: skip
+    assert code == 0, err
+    job_id = out.splitlines()[0]
+    assert "9,610 parameters" in out and "dense" in out
+    job = Client(url).get(job_id)
+    assert job.status == "succeeded"
+    assert "succeeded" in out and "val_accuracy" in out
+    assert f"{job.final['val_accuracy']:.4g}" in out  # the final metrics table
+
+    code, out, _ = run(capsys, "status", job_id, "--server", url)
+    assert code == 0 and job_id in out and "succeeded" in out and "epoch 2/2" in out
+
+    code, out, _ = run(capsys, "metrics", job_id, "--names", "val_accuracy,loss", "--server", url)
+    assert code == 0 and "val_accuracy" in out and "loss" in out and "batch_loss" not in out
+    code, out, _ = run(capsys, "metrics", job_id, "--max-points", "2", "--server", url)
+    assert code == 0 and "batch_loss" in out
+
+    # A second job, cancelled before it can finish: list, cancel and compare see both.
+    code, out, _ = run(
+        capsys, "submit", str(spec_file(tmp_path, tag, epochs=5000, batch_size=32)),
+        "--server", url,
+    )  # fmt: skip
+    other = out.splitlines()[0]
+    assert code == 0 and "queued" in out
+    code, out, _ = run(capsys, "cancel", other, "--server", url)
+    assert code == 0 and other in out
+    Client(url).wait(other, timeout=30, poll=0.2)
+
+    code, out, _ = run(capsys, "list", "--tag", tag, "--server", url)
+    assert code == 0 and "2 jobs" in out and job_id in out and other in out
+    code, out, _ = run(capsys, "list", "--tag", tag, "--status", "cancelled", "--server", url)
+    assert code == 0 and "1 jobs" in out and other in out and job_id not in out
+
+    code, out, _ = run(capsys, "compare", job_id, other, "--server", url)
+    assert code == 0
+    assert "differing params" in out and "training.epochs" in out and "5000" in out
+    assert "training.batch_size" in out and "final metrics" in out and "best metrics" in out
+    assert "val_accuracy" in out and job_id[:8] in out and other[:8] in out
+
+
+def test_a_bad_spec_prints_the_problem_location_and_exits_1(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = load_spec(EXAMPLES / "digits_mlp.yaml")
+    spec["model"]["layers"][0]["units"] = -3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code, out, err = run(capsys, "submit", str(path), "--wait", "--server", url)
+    assert code == 1 and out == ""
+    assert "422" in err and "model.layers.0.units" in err and "Traceback" not in err
+
+    code, _, err = run(capsys, "submit", str(tmp_path / "missing.yaml"), "--server", url)
+    assert code == 1 and "missing.yaml" in err
+    code, _, err = run(capsys, "compare", "only-one", "--server", url)
+    assert code == 1 and err.startswith("error:")
+
+
+def test_the_console_script_reads_epochal_url_and_reports_errors(url: str) -> None:
+    env = service_env(url=url)  # EPOCHAL_URL
+    ok = subprocess.run(
+        [epochal_command(), "list", "--limit", "1"], env=env, capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and " jobs" in ok.stdout and "created" in ok.stdout, ok.stderr
+    missing = subprocess.run(
+        [epochal_command(), "status", "no-such-job"], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 1
+    assert "404 Not found" in missing.stderr and "no-such-job" in missing.stderr
+    assert "Traceback" not in missing.stderr
