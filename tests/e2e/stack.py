@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,25 @@ def wait_until(condition: Any, timeout: float, what: str, stack: Stack | None = 
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what}\n{stack.logs() if stack else ''}"
     )
+
+
+def wait_for_epoch(client: httpx.Client, job_id: str, epoch: int, stack: Stack) -> None:
+    def reached() -> bool:
+        return client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= epoch
+
+    wait_until(reached, 120, f"job {job_id} to reach epoch {epoch}", stack)
+
+
+@contextlib.contextmanager
+def own_stack(workdir: Path, **settings: Any) -> Iterator[Stack]:
+    """A migrated store and a running API of its own; workers are the test's to start."""
+    migrate(workdir, settings)
+    stack = Stack(workdir, **settings)
+    try:
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
 
 
 def wait_for_job(

@@ -15,7 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.stack import Stack, epochal_command, migrate, service_env, wait_for_job, wait_until
+from tests.e2e.stack import (
+    Stack,
+    epochal_command,
+    own_stack,
+    service_env,
+    wait_for_epoch,
+    wait_for_job,
+    wait_until,
+)
 from tests.servers import free_port
 from tests.specs import DIGITS
 
@@ -63,12 +71,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_metrics(stack: Stack) -
     long_run = {**DIGITS, "training": {**DIGITS["training"], "epochs": 5000}}
     with stack.client() as client:
         job_id = client.post("/v1/jobs", json=long_run).json()["id"]
-        wait_until(
-            lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= 2,
-            120,
-            "two epochs",
-            stack,
-        )
+        wait_for_epoch(client, job_id, 2, stack)
         r = client.post(f"/v1/jobs/{job_id}/cancel")
         assert r.status_code == 202 and r.json()["cancel_requested"]
         asked = time.monotonic()
@@ -88,28 +91,17 @@ def test_a_killed_worker_loses_no_job(production_settings: dict, tmp_path: Path)
         "broker_key_prefix": "kill-" + production_settings["broker_key_prefix"],
         "job_lease_seconds": 3,
     }
-    migrate(tmp_path, settings)
-    stack = Stack(tmp_path, **settings)
-    try:
-        stack.start_api()
+    with own_stack(tmp_path, **settings) as stack, stack.client() as client:
         stack.start_worker("worker-1")
         spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 30}}
-        with stack.client() as client:
-            job_id = client.post("/v1/jobs", json=spec).json()["id"]
-            wait_until(
-                lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= 2,
-                120,
-                "two epochs",
-                stack,
-            )
-            stack.kill("worker-1")
-            stack.start_worker("worker-2")
-            job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
-            assert job["status"] == "succeeded", job["error"]
-            assert job["attempts"] == 2
-            check_digits_run(client, job, 30)  # a complete series: no gap, no duplicate
-    finally:
-        stack.stop()
+        job_id = client.post("/v1/jobs", json=spec).json()["id"]
+        wait_for_epoch(client, job_id, 2, stack)
+        stack.kill("worker-1")
+        stack.start_worker("worker-2")
+        job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
+        assert job["status"] == "succeeded", job["error"]
+        assert job["attempts"] == 2
+        check_digits_run(client, job, 30)  # a complete series: no gap, no duplicate
 
 
 def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path: Path) -> None:
@@ -119,31 +111,20 @@ def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path
         **production_settings,
         "broker_key_prefix": "stop-" + production_settings["broker_key_prefix"],
     }
-    migrate(tmp_path, settings)
-    stack = Stack(tmp_path, **settings)
-    try:
-        stack.start_api()
+    with own_stack(tmp_path, **settings) as stack, stack.client() as client:
         stack.start_worker("worker-1")
         spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 60}}
-        with stack.client() as client:
-            job_id = client.post("/v1/jobs", json=spec).json()["id"]
-            wait_until(
-                lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] >= 2,
-                120,
-                "two epochs",
-                stack,
-            )
-            asked = time.monotonic()
-            assert stack.terminate("worker-1", timeout=30) == 0
-            assert time.monotonic() - asked < 15, "the warm shutdown waited for the training run"
-            job = client.get(f"/v1/jobs/{job_id}").json()
-            assert (job["status"], job["attempts"], job["worker"]) == ("queued", 0, None)
-            stack.start_worker("worker-2")
-            job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
-            assert (job["status"], job["attempts"]) == ("succeeded", 1), job["error"]
-            check_digits_run(client, job, 60)
-    finally:
-        stack.stop()
+        job_id = client.post("/v1/jobs", json=spec).json()["id"]
+        wait_for_epoch(client, job_id, 2, stack)
+        asked = time.monotonic()
+        assert stack.terminate("worker-1", timeout=30) == 0
+        assert time.monotonic() - asked < 15, "the warm shutdown waited for the training run"
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert (job["status"], job["attempts"], job["worker"]) == ("queued", 0, None)
+        stack.start_worker("worker-2")
+        job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
+        assert (job["status"], job["attempts"]) == ("succeeded", 1), job["error"]
+        check_digits_run(client, job, 60)
 
 
 def test_make_run_embedded_default_serves_and_trains(tmp_path: Path) -> None:
