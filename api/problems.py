@@ -110,7 +110,8 @@ def install(app: FastAPI) -> None:
             {"loc": _clean_loc(e["loc"], exc.body), "msg": _message(e), "type": e["type"]}
             for e in raw
         ]
-        if any(e["loc"][:1] == ("body",) for e in raw):
+        submitting = request.method == "POST" and request.url.path.rstrip("/") == "/v1/jobs"
+        if submitting and any(e["loc"][:1] == ("body",) for e in raw):
             return problem("invalid_spec", _count(len(errors), "the spec"), errors)
         return problem("invalid_request", _count(len(errors), "the request"), errors)
 

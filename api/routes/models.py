@@ -1,0 +1,107 @@
+"""/v1/jobs/{id}/model and /v1/jobs/{id}/predict: a succeeded job's weights, and its predictions."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import SessionDep, SettingsDep
+from core import serving
+from core.store import jobs as job_store
+from core.store.artifacts import FolderArtifacts
+
+router = APIRouter(prefix="/v1/jobs", tags=["models"])
+
+CACHED_MODELS = 8  # loaded networks kept per API process
+_cache_lock = threading.Lock()
+
+ModelCache = serving.LRUCache[tuple[str, str], serving.LoadedModel]
+
+
+def get_model_cache(request: Request) -> ModelCache:
+    """One cache per app, made on first use (nothing happens at import)."""
+    state = request.app.state
+    with _cache_lock:
+        if getattr(state, "model_cache", None) is None:
+            state.model_cache = ModelCache(CACHED_MODELS)
+        return state.model_cache
+
+
+ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
+
+
+class PredictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Any] = Field(
+        description="a batch: each input has the model's input shape (the job's "
+        "summary.input_shape), as nested lists of numbers"
+    )
+
+
+class PredictOut(BaseModel):
+    job_id: str
+    outputs: list[dict[str, Any]] = Field(
+        description='per input, {"label", "probabilities"} for a classifier '
+        '({"label", "scores"} when it was trained without probabilities), '
+        '{"value"} for a regression'
+    )
+
+
+@router.get(
+    "/{job_id}/model",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_model(
+    job_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: Annotated[str, Query(max_length=32)] = "safetensors",
+) -> Response:
+    """The trained weights, with the normalized spec in the file's metadata (`epochal.spec`)."""
+    job = job_store.get_job(session, job_id=job_id)
+    serving.check_format(format)
+    ref = serving.model_ref(job)
+    session.close()  # the file is read without holding a connection
+    data = serving.model_bundle(ref, FolderArtifacts(settings.artifacts_dir), format)
+    filename = f"{_safe(ref.name) or 'job'}-{ref.job_id[:8]}.{format}"
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/{job_id}/predict", response_model=PredictOut)
+def predict(
+    job_id: str,
+    body: PredictIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: ModelCacheDep,
+) -> PredictOut:
+    """Run the trained network on a batch of inputs (on the CPU, in eval mode)."""
+    ref = serving.model_ref(job_store.get_job(session, job_id=job_id))
+    session.close()
+    artifacts = FolderArtifacts(settings.artifacts_dir)
+    model = cache.get(
+        (ref.job_id, ref.weights), lambda: serving.load_model(ref, artifacts, settings)
+    )
+    try:
+        batch = serving.parse_inputs(body.inputs, model.info)
+    except serving.InputsError as e:
+        raise RequestValidationError(
+            [{"loc": i.loc, "msg": i.msg, "type": i.type} for i in e.issues]
+        ) from None
+    return PredictOut(job_id=ref.job_id, outputs=serving.predict(model, batch))
+
+
+def _safe(name: str) -> str:
+    """A job name as a file name: letters, digits, '.', '_' and '-' only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:100]

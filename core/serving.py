@@ -1,0 +1,298 @@
+"""Serving a trained job: its weights as a self-describing file, and its network for prediction.
+
+A succeeded job's weights live in the artifacts store (`job.summary["model"]["weights"]`). The
+download carries the normalized JobSpec in the safetensors metadata, so the file alone is enough
+to rebuild the network. Prediction rebuilds the network from the spec, loads the weights
+strictly, and runs it on the CPU in eval mode; `LRUCache` keeps the last few loaded networks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from core.data import DatasetInfo
+from core.errors import ConflictError, EpochalError, InvalidArgumentError, NotFoundError, SpecIssue
+from core.nn.activations import PROBABILITY_ACTIVATIONS
+from core.nn.layers import activation_module
+from core.nn.network import Network, build_network
+from core.settings import Settings
+from core.spec.job import JobSpec
+from core.store.artifacts import Artifacts
+from core.store.models import Job, JobStatus
+from core.training.losses import LOSSES
+from core.training.plan import plan_job
+
+FORMATS = ("safetensors",)
+FORMAT_VERSION = "1"
+MAX_INPUTS = 10_000
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class InputsError(EpochalError):
+    """Prediction inputs that do not fit the model; each issue is located in the request."""
+
+    code = "invalid_request"
+
+    def __init__(self, issues: list[SpecIssue]):
+        self.issues = issues
+        super().__init__("; ".join(i.msg for i in issues))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What locates a succeeded job's model: read from its row, so no session is held later."""
+
+    job_id: str
+    name: str
+    spec: dict[str, Any]
+    weights: str  # the artifacts key
+
+
+def model_ref(job: Job) -> ModelRef:
+    if job.status != JobStatus.SUCCEEDED:
+        raise ConflictError(f"job {job.id} is {job.status}; a model exists once it has succeeded")
+    weights = (job.summary.get("model") or {}).get("weights")
+    if not weights:
+        raise NotFoundError(f"job {job.id} succeeded but recorded no saved model")
+    return ModelRef(job.id, job.name, job.spec, weights)
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise InvalidArgumentError(
+            f"format {fmt!r} is not available yet; expected one of: {', '.join(FORMATS)}"
+        )
+
+
+def _read_weights(ref: ModelRef, artifacts: Artifacts) -> bytes:
+    try:
+        return artifacts.read(ref.weights)
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"the weights of job {ref.job_id} are not in the artifacts store ({ref.weights!r})"
+        ) from None
+
+
+def model_bundle(ref: ModelRef, artifacts: Artifacts, fmt: str = "safetensors") -> bytes:
+    """The stored weights re-saved with the normalized spec in the safetensors metadata."""
+    check_format(fmt)
+    tensors = load_safetensors(_read_weights(ref, artifacts))
+    metadata = {"epochal.spec": json.dumps(ref.spec), "epochal.format": FORMAT_VERSION}
+    return save_safetensors(tensors, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    network: Network  # on the CPU, in eval mode
+    info: DatasetInfo
+    # Turns the outputs into probabilities when the network ends in logits (from_logits: true).
+    to_probabilities: torch.nn.Module | None
+    # A classifier trained on scores (e.g. mean_squared_error, hinge) gives no probabilities:
+    # its label is the argmax, or for one unit whether the score passes this threshold.
+    probabilistic: bool
+    threshold: float
+
+
+def load_model(ref: ModelRef, artifacts: Artifacts, settings: Settings) -> LoadedModel:
+    spec = JobSpec.model_validate(ref.spec)
+    plan = plan_job(spec, settings)
+    with torch.device("cpu"):
+        network = build_network(spec.model, plan.info.feature_shape)
+    network.load_state_dict(load_safetensors(_read_weights(ref, artifacts)), strict=True)
+    network.eval()
+    to_probabilities = None
+    if plan.metrics_activation is not None:
+        to_probabilities = activation_module(plan.metrics_activation)
+    probabilistic = (
+        network.output_activation in PROBABILITY_ACTIVATIONS or to_probabilities is not None
+    )
+    threshold = 0.0 if LOSSES.get(spec.training.loss.type).targets == "labels" else 0.5
+    return LoadedModel(network, plan.info, to_probabilities, probabilistic, threshold)
+
+
+def parse_inputs(inputs: list[Any], info: DatasetInfo) -> torch.Tensor:
+    """A float32 batch of shape (n, *feature_shape); raises InputsError naming each bad input."""
+    if not inputs:
+        raise InputsError([SpecIssue(("inputs",), "expected at least one input; received none")])
+    if len(inputs) > MAX_INPUTS:
+        raise InputsError(
+            [
+                SpecIssue(
+                    ("inputs",),
+                    f"expected at most {MAX_INPUTS:,} inputs; received {len(inputs):,}",
+                    "too_large",
+                )
+            ]
+        )
+    shape = info.feature_shape
+    issues: list[SpecIssue] = []
+    flat: list[float] = []
+    for i, value in enumerate(inputs):
+        problem = _flatten(value, shape, f"inputs[{i}]", flat, info.ids, input_shape=shape)
+        if problem is not None:
+            issues.append(SpecIssue(("inputs", i), problem[0], problem[1]))
+            if len(issues) >= 10:  # enough to see the pattern
+                break
+    if issues:
+        raise InputsError(issues)
+    batch = torch.tensor(flat, dtype=torch.float32).reshape(len(inputs), *shape)
+    finite = torch.isfinite(batch.reshape(len(inputs), -1)).all(dim=1)
+    if not bool(finite.all()):
+        for i in torch.nonzero(~finite).flatten().tolist()[:10]:
+            # The fast path let NaN and infinities through: find and name the value.
+            problem = _flatten(
+                inputs[i], shape, f"inputs[{i}]", [], info.ids, input_shape=shape, fast=False
+            )
+            message, kind = problem or (f"inputs[{i}] holds a value outside float32's range", "")
+            issues.append(SpecIssue(("inputs", i), message, kind or "not_finite"))
+        raise InputsError(issues)
+    return batch
+
+
+def _flatten(
+    value: Any,
+    shape: tuple[int, ...],
+    where: str,
+    out: list[float],
+    ids: tuple[int, int] | None,
+    *,
+    input_shape: tuple[int, ...],
+    fast: bool = True,
+) -> tuple[str, str] | None:
+    """Append the numbers of `value` to `out`; return (message, type) for the first problem.
+
+    The fast path takes a plain list of numbers at once and leaves the finiteness check to the
+    caller; the slow path checks each value, to name the one that is wrong.
+    """
+    if fast and ids is None and len(shape) == 1 and isinstance(value, list):
+        try:
+            numbers = [float(v) for v in value if type(v) is float or type(v) is int]
+        except OverflowError:  # an integer too large for a float
+            numbers = []
+        if len(numbers) == len(value) == shape[0]:
+            out.extend(numbers)
+            return None
+    if not shape:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{where} is {_show(value)}; expected a number", "not_a_number"
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            return f"{where} is {_show(value)}; expected a finite number", "not_finite"
+        if ids is not None and (number != int(number) or not ids[0] <= number <= ids[1]):
+            return (
+                f"{where} is {_show(value)}; expected an integer id in [{ids[0]}, {ids[1]}]",
+                "not_an_id",
+            )
+        out.append(number)
+        return None
+    if not isinstance(value, list) or len(value) != shape[0]:
+        kind = "wrong_shape"
+        message = f"{where} has shape {_fmt(_shape_of(value))}; expected {_fmt(shape)}"
+        if "][" in where:  # a part of one input: say what the whole should be
+            return f"{message} (an input has the model's input shape {_fmt(input_shape)})", kind
+        return f"{message}, the model's input shape", kind
+    for j, item in enumerate(value):
+        problem = _flatten(
+            item, shape[1:], f"{where}[{j}]", out, ids, input_shape=input_shape, fast=fast
+        )
+        if problem is not None:
+            return problem
+    return None
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    """The shape a nested list seems to have, read along its first elements."""
+    dims: list[int] = []
+    while isinstance(value, list):
+        dims.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(dims)
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
+
+
+@torch.no_grad()
+def predict(model: LoadedModel, batch: torch.Tensor) -> list[dict[str, Any]]:
+    """Per input: {"label", "probabilities"} for a classifier, {"value"} for a regression."""
+    outputs = model.network(batch)
+    if model.info.task != "classification":
+        return [{"value": v} for v in outputs.tolist()]
+    if not model.probabilistic:
+        labels = (
+            (outputs[:, 0] > model.threshold).long()
+            if outputs.shape[-1] == 1
+            else outputs.argmax(dim=-1)
+        )
+        return [
+            {"label": label, "scores": s}
+            for label, s in zip(labels.tolist(), outputs.tolist(), strict=True)
+        ]
+    if model.to_probabilities is not None:
+        outputs = model.to_probabilities(outputs)
+    if outputs.shape[-1] == 1:  # one sigmoid unit: the probability of class 1
+        outputs = torch.cat([1 - outputs, outputs], dim=-1)
+    labels = outputs.argmax(dim=-1).tolist()
+    return [
+        {"label": label, "probabilities": p}
+        for label, p in zip(labels, outputs.tolist(), strict=True)
+    ]
+
+
+class LRUCache(Generic[K, V]):
+    """A thread-safe cache of at most `maxsize` values, dropping the least recently used.
+
+    A value is built outside the lock, so one slow load does not hold up hits on others; two
+    threads that miss the same key at once both build it and the first one stored wins.
+    """
+
+    def __init__(self, maxsize: int):
+        if maxsize < 1:
+            raise ValueError(f"expected a positive maxsize; received maxsize={maxsize}")
+        self.maxsize = maxsize
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: K, build: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            self._items[key] = value
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+            return value
