@@ -11,46 +11,15 @@ R alternating runs, and their ratio.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from digits_setup import DIGITS_MLP, Clock, digits_spec
 
 from core.settings import Settings
 from core.spec import JobSpec
-from core.training.callbacks import Callback, TrainState
+from core.training.callbacks import Callback
 from core.training.diagnostics import Diagnostics
 from core.training.session import resolve_device, train_spec
-
-MLP = [
-    {"type": "dense", "units": 128, "activation": "relu"},
-    {"type": "dropout", "rate": 0.2},
-    {"type": "dense", "units": 10, "activation": "softmax"},
-]
-
-
-def spec_for(epochs: int) -> JobSpec:
-    return JobSpec.model_validate(
-        {
-            "dataset": {"name": "digits", "validation_split": 0.2},
-            "model": {"layers": MLP},
-            "training": {
-                "loss": "sparse_categorical_crossentropy",
-                "optimizer": "adam",
-                "batch_size": 64,
-                "epochs": epochs,
-                "metrics": ["accuracy"],
-                "seed": 0,
-            },
-        }
-    )
-
-
-class Clock(Callback):
-    def on_train_begin(self, state: TrainState) -> None:
-        self.started = time.perf_counter()
-
-    def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
-        self.seconds = time.perf_counter() - self.started
 
 
 def samples_per_second(spec: JobSpec, device: torch.device, every: int | None) -> tuple[float, int]:
@@ -72,8 +41,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
     device = resolve_device(args.device)
-    spec = spec_for(args.epochs)
-    samples_per_second(spec_for(1), device, args.every)  # warm-up: first-call costs, both paths
+    spec = digits_spec(DIGITS_MLP, args.epochs)
+    samples_per_second(
+        digits_spec(DIGITS_MLP, 1), device, args.every
+    )  # warm-up: first-call costs, both paths
     best_off = best_on = 0.0
     points = 0
     for _ in range(args.repeats):  # alternate, so machine noise hits both alike

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import torch
+from digits_setup import DIGITS_MLP
 
 from core.settings import Settings
 from core.spec import JobSpec
@@ -41,11 +42,6 @@ CNN = [
     {"type": "Flatten"},
     {"type": "Dense", "units": 10, "activation": "softmax"},
 ]
-MLP = [
-    {"type": "Dense", "units": 128, "activation": "relu"},
-    {"type": "Dropout", "rate": 0.2},
-    {"type": "Dense", "units": 10, "activation": "softmax"},
-]
 LRCN = [
     {
         "type": "TimeDistributed",
@@ -62,7 +58,7 @@ CASES = [
     (
         "digits MLP",
         {"name": "digits"},
-        MLP,
+        DIGITS_MLP,
         "sparse_categorical_crossentropy",
         60,
         0.002,

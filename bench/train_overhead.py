@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from digits_setup import DIGITS_MLP, Clock, digits_spec
 
 import migrations
 from core.data import DATASETS
@@ -29,15 +30,9 @@ from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
 from core.store.db import session_factory
-from core.training.callbacks import Callback, TrainState
 from core.training.session import train_spec
 from core.training.sink import StoreSink
 
-MLP = [
-    {"type": "dense", "units": 128, "activation": "relu"},
-    {"type": "dropout", "rate": 0.2},
-    {"type": "dense", "units": 10, "activation": "softmax"},
-]
 CNN = [
     {"type": "reshape", "target_shape": [8, 8, 1]},
     {
@@ -54,31 +49,6 @@ CNN = [
     {"type": "flatten"},
     {"type": "dense", "units": 10, "activation": "softmax"},
 ]
-
-
-def spec_for(layers: list[dict], epochs: int) -> JobSpec:
-    return JobSpec.model_validate(
-        {
-            "dataset": {"name": "digits", "validation_split": 0.2},
-            "model": {"layers": layers},
-            "training": {
-                "loss": "sparse_categorical_crossentropy",
-                "optimizer": "adam",
-                "batch_size": 64,
-                "epochs": epochs,
-                "metrics": ["accuracy"],
-                "seed": 0,
-            },
-        }
-    )
-
-
-class Clock(Callback):
-    def on_train_begin(self, state: TrainState) -> None:
-        self.started = time.perf_counter()
-
-    def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
-        self.seconds = time.perf_counter() - self.started
 
 
 def epochal(spec: JobSpec, url: str, settings: Settings) -> tuple[float, int]:
@@ -136,8 +106,8 @@ def main() -> None:
     print(
         f"{'model':<6} {'plain PyTorch (samples/s)':>26} {'Epochal (samples/s)':>20} {'ratio':>7}"
     )
-    for name, layers in (("MLP", MLP), ("CNN", CNN)):
-        spec = spec_for(layers, args.epochs)
+    for name, layers in (("MLP", DIGITS_MLP), ("CNN", CNN)):
+        spec = digits_spec(layers, args.epochs)
         best_plain = best_epochal = 0.0
         for _ in range(args.repeats):  # alternate, so machine noise hits both alike
             seconds, n = plain(spec)

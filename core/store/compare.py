@@ -11,14 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidArgumentError, NotFoundError
-from core.store.metrics import Series, read_series
+from core.store.metrics import DIAGNOSTICS_PREFIX, STEP_SERIES, Series, read_series
 from core.store.models import Job, MetricRollup
 from core.training.metrics import METRICS
-from core.training.sink import STEP_SERIES
 
 MIN_JOBS, MAX_JOBS = 2, 20
 UNCOMPARED_PARAMS = ("name", "tags")  # labels, not settings of the run
-DIAGNOSTICS_PREFIX = "diag/"
 NO_BEST = ("lr",)  # a schedule, not a score
 
 

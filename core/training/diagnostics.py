@@ -50,6 +50,7 @@ from torch.utils.hooks import RemovableHandle
 
 from core.nn.activations import ACTIVATIONS
 from core.nn.network import Network
+from core.store.metrics import DIAGNOSTICS_PREFIX
 from core.training.callbacks import Callback, TrainState
 
 Emit = Callable[[str, int, int, float], None]  # (series name, step, epoch from 1, value)
@@ -145,7 +146,9 @@ class _Probe:
             if isinstance(module, SATURATING_KINDS)
             else []
         )
-        self.series = [f"diag/{s}/{layer}" for s in ["activation_mean", "activation_std", *kind]]
+        self.series = [
+            f"{DIAGNOSTICS_PREFIX}{s}/{layer}" for s in ["activation_mean", "activation_std", *kind]
+        ]
         self.stats: torch.Tensor | None = None
         self.batch = 0
 
@@ -246,13 +249,13 @@ class Diagnostics(Callback):
     def _report(self, state: TrainState) -> None:
         """Emit the step's values (one device sync), then judge them."""
         assert self._grad_norms is not None
-        grad_names = [f"diag/grad_norm/{n}" for n in self._grad_norms]
+        grad_names = [f"{DIAGNOSTICS_PREFIX}grad_norm/{n}" for n in self._grad_norms]
         names = list(grad_names)
         values = [v.reshape(1) for v in self._grad_norms.values()]
         for name, before in self._before.items():
             after = [p.detach() for p in self._layers[name]]
             delta = _norm([(a - b).float() for a, b in zip(after, before, strict=True)])
-            names.append(f"diag/update_ratio/{name}")
+            names.append(f"{DIAGNOSTICS_PREFIX}update_ratio/{name}")
             values.append((delta / _norm([b.float() for b in before])).reshape(1))
         probes = [p for p in self._probes if p.stats is not None]
         for probe in probes:
@@ -291,7 +294,7 @@ class Diagnostics(Callback):
         if state.epoch < 1:
             return
         for probe in self._probes:
-            dead = measured.get(f"diag/dead_fraction/{probe.layer}")
+            dead = measured.get(f"{DIAGNOSTICS_PREFIX}dead_fraction/{probe.layer}")
             if dead is not None and dead > DEAD_FRACTION and probe.batch >= DEAD_MIN_BATCH:
                 why = (
                     f"{dead:.0%} of {probe.layer}'s units output zero for every sample of the "

@@ -20,12 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import LeaseLost
 from core.store.db import is_transient
 from core.store.jobs import record_progress
-from core.store.metrics import write_points
+from core.store.metrics import STEP_SERIES, write_points
 from core.training.callbacks import Callback, TrainState
 
 log = logging.getLogger(__name__)
 
-STEP_SERIES = "batch_loss"  # Keras's TensorBoard name for the per-step training loss
 Point = tuple[str, int, int, float]
 
 
