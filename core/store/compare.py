@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidArgumentError, NotFoundError
+from core.spec.paths import flatten
 from core.store.metrics import DIAGNOSTICS_PREFIX, STEP_SERIES, Series, read_series
 from core.store.models import Job, MetricRollup
 from core.training.metrics import METRICS
@@ -69,22 +70,6 @@ def _jobs_in_order(session: Session, job_ids: list[str]) -> list[Job]:
         if job_id not in found:
             raise NotFoundError(f"no job with id {job_id!r}")
     return [found[job_id] for job_id in job_ids]
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Leaves by path: nested keys joined with ".", list items as "[i]". An empty dict or list
-    is a leaf, so `[]` against `["accuracy"]` still shows as a difference."""
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    if isinstance(value, list) and value:
-        flat = {}
-        for i, item in enumerate(value):
-            flat.update(flatten(item, f"{prefix}[{i}]"))
-        return flat
-    return {prefix: value}
 
 
 def _same(a: Any, b: Any) -> bool:

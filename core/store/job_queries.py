@@ -15,7 +15,6 @@ import base64
 import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,16 +24,12 @@ from sqlalchemy import ColumnElement, String, case, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from core.errors import InvalidArgumentError
+from core.spec.paths import Path, parse_path
 from core.store.models import Job, MetricPoint, ValueKind
 
 PARAM_PREFIX = "param."
 METRIC_PREFIX = "metric."
-_KEY = r"[A-Za-z_][A-Za-z0-9_]*"
-_STEP = re.compile(rf"\.({_KEY})|\[(\d+)\]|\.(\d+)")
-_FIRST = re.compile(_KEY)
 _CURSOR_HELP = "cursor: expected a next_cursor value from a previous page"
-
-Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -58,23 +53,6 @@ class JobOrder:
 
 
 # --- parsing the query -----------------------------------------------------------------------
-
-
-def parse_path(text: str) -> Path:
-    """`model.layers[0].units` (or `model.layers.0.units`) -> ("model", "layers", 0, "units")."""
-    first = _FIRST.match(text)
-    if first is None:
-        raise ValueError(text)
-    path: list[str | int] = [first.group()]
-    at = first.end()
-    while at < len(text):
-        step = _STEP.match(text, at)
-        if step is None:
-            raise ValueError(text)
-        key, index, dotted = step.groups()
-        path.append(key if key is not None else int(index if index is not None else dotted))
-        at = step.end()
-    return tuple(path)
 
 
 def parse_value(text: str) -> str | int | float | bool | None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from core.store.compare import flatten
+from core.spec.paths import flatten
 from core.store.db import session_factory
 from core.store.jobs import create_job
 from core.store.metrics import write_points

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidArgumentError
 from core.spec import JobSpec
+from core.spec.paths import parse_path
 from core.store import jobs
 from core.store.db import session_factory
 from core.store.job_queries import (
@@ -18,7 +19,6 @@ from core.store.job_queries import (
     ParamFilter,
     param_filters,
     parse_order,
-    parse_path,
     parse_value,
 )
 from core.store.metrics import write_points
