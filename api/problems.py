@@ -27,6 +27,7 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_argument": (400, "Invalid argument"),
     "not_found": (404, "Not found"),
     "conflict": (409, "Conflict"),
+    "not_exportable": (422, "The model cannot be exported in this format"),
     "broker_unavailable": (503, "Queue unavailable"),
     "store_unavailable": (503, "Store unavailable"),
     "not_ready": (503, "Not ready"),

@@ -85,12 +85,21 @@ def _read_weights(ref: ModelRef, artifacts: Artifacts) -> bytes:
         ) from None
 
 
+def bundle_metadata(ref: ModelRef) -> dict[str, str]:
+    """What every downloaded model file carries, whatever its format (safetensors metadata,
+    ONNX metadata_props, TorchScript extra files): enough to know what the model is."""
+    return {
+        "epochal.spec": json.dumps(ref.spec),
+        "epochal.format": FORMAT_VERSION,
+        "epochal.job_id": ref.job_id,
+    }
+
+
 def model_bundle(ref: ModelRef, artifacts: Artifacts, fmt: str = "safetensors") -> bytes:
     """The stored weights re-saved with the normalized spec in the safetensors metadata."""
     check_format(fmt)
     tensors = load_safetensors(_read_weights(ref, artifacts))
-    metadata = {"epochal.spec": json.dumps(ref.spec), "epochal.format": FORMAT_VERSION}
-    return save_safetensors(tensors, metadata=metadata)
+    return save_safetensors(tensors, metadata=bundle_metadata(ref))
 
 
 @dataclass(frozen=True)

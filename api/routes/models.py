@@ -1,4 +1,5 @@
-"""/v1/jobs/{id}/model and /v1/jobs/{id}/predict: a succeeded job's weights, and its predictions."""
+"""/v1/jobs/{id}/model and /v1/jobs/{id}/predict: a succeeded job's model file (its weights, or
+an ONNX or TorchScript export), and its predictions."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import re
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, SettingsDep
-from core import serving
+from core import export, serving
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
 
@@ -62,15 +63,16 @@ def download_model(
     job_id: str,
     session: SessionDep,
     settings: SettingsDep,
-    format: Annotated[str, Query(max_length=32)] = "safetensors",
+    format: export.Format = "safetensors",
 ) -> Response:
-    """The trained weights, with the normalized spec in the file's metadata (`epochal.spec`)."""
-    job = job_store.get_job(session, job_id=job_id)
-    serving.check_format(format)
-    ref = serving.model_ref(job)
+    """The trained model, with the normalized spec in the file's metadata (`epochal.spec`):
+    its weights (safetensors), or the network exported to ONNX or TorchScript. An export is made
+    on the first download (seconds) and kept in the artifacts store for the next ones."""
+    ref = serving.model_ref(job_store.get_job(session, job_id=job_id))
     session.close()  # the file is read without holding a connection
-    data = serving.model_bundle(ref, FolderArtifacts(settings.artifacts_dir), format)
-    filename = f"{_safe(ref.name) or 'job'}-{ref.job_id[:8]}.{format}"
+    artifacts = FolderArtifacts(settings.artifacts_dir)
+    data = export.model_file(ref, artifacts, settings, format)
+    filename = f"{_safe(ref.name) or 'job'}-{ref.job_id[:8]}{export.SUFFIXES[format]}"
     return Response(
         data,
         media_type="application/octet-stream",

@@ -4,9 +4,13 @@ PostgreSQL). Jobs are trained in-process with `Runner`, so real weights exist; n
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 
+import numpy as np
+import onnx
+import onnxruntime
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -202,10 +206,71 @@ def test_a_job_that_has_not_succeeded_has_no_model(client: TestClient, settings:
     assert problem_of(r, 409)["detail"] == detail
 
 
-def test_only_safetensors_is_available(client: TestClient, settings: Settings) -> None:
+def test_an_unknown_format_is_422_naming_the_known_ones(
+    client: TestClient, settings: Settings
+) -> None:
     job_id = submit(settings, digits(epochs=1))
-    body = problem_of(client.get(f"/v1/jobs/{job_id}/model", params={"format": "onnx"}), 400)
-    assert body["detail"] == "format 'onnx' is not available yet; expected one of: safetensors"
+    body = problem_of(client.get(f"/v1/jobs/{job_id}/model", params={"format": "keras"}), 422)
+    [error] = body["errors"]
+    assert error["loc"] == ["query", "format"]
+    assert error["msg"] == "Input should be 'safetensors', 'onnx' or 'torchscript'"
+
+
+def test_a_job_that_has_not_succeeded_has_no_export(client: TestClient, settings: Settings) -> None:
+    job_id = submit(settings, digits(epochs=1))
+    for fmt in ("onnx", "torchscript"):
+        r = client.get(f"/v1/jobs/{job_id}/model", params={"format": fmt})
+        assert problem_of(r, 409)["detail"] == (
+            f"job {job_id} is queued; a model exists once it has succeeded"
+        )
+    assert not list(settings.artifacts_dir.glob(f"jobs/{job_id}/**/*"))  # nothing half-written
+
+
+def run_export(fmt: str, data: bytes, x: torch.Tensor) -> tuple[np.ndarray, dict[str, str]]:
+    """The downloaded file's outputs on `x`, and its metadata."""
+    if fmt == "onnx":
+        model = onnx.load_model_from_string(data)
+        session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        [outputs] = session.run(["outputs"], {"inputs": x.numpy()})
+        return outputs, {p.key: p.value for p in model.metadata_props}
+    extra = dict.fromkeys(["epochal.spec", "epochal.format", "epochal.job_id"], "")
+    module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
+    with torch.no_grad():
+        outputs = module(x).numpy()
+    return outputs, {k: v.decode() for k, v in extra.items()}
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_an_export_runs_as_the_network_and_is_made_once(
+    client: TestClient, settings: Settings, digits_job: str, fmt: str
+) -> None:
+    r = client.get(f"/v1/jobs/{digits_job}/model", params={"format": fmt})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/octet-stream"
+    suffix = {"onnx": "onnx", "torchscript": "pt"}[fmt]
+    assert r.headers["content-disposition"] == (
+        f'attachment; filename="digits-mlp-{digits_job[:8]}.{suffix}"'
+    )
+
+    job = stored(settings, digits_job)
+    network = build_network(JobSpec.model_validate(job.spec).model, (64,))
+    network.load_state_dict(load_file(settings.artifacts_dir / job.summary["model"]["weights"]))
+    x = torch.tensor(digits_samples(5)[0])
+    with torch.no_grad():
+        expected = network.eval()(x).numpy()
+    outputs, metadata = run_export(fmt, r.content, x)
+    assert np.abs(outputs - expected).max() <= 1e-5
+    assert json.loads(metadata["epochal.spec"]) == job.spec
+    assert metadata["epochal.format"] == "1" and metadata["epochal.job_id"] == digits_job
+
+    # Cached beside the weights; the second download reads that file, not a new export.
+    cached = settings.artifacts_dir / f"jobs/{digits_job}/attempt-1/model.{suffix}"
+    assert cached.read_bytes() == r.content
+    before = cached.stat()
+    again = client.get(f"/v1/jobs/{digits_job}/model", params={"format": fmt})
+    assert again.status_code == 200 and again.content == r.content
+    after = cached.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 BAD_INPUTS = {
