@@ -99,9 +99,10 @@ def check_inputs(input_shape: tuple[int, ...]) -> torch.Tensor:
 
 def to_onnx(network: Network, input_shape: tuple[int, ...], metadata: dict[str, str]) -> bytes:
     # torch 2.13's exporter is torch.export-based (`dynamo=True`, the default; it needs
-    # onnxscript). The TorchScript-based one (`dynamo=False`) is deprecated and mistranslates
-    # `movedim(-1, 1)`, which our conv, pooling and augmentation layers use. Capture runs
-    # non-strict, as torch.onnx.export's first strategy does, so a failure names its layer.
+    # onnxscript) and exports all our layer families. The TorchScript-based one (`dynamo=False`)
+    # is deprecated, and it writes `movedim(-1, 1)` (channels-last conv and pooling layers) as a
+    # Transpose that onnxruntime rejects. The capture runs non-strict, torch.onnx.export's first
+    # strategy, under our hooks, so a failure there names its layer.
     example = example_inputs(input_shape)
     with _watching(network) as current:
         try:
@@ -115,7 +116,11 @@ def to_onnx(network: Network, input_shape: tuple[int, ...], metadata: dict[str, 
             raise _not_exportable(network, "onnx", e, current[0]) from e
     try:
         onnx_program = torch.onnx.export(
-            program, dynamo=True, input_names=["inputs"], output_names=["outputs"]
+            program,
+            dynamo=True,
+            input_names=["inputs"],
+            output_names=["outputs"],
+            verbose=False,  # no progress lines on stdout
         )
     except Exception as e:  # an operator without an ONNX translation: the error names it
         raise _not_exportable(network, "onnx", e) from e
