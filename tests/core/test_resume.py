@@ -23,7 +23,7 @@ from core.store.metrics import read_series
 from core.store.models import Job
 from core.training.job import RELEASED, Runner
 from tests.core.test_job_runner import job_of, submit
-from tests.core.test_job_runner import runner as runner  # noqa: F401 - the fixture
+from tests.core.test_job_runner import runner as runner  # the fixture
 
 # Dropout and batch normalization (RNG and running stats), shuffling (the data generator),
 # a per-step schedule (the optimizer's iteration count), early stopping restoring its best
@@ -105,7 +105,9 @@ def cancel(runner: Runner, job_id: str) -> None:
 
 
 def weights(runner: Runner, job_id: str) -> dict[str, torch.Tensor]:
-    return load_file(runner.settings.artifacts_dir / job_of(runner, job_id).summary["model"]["weights"])
+    return load_file(
+        runner.settings.artifacts_dir / job_of(runner, job_id).summary["model"]["weights"]
+    )
 
 
 def series(runner: Runner, job_id: str) -> dict[str, tuple[list[int], list[float]]]:
