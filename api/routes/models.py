@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +14,7 @@ from api.deps import SessionDep, SettingsDep
 from core import serving
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
+from core.training.resume import checkpoint_bundle
 
 router = APIRouter(prefix="/v1/jobs", tags=["models"])
 
@@ -63,10 +64,22 @@ def download_model(
     session: SessionDep,
     settings: SettingsDep,
     format: Annotated[str, Query(max_length=32)] = "safetensors",
+    checkpoint: Annotated[
+        Literal["final", "best", "last"],
+        Query(description="final: the trained model; best, last: a checkpoint's weights"),
+    ] = "final",
 ) -> Response:
     """The trained weights, with the normalized spec in the file's metadata (`epochal.spec`)."""
     job = job_store.get_job(session, job_id=job_id)
     serving.check_format(format)
+    if checkpoint != "final":
+        data = checkpoint_bundle(job, checkpoint, FolderArtifacts(settings.artifacts_dir))
+        filename = f"{_safe(job.name) or 'job'}-{job.id[:8]}-{checkpoint}.safetensors"
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
     ref = serving.model_ref(job)
     session.close()  # the file is read without holding a connection
     data = serving.model_bundle(ref, FolderArtifacts(settings.artifacts_dir), format)

@@ -23,6 +23,10 @@ from core.store.job_queries import JobOrder, ParamFilter
 from core.store.models import Job, JobStatus, JobTag
 
 
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
 def create_job(
     session: Session,
     *,
@@ -37,7 +41,7 @@ def create_job(
     job_id: str | None = None,
 ) -> Job:
     job = Job(
-        id=job_id or str(uuid.uuid4()),
+        id=job_id or new_job_id(),
         source_job_id=source_job_id,
         init_from=init_from,
         name=name,
