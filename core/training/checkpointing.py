@@ -58,6 +58,8 @@ class CheckpointWriter:
         self.every_epochs = every_epochs
         self.pointers: Pointers = dict(pointers or {})  # a resumed run keeps its `best`
         self._published: Pointers = dict(self.pointers)
+        # Handed to `publish` since the last committed: any of them may be being committed.
+        self._handed: list[Pointers] = []
         self._written: set[str] = set()  # this writer's files not yet deleted
         self._lock = threading.Lock()
         self.times = WriteTimes()
@@ -101,6 +103,8 @@ class CheckpointWriter:
                 if chosen:
                     pointers[kind] = {**pointer, "attempt": self.attempt}
             self.pointers = pointers
+            with self._lock:
+                self._handed.append(pointers)
             self.publish(pointers, snapshot.step, lambda: self._committed(pointers))
             self.collect()
             self.times.write.append(time.perf_counter() - started)
@@ -114,11 +118,16 @@ class CheckpointWriter:
         """Called by the publisher once `pointers` are in the store (from its thread)."""
         with self._lock:
             self._published = pointers
+            if any(p is pointers for p in self._handed):  # older ones can no longer commit
+                while self._handed[0] is not pointers:
+                    self._handed.pop(0)
+                self._handed.pop(0)
 
     def collect(self) -> None:
         """Delete this writer's files that neither the store nor the next publish can name."""
         with self._lock:
-            named = {p["key"] for p in (*self._published.values(), *self.pointers.values())}
+            sets = [self._published, self.pointers, *self._handed]
+            named = {p["key"] for pointers in sets for p in pointers.values()}
         for key in sorted(self._written - named):
             try:
                 self.delete(key)
