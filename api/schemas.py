@@ -29,6 +29,9 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    checkpoint: dict[str, Any] | None = None  # {"last": {key, epoch, step, attempt}, "best": …}
+    source_job_id: str | None = None  # the job this one was cloned from
+    init_from: dict[str, Any] | None = None  # the weights it started from (fine-tuning)
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -49,6 +52,9 @@ class JobOut(BaseModel):
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            checkpoint=job.checkpoint,
+            source_job_id=job.source_job_id,
+            init_from=job.init_from,
         )
 
 

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     metrics_flush_points: int = Field(1_000, ge=1)
     cancel_poll_seconds: float = Field(0.05, ge=0)
 
+    # Checkpoints (see README, "Checkpoints, resume and clone").
+    checkpoint_every_epochs: int = Field(
+        1, ge=1, description="epochs between `last` checkpoints (the final epoch always has one)"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"

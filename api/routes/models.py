@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, SettingsDep
 from core import export, serving
+from core.errors import InvalidArgumentError
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
+from core.training.resume import checkpoint_bundle
 
 router = APIRouter(prefix="/v1/jobs", tags=["models"])
 
@@ -64,11 +66,29 @@ def download_model(
     session: SessionDep,
     settings: SettingsDep,
     format: export.Format = "safetensors",
+    checkpoint: Annotated[
+        Literal["final", "best", "last"],
+        Query(description="final: the trained model; best, last: a checkpoint's weights"),
+    ] = "final",
 ) -> Response:
     """The trained model, with the normalized spec in the file's metadata (`epochal.spec`):
     its weights (safetensors), or the network exported to ONNX or TorchScript. An export is made
-    on the first download (seconds) and kept in the artifacts store for the next ones."""
-    ref = serving.model_ref(job_store.get_job(session, job_id=job_id))
+    on the first download (seconds) and kept in the artifacts store for the next ones.
+    `checkpoint=best|last` downloads a checkpoint's weights instead (safetensors only)."""
+    job = job_store.get_job(session, job_id=job_id)
+    if checkpoint != "final":
+        if format != "safetensors":
+            raise InvalidArgumentError(
+                f"format: a checkpoint downloads as safetensors only; received {format!r}"
+            )
+        data = checkpoint_bundle(job, checkpoint, FolderArtifacts(settings.artifacts_dir))
+        filename = f"{_safe(job.name) or 'job'}-{job.id[:8]}-{checkpoint}.safetensors"
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    ref = serving.model_ref(job)
     session.close()  # the file is read without holding a connection
     artifacts = FolderArtifacts(settings.artifacts_dir)
     data = export.model_file(ref, artifacts, settings, format)

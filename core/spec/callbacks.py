@@ -33,6 +33,22 @@ class ReduceLROnPlateau(Spec):
     min_lr: float = Field(0.0, ge=0)
 
 
+class ModelCheckpoint(Spec):
+    """Keras's ModelCheckpoint without a file path: the checkpoint it keeps is the job's `best`
+    (download it with GET /v1/jobs/{id}/model?checkpoint=best). With `save_best_only` it is
+    replaced only when `monitor` improves on the best so far; without (Keras's default) at
+    every epoch, like Keras overwriting its file. `save_weights_only` is accepted and changes
+    nothing: a checkpoint always holds the weights with the optimizer's state, and downloads
+    hold the weights only."""
+
+    type: Literal["model_checkpoint"]
+    monitor: str = "val_loss"
+    mode: Mode = "auto"
+    save_best_only: bool = False
+    save_weights_only: bool = False
+    initial_value_threshold: float | None = None
+
+
 class TerminateOnNaN(Spec):
     """Always on in Epochal (a NaN or infinite loss fails the job as divergence); accepted so
     that a Keras callback list translates as it is."""
@@ -40,7 +56,7 @@ class TerminateOnNaN(Spec):
     type: Literal["terminate_on_nan"]
 
 
-CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, TerminateOnNaN)
+CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, TerminateOnNaN)
 
 
 CallbackSpec = tagged_union(CALLBACK_SPECS)

@@ -14,6 +14,8 @@ class Artifacts(Protocol):
 
     def read(self, key: str) -> bytes: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 class FolderArtifacts:
     def __init__(self, root: Path):
@@ -42,3 +44,7 @@ class FolderArtifacts:
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        """Remove a file; a missing one is not an error."""
+        self._path(key).unlink(missing_ok=True)

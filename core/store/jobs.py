@@ -23,6 +23,10 @@ from core.store.job_queries import JobOrder, ParamFilter
 from core.store.models import Job, JobStatus, JobTag
 
 
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
 def create_job(
     session: Session,
     *,
@@ -32,9 +36,14 @@ def create_job(
     queue: str,
     summary: dict[str, Any],
     epochs: int,
+    source_job_id: str | None = None,
+    init_from: dict[str, Any] | None = None,
+    job_id: str | None = None,
 ) -> Job:
     job = Job(
-        id=str(uuid.uuid4()),
+        id=job_id or new_job_id(),
+        source_job_id=source_job_id,
+        init_from=init_from,
         name=name,
         status=JobStatus.QUEUED.value,
         queue=queue,
@@ -111,6 +120,72 @@ def request_cancel(session: Session, *, job_id: str) -> Job:
             f"job {job_id} already ended ({job.status}); only a queued or running job can be cancelled"
         )
     return job
+
+
+RESUMABLE = (JobStatus.CANCELLED.value, JobStatus.FAILED.value)
+
+
+class Reopened(NamedTuple):
+    """What `reopen_job` changed, so that `undo_reopen` can put it back."""
+
+    status: str
+    error: dict[str, Any] | None
+    cancel_requested: bool
+    finished_at: Any
+    enqueued_at: Any
+    attempts: int
+
+
+def reopen_job(session: Session, *, job_id: str) -> tuple[Job, Reopened]:
+    """A cancelled or failed job back to queued; its next attempt resumes from its `last`
+    checkpoint if it has one. ConflictError for any other status."""
+    job = get_job(session, job_id=job_id)
+    before = Reopened(
+        job.status,
+        job.error,
+        job.cancel_requested,
+        job.finished_at,
+        job.enqueued_at,
+        job.attempts,
+    )
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(RESUMABLE))
+        .values(
+            status=JobStatus.QUEUED.value,
+            error=None,
+            cancel_requested=False,
+            release_requested=False,
+            worker=None,
+            finished_at=None,
+            enqueued_at=utcnow(),
+        )
+    ).rowcount
+    session.refresh(job)
+    if not changed:
+        raise ConflictError(
+            f"job {job_id} is {job.status}; only a cancelled or failed job can be resumed"
+        )
+    return job, before
+
+
+def undo_reopen(session: Session, *, job_id: str, before: Reopened) -> None:
+    """Undo `reopen_job` (its message could not be sent), unless a worker took the job since."""
+    session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == JobStatus.QUEUED.value,
+            Job.attempts == before.attempts,
+        )
+        .values(
+            status=before.status,
+            error=before.error,
+            cancel_requested=before.cancel_requested,
+            finished_at=before.finished_at,
+            enqueued_at=before.enqueued_at,
+        )
+    )
 
 
 # --- the worker's side ------------------------------------------------------------------
@@ -199,6 +274,18 @@ def record_progress(
             update(Job)
             .where(_held(job_id, attempt))
             .values(progress=progress, heartbeat_at=utcnow())
+        ).rowcount
+    )
+
+
+def record_checkpoint(
+    session: Session, *, job_id: str, attempt: int, checkpoint: dict[str, Any]
+) -> bool:
+    """Publish checkpoint pointers (their files fully written). False: this attempt no longer
+    holds the job, and its checkpoints are not the job's."""
+    return bool(
+        session.execute(
+            update(Job).where(_held(job_id, attempt)).values(checkpoint=checkpoint)
         ).rowcount
     )
 

@@ -123,9 +123,29 @@ def _roll_up(session: Session, insert: Any, job_id: str, name: str, first: int, 
     session.execute(statement)
 
 
-def delete_points(session: Session, *, job_id: str) -> None:
-    session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
-    session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
+def delete_points(session: Session, *, job_id: str, after_step: int | None = None) -> None:
+    """Every point of a job, or only those after `after_step` (a run resuming from a
+    checkpoint at that step writes them again); rollups follow."""
+    if after_step is None:
+        session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
+        session.execute(delete(MetricRollup).where(MetricRollup.job_id == job_id))
+        return
+    session.execute(
+        delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step > after_step)
+    )
+    # Buckets wholly after the step go; the one holding it is recomputed from what is left.
+    bucket = _rollup_of(after_step)
+    names = session.scalars(
+        select(MetricRollup.name).where(
+            MetricRollup.job_id == job_id, MetricRollup.bucket == bucket
+        )
+    ).all()
+    session.execute(
+        delete(MetricRollup).where(MetricRollup.job_id == job_id, MetricRollup.bucket > bucket)
+    )
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for name in names:
+        _roll_up(session, insert, job_id, name, bucket, bucket)
 
 
 @dataclass

@@ -45,6 +45,11 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Checkpoints (migration 0004): {"last": {key, epoch, step, attempt}, "best": {...}}, set
+    # only by the attempt holding the job; the job a clone came from; the weights it starts from.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    source_job_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    init_from: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
 
     tags: Mapped[list[JobTag]] = relationship(
         back_populates="job",

@@ -24,6 +24,7 @@ class TrainState:
     stop_reason: str | None = None
     network: Any = None  # the Network being trained, for callbacks that read or restore it
     optimizer: Any = None  # its torch optimizer, for callbacks that change the learning rate
+    save_best: bool = False  # set by model_checkpoint at an epoch's end: this epoch is `best`
 
 
 class Callback:

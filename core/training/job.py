@@ -32,8 +32,10 @@ from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
 from core.training.callbacks import Callback, CancelCheck
+from core.training.checkpointing import CheckpointWriter
 from core.training.diagnostics import Diagnostics
 from core.training.metrics import best_of
+from core.training.resume import Start, plan_start
 from core.training.session import TrainResult, resolve_device, train_spec
 from core.training.sink import StoreSink
 
@@ -69,11 +71,32 @@ class Runner:
             if claimed is None:
                 return None
             attempt = Attempt(job_id, claimed.attempts)
-            delete_points(session, job_id=job_id)  # a new attempt writes its series afresh
             spec_json, summary = claimed.spec, dict(claimed.summary)
-        log.info("job %s: attempt %d on %s (%s)", job_id, attempt.number, device, self.worker)
+            checkpoint, init_from = claimed.checkpoint, claimed.init_from
         try:
-            status, summary, error = self._train(attempt, spec_json, summary, device)
+            start = plan_start(self._artifacts(), job_id, checkpoint, init_from)
+            # A resumed run keeps the points up to its checkpoint and writes the rest again.
+            self._retrying(lambda: self._clear_points(job_id, start), f"job {job_id}: points")
+        except Exception as e:
+            log.exception("job %s: could not prepare attempt %d", job_id, attempt.number)
+            error = {"type": type(e).__name__, "message": str(e)}
+            self._retrying(
+                lambda: self._finish(attempt, JobStatus.FAILED, summary, error), "finish"
+            )
+            return JobStatus.FAILED.value
+        summary.pop("resumed_from", None)
+        if start.resumed_from is not None:
+            summary["resumed_from"] = start.resumed_from
+        log.info(
+            "job %s: attempt %d on %s (%s)%s",
+            job_id,
+            attempt.number,
+            device,
+            self.worker,
+            f", resuming after epoch {start.resume.epoch}" if start.resume else "",
+        )
+        try:
+            status, summary, error = self._train(attempt, spec_json, summary, device, start)
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -93,7 +116,12 @@ class Runner:
         return status.value
 
     def _train(
-        self, attempt: Attempt, spec_json: dict[str, Any], summary: dict[str, Any], device: str
+        self,
+        attempt: Attempt,
+        spec_json: dict[str, Any],
+        summary: dict[str, Any],
+        device: str,
+        start: Start,
     ) -> Outcome:
         sink = StoreSink(
             self.sessions,
@@ -106,6 +134,16 @@ class Runner:
         cancel = CancelCheck(
             lambda: self._cancel_requested(attempt), self.settings.cancel_poll_seconds
         )
+        artifacts = self._artifacts()
+        writer = CheckpointWriter(
+            prefix=f"jobs/{attempt.job_id}/attempt-{attempt.number}/checkpoints",
+            attempt=attempt.number,
+            write=artifacts.write,
+            delete=artifacts.delete,
+            publish=sink.publish_checkpoint,
+            every_epochs=self.settings.checkpoint_every_epochs,
+            pointers=start.pointers,
+        )
         started = time.monotonic()
         diagnostics: Diagnostics | None = None
         try:
@@ -116,29 +154,52 @@ class Runner:
                 callbacks.insert(1, diagnostics)
             with self._heartbeat(attempt):
                 result = train_spec(
-                    spec, self.settings, device=resolve_device(device), callbacks=callbacks
+                    spec,
+                    self.settings,
+                    device=resolve_device(device),
+                    callbacks=callbacks,
+                    checkpoints=writer,
+                    resume=start.resume,
+                    init_weights=start.init_weights,
                 )
+            writer.collect()
             summary.update(_result_summary(result), **_warnings(diagnostics))
+            summary["checkpoints"] = _checkpoint_summary(writer)
             summary["model"] = self._save_model(attempt, result)
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
+            _settle(writer)  # its last checkpoint stays resumable
             sink.close()
             summary.update(stop_reason=str(e), **_warnings(diagnostics))
             return JobStatus.CANCELLED, _timed(summary, started), None
         except DivergenceError as e:
+            _settle(writer)
             sink.close()
             summary.update(_warnings(diagnostics))  # an exploding-gradient warning explains it
             error = {"type": "divergence", "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:
             return JobStatus.FAILED, summary, {"type": "invalid_spec", "message": str(e)}
-        except (LeaseLost, TrainingReleased):
+        except TrainingReleased:
+            _settle(writer)  # the next attempt resumes from the latest checkpoint
+            _close_quietly(sink)
+            raise
+        except LeaseLost:
+            _settle(writer)
             raise
         except Exception as e:
             log.exception("job %s failed", attempt.job_id)
+            _settle(writer)
             _close_quietly(sink)
             error = {"type": type(e).__name__, "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
+
+    def _artifacts(self) -> FolderArtifacts:
+        return FolderArtifacts(self.settings.artifacts_dir)
+
+    def _clear_points(self, job_id: str, start: Start) -> None:
+        with self.sessions.begin() as session:
+            delete_points(session, job_id=job_id, after_step=start.after_step)
 
     def _finish(
         self, attempt: Attempt, status: JobStatus, summary: dict, error: dict | None
@@ -215,12 +276,30 @@ class Runner:
         key = f"jobs/{attempt.job_id}/attempt-{attempt.number}/model.safetensors"
         state = result.network.state_dict()
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        FolderArtifacts(self.settings.artifacts_dir).write(key, save_safetensors(tensors))
+        self._artifacts().write(key, save_safetensors(tensors))
         return {"weights": key, "format": "safetensors"}
 
 
 def _warnings(diagnostics: Diagnostics | None) -> dict[str, Any]:
     return {} if diagnostics is None else {"diagnostics": {"warnings": diagnostics.warnings}}
+
+
+def _settle(writer: CheckpointWriter) -> None:
+    """Wait for the checkpoint in flight; a failed one only costs the resume some epochs."""
+    try:
+        writer.wait()
+    except Exception:
+        log.warning("a checkpoint could not be written", exc_info=True)
+
+
+def _checkpoint_summary(writer: CheckpointWriter) -> dict[str, Any]:
+    times = writer.times
+    return {
+        "written": times.count,
+        "bytes": times.nbytes,
+        "stall_seconds": round(sum(times.capture) + sum(times.wait), 3),
+        "write_seconds": round(sum(times.write), 3),
+    }
 
 
 def _close_quietly(sink: StoreSink) -> None:

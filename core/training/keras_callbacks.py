@@ -8,11 +8,13 @@ from typing import Any
 from core.registry import Registry
 from core.training.callbacks import Callback
 from core.training.early_stopping import EarlyStopping
+from core.training.model_checkpoint import ModelCheckpoint
 from core.training.plateau import ReduceLROnPlateau
 
 CALLBACKS: Registry[Callable[[Any], Callback | None]] = Registry("callback")
 CALLBACKS.register("early_stopping")(EarlyStopping)
 CALLBACKS.register("reduce_lr_on_plateau")(ReduceLROnPlateau)
+CALLBACKS.register("model_checkpoint")(ModelCheckpoint)
 CALLBACKS.register("terminate_on_nan")(lambda spec: None)  # always on: a NaN loss fails the job
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -11,6 +12,8 @@ import torch
 from core.errors import DivergenceError, TrainingCancelled
 from core.nn.network import Network
 from core.training.callbacks import Callback, TrainState
+from core.training.checkpoint import Snapshot, capture, restore, restore_callbacks
+from core.training.checkpointing import CheckpointWriter
 from core.training.losses import LossFn
 from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
@@ -57,7 +60,12 @@ def fit(
     shuffle: bool = True,
     generator: torch.Generator | None = None,
     callbacks: Sequence[Callback] = (),
+    checkpoints: CheckpointWriter | None = None,
+    resume: Snapshot | None = None,
 ) -> History:
+    """Train for `epochs` epochs (fewer if a callback stops it). With `checkpoints`, the run's
+    state is captured after each epoch's callbacks and written in the background; `resume`
+    continues a run from such a checkpoint, exactly as if it had not stopped."""
     optimizer = optimization.optimizer
     state = TrainState(
         epochs=epochs,
@@ -66,13 +74,17 @@ def fit(
         optimizer=optimizer,
     )
     history = History()
+    if resume is not None:
+        restore(resume, state, generator=generator, history=history.epochs)
     for cb in callbacks:
         cb.on_train_begin(state)
-    logs: dict[str, float] = {}
+    if resume is not None:
+        restore_callbacks(resume, callbacks)
+    logs: dict[str, float] = dict(history.epochs[-1]) if history.epochs else {}
     # Evaluation needs no gradients: larger batches give the same results, except with an
     # activity penalty, which sums over the batch and so is computed on training-size batches.
     eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
-    for _ in range(epochs):
+    while state.epoch < epochs and not state.stop_training:
         logs = _train_epoch(
             network,
             objective,
@@ -93,13 +105,32 @@ def fit(
         history.epochs.append(logs)
         for cb in callbacks:
             cb.on_epoch_end(state, logs)
-        if state.stop_training:
-            break
+        if checkpoints is not None:
+            _checkpoint(state, checkpoints, generator, callbacks, history)
+    if checkpoints is not None:
+        checkpoints.wait()  # the last checkpoint is handed over before the run ends
     network.eval()  # what comes out is a model for predictions: dropout and noise off
     history.stop_reason = state.stop_reason
     for cb in callbacks:
         cb.on_train_end(state, logs)
     return history
+
+
+def _checkpoint(
+    state: TrainState,
+    checkpoints: CheckpointWriter,
+    generator: torch.Generator | None,
+    callbacks: Sequence[Callback],
+    history: History,
+) -> None:
+    best, state.save_best = state.save_best, False
+    last = checkpoints.due(state.epoch, state.epoch == state.epochs or state.stop_training)
+    if not (last or best):
+        return
+    started = time.perf_counter()
+    snapshot = capture(state, generator=generator, callbacks=callbacks, history=history.epochs)
+    checkpoints.times.capture.append(time.perf_counter() - started)
+    checkpoints.save(snapshot, last=last, best=best)
 
 
 def _train_epoch(

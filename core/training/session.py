@@ -20,6 +20,8 @@ from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.training.callbacks import Callback
+from core.training.checkpoint import Snapshot
+from core.training.checkpointing import CheckpointWriter
 from core.training.keras_callbacks import build_callbacks
 from core.training.loop import History, Objective, TensorData, fit
 from core.training.losses import LOSSES
@@ -63,8 +65,17 @@ def to_tensors(
 
 
 def train_spec(
-    spec: JobSpec, settings: Settings, *, device: torch.device, callbacks: Sequence[Callback] = ()
+    spec: JobSpec,
+    settings: Settings,
+    *,
+    device: torch.device,
+    callbacks: Sequence[Callback] = (),
+    checkpoints: CheckpointWriter | None = None,
+    resume: Snapshot | None = None,
+    init_weights: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
+    """Train `spec`. `resume` continues from a checkpoint of the same spec; `init_weights`
+    (fine-tuning) replaces the initialized weights, and the optimizer starts afresh."""
     plan = plan_job(spec, settings)
     seed = spec.training.seed if spec.training.seed is not None else 0
     torch.manual_seed(seed)
@@ -77,6 +88,8 @@ def train_spec(
 
     network = build_network(spec.model, plan.info.feature_shape)
     network.initialize()
+    if init_weights is not None:
+        network.load_state_dict(init_weights, strict=True)
     network.to(device)
     objective = Objective(
         loss=LOSSES.get(spec.training.loss.type).make(spec.training.loss.options()),
@@ -105,5 +118,7 @@ def train_spec(
         shuffle=spec.training.shuffle,
         generator=torch.Generator().manual_seed(seed),
         callbacks=[*build_callbacks(spec.training.callbacks), *callbacks],
+        checkpoints=checkpoints,
+        resume=resume,
     )
     return TrainResult(network, history, plan, len(train), len(val) if val is not None else 0)

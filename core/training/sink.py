@@ -7,6 +7,10 @@ the training step's path. When the store
 is briefly unreachable the points are kept and written once it is back; the run fails only if
 the store stays away longer than `outage_seconds`. A writer's error (the lease lost, the store
 gone for good) is raised in the training thread at its next flush.
+
+Checkpoint pointers (`publish_checkpoint`) ride with the points: they are written in the
+same transaction as, or after, every point up to the checkpoint's step, so a published
+checkpoint never names a step the stored series does not reach.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import LeaseLost
 from core.store.db import is_transient
-from core.store.jobs import record_progress
+from core.store.jobs import record_checkpoint, record_progress
 from core.store.metrics import STEP_SERIES, write_points
 from core.training.callbacks import Callback, TrainState
 
@@ -52,6 +57,7 @@ class StoreSink(Callback):
         self._cv = threading.Condition()
         self._handed: list[Point] = []
         self._handed_progress: dict[str, int] = {}
+        self._checkpoint: tuple[dict, int, Callable[[], None]] | None = None
         self._requested = self._writing = self._closing = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -61,6 +67,12 @@ class StoreSink(Callback):
     def add(self, name: str, step: int, epoch: int, value: float) -> None:
         """A point from another callback (diagnostics); written with the next flush."""
         self.buffer.append((name, step, epoch, value))
+
+    def publish_checkpoint(self, pointers: dict, step: int, committed: Callable[[], None]) -> None:
+        """Record `pointers` on the job with the first write that covers `step` (any thread);
+        `committed` is called once they are stored. A newer call replaces an unwritten one."""
+        with self._cv:
+            self._checkpoint = (pointers, step, committed)
 
     def on_train_begin(self, state: TrainState) -> None:
         self._track(state)
@@ -134,9 +146,12 @@ class StoreSink(Callback):
                 if not self._requested:
                     return
                 points, progress = self._handed, self._handed_progress
+                checkpoint = self._checkpoint
+                if checkpoint is not None and checkpoint[1] > progress.get("step", -1):
+                    checkpoint = None  # its points are not all handed over yet
                 self._handed, self._requested, self._writing = [], False, True
             try:
-                self._write(points, progress)
+                self._write(points, progress, checkpoint)
                 failing_since = None
             except Exception as e:  # noqa: BLE001 - every error goes to the training thread
                 now = time.monotonic()
@@ -161,10 +176,25 @@ class StoreSink(Callback):
                 if self._error is not None:
                     return
 
-    def _write(self, points: list[Point], progress: dict[str, int]) -> None:
+    def _write(
+        self,
+        points: list[Point],
+        progress: dict[str, int],
+        checkpoint: tuple[dict, int, Callable[[], None]] | None,
+    ) -> None:
+        lost = LeaseLost(f"job {self.job_id}: attempt {self.attempt} lost its lease")
         with self.sessions.begin() as session:
             write_points(session, job_id=self.job_id, points=points)
             if progress and not record_progress(
                 session, job_id=self.job_id, attempt=self.attempt, progress=progress
             ):
-                raise LeaseLost(f"job {self.job_id}: attempt {self.attempt} lost its lease")
+                raise lost
+            if checkpoint is not None and not record_checkpoint(
+                session, job_id=self.job_id, attempt=self.attempt, checkpoint=checkpoint[0]
+            ):
+                raise lost
+        if checkpoint is not None:
+            with self._cv:
+                if self._checkpoint is checkpoint:
+                    self._checkpoint = None
+            checkpoint[2]()

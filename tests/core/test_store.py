@@ -15,8 +15,8 @@ from core.errors import ConflictError, InvalidArgumentError, NotFoundError
 from core.store import jobs
 from core.store.base import utcnow
 from core.store.db import session_factory
-from core.store.metrics import read_series, write_points
-from core.store.models import Job, JobStatus, MetricPoint
+from core.store.metrics import delete_points, read_series, write_points
+from core.store.models import Job, JobStatus, MetricPoint, MetricRollup
 
 
 @pytest.fixture
@@ -149,3 +149,37 @@ def test_metric_writes_are_idempotent_and_keep_nan_and_infinity(session: Session
     assert math.isnan(series["loss"].values[1]) and series["loss"].values[2] == math.inf
     assert series["lr"].values == [-math.inf]
     assert [s.name for s in read_series(session, job_id=job.id, names=["lr"])] == ["lr"]
+
+
+def test_only_the_attempt_holding_a_job_publishes_its_checkpoints(session: Session) -> None:
+    job = new_job(session)
+    jobs.claim_job(session, job_id=job.id, worker="a", device="cpu")
+    pointers = {"last": {"key": "k1", "epoch": 1, "step": 5, "attempt": 1}}
+    assert jobs.record_checkpoint(session, job_id=job.id, attempt=1, checkpoint=pointers)
+    session.execute(update(Job).values(status="queued"))
+    jobs.claim_job(session, job_id=job.id, worker="b", device="cpu")
+    stale = {"last": {"key": "k9", "epoch": 9, "step": 45, "attempt": 1}}
+    assert not jobs.record_checkpoint(session, job_id=job.id, attempt=1, checkpoint=stale)
+    session.commit()
+    assert session.get(Job, job.id, populate_existing=True).checkpoint == pointers
+
+
+def test_a_resumed_series_keeps_its_points_up_to_the_checkpoint(session: Session) -> None:
+    job = new_job(session)
+    points = [("batch_loss", s, 1 + (s - 1) // 100, float(s)) for s in range(1, 351)]
+    write_points(session, job_id=job.id, points=[*points, ("val_loss", 300, 3, 0.5)])
+    delete_points(session, job_id=job.id, after_step=150)
+    session.commit()
+    [batch] = read_series(session, job_id=job.id)
+    assert batch.steps == list(range(1, 151))
+    # The rollups follow: downsampling reads them, and sees no point after step 150.
+    [down] = read_series(session, job_id=job.id, names=["batch_loss"], max_points=1)
+    assert (down.steps, down.max) == ([150], [150.0])
+    rollups = session.execute(
+        select(MetricRollup.bucket, MetricRollup.points, MetricRollup.last_step)
+        .where(MetricRollup.job_id == job.id)
+        .order_by(MetricRollup.name, MetricRollup.bucket)
+    ).all()
+    assert [tuple(r) for r in rollups] == [(0, 100, 100), (1, 50, 150)]
+    delete_points(session, job_id=job.id)
+    assert read_series(session, job_id=job.id) == []

@@ -1,0 +1,144 @@
+"""/v1/jobs/{id}/resume and /v1/jobs/{id}/clone: a job run again, from where it stopped or
+as a new job from its spec (optionally from its weights)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.problems import spec_validation_error
+from api.queue import BrokerUnavailable
+from api.routes.jobs import normalize
+from api.schemas import JobOut
+from core.dispatch import queue_for
+from core.errors import ConflictError, NotFoundError, SpecError
+from core.spec import JobSpec
+from core.spec.job import Tag
+from core.spec.paths import with_values
+from core.store import jobs as job_store
+from core.store.artifacts import FolderArtifacts
+from core.store.models import Job, JobStatus
+from core.training.plan import plan_job
+from core.training.resume import checkpoint_weights, weights_issues
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post("/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def resume_job(job_id: str, session: SessionDep, queue: EnqueuerDep) -> JobOut:
+    """A cancelled or failed job back to the queue. Its next attempt continues from its
+    `last` checkpoint (the response's `checkpoint.last`); a job without one starts over."""
+    job, before = job_store.reopen_job(session, job_id=job_id)
+    session.commit()
+    try:
+        queue.send_train(job.id, job.queue)
+    except BrokerUnavailable:
+        job_store.undo_reopen(session, job_id=job_id, before=before)
+        session.commit()
+        raise
+    return JobOut.of(job)
+
+
+class CloneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description='spec values by path, e.g. {"training.epochs": 5, "model.layers[0].units": 64}',
+    )
+    name: str | None = Field(None, max_length=200, description="default: the source's name")
+    tags: list[Tag] | None = Field(None, max_length=32, description="default: the source's tags")
+    init_from: Literal["final", "best", "last"] | None = Field(
+        None,
+        description="start from the source's weights (its final model, or a checkpoint) with a "
+        "fresh optimizer: fine-tuning",
+    )
+
+
+@router.post("/{job_id}/clone", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+def clone_job(
+    job_id: str, body: CloneIn, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep
+) -> JobOut:
+    """A new job from the source's spec with `overrides`, checked like a submission."""
+    source = job_store.get_job(session, job_id=job_id)
+    spec = _cloned_spec(source, body)
+    plan = plan_job(spec, settings)
+    artifacts = FolderArtifacts(settings.artifacts_dir)
+    weights = None
+    if body.init_from is not None:
+        weights = _source_weights(source, body.init_from, artifacts)
+        if issues := weights_issues(spec, plan.info, weights):
+            raise SpecError(issues)
+    spec = normalize(spec)
+    new_id = job_store.new_job_id()
+    init_from = None
+    if weights is not None:
+        key = f"jobs/{new_id}/init/weights.safetensors"  # a copy: the source's files may go
+        artifacts.write(key, save_safetensors(weights))
+        init_from = {"job_id": source.id, "checkpoint": body.init_from, "weights": key}
+        pointer = (source.checkpoint or {}).get(body.init_from)
+        if pointer is not None:
+            init_from["epoch"] = pointer["epoch"]
+    job = job_store.create_job(
+        session,
+        job_id=new_id,
+        spec=spec.model_dump(mode="json"),
+        name=spec.name or source.name,
+        tags=spec.tags,
+        queue=queue_for(spec.resources.device, settings.auto_queue),
+        summary=plan.summary(),
+        epochs=spec.training.epochs,
+        source_job_id=source.id,
+        init_from=init_from,
+    )
+    session.commit()
+    try:
+        queue.send_train(job.id, job.queue)
+    except BrokerUnavailable:
+        job_store.delete_job(session, job_id=job.id)
+        session.commit()
+        if init_from is not None:
+            artifacts.delete(init_from["weights"])
+        raise
+    return JobOut.of(job)
+
+
+def _cloned_spec(source: Job, body: CloneIn) -> JobSpec:
+    values: dict[str, Any] = {}
+    if body.name is not None:
+        values["name"] = body.name
+    if body.tags is not None:
+        values["tags"] = body.tags
+    spec = source.spec
+    for path, value in {**body.overrides, **values}.items():
+        try:
+            spec = with_values(spec, {path: value})
+        except ValueError as e:
+            raise RequestValidationError(
+                [{"loc": ("body", "overrides", path), "msg": str(e), "type": "invalid_path"}]
+            ) from None
+    try:
+        return JobSpec.model_validate(spec)
+    except ValidationError as e:
+        raise spec_validation_error(e, spec) from None
+
+
+def _source_weights(source: Job, kind: str, artifacts: FolderArtifacts) -> dict[str, Any]:
+    if kind != "final":
+        return checkpoint_weights(source, kind, artifacts)
+    key = (source.summary.get("model") or {}).get("weights")
+    if source.status != JobStatus.SUCCEEDED or not key:
+        raise ConflictError(
+            f"job {source.id} is {source.status}; it has a final model once it has succeeded "
+            '(init_from "last" or "best" takes a checkpoint)'
+        )
+    try:
+        return load_safetensors(artifacts.read(key))
+    except FileNotFoundError:
+        raise NotFoundError(f"the final model of job {source.id} is not in the store") from None

@@ -1,0 +1,136 @@
+"""`CheckpointWriter`: encodes and writes checkpoints on its own thread, one at a time.
+
+`fit` hands it a `Snapshot` at an epoch's end (already copied to the CPU); the writer encodes
+it, writes it to a key of its own (`<prefix>/epoch-<e>.safetensors`, never overwritten), and
+only then hands the new pointers (`last`, and `best` when the epoch is the best) to `publish`.
+A file is never replaced while a pointer in the store may still name it: the writer deletes its
+older files once `publish` has confirmed newer pointers (`committed`). At most one checkpoint
+is in flight: handing over the next waits for the previous, so memory holds at most two
+snapshots. Nothing here knows the store: `write`, `delete` and `publish` are given (the Runner
+publishes through its metric sink, in the same transaction as the points the checkpoint
+covers, so a published checkpoint never points past the stored series).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.training.checkpoint import Snapshot, encode
+
+log = logging.getLogger(__name__)
+
+Pointers = dict[str, dict[str, Any]]  # "last" / "best" -> {key, epoch, step, attempt}
+
+
+@dataclass
+class WriteTimes:
+    """What checkpointing cost, in seconds: the training thread's stalls, the writer's work."""
+
+    count: int = 0
+    capture: list[float] = field(default_factory=list)  # copy to the CPU (training thread)
+    wait: list[float] = field(default_factory=list)  # waiting for the previous write
+    write: list[float] = field(default_factory=list)  # encode + write (writer thread)
+    nbytes: int = 0
+
+
+class CheckpointWriter:
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        attempt: int,
+        write: Callable[[str, bytes], None],
+        delete: Callable[[str], None],
+        publish: Callable[[Pointers, int, Callable[[], None]], None],
+        every_epochs: int = 1,
+        pointers: Pointers | None = None,
+    ):
+        self.prefix = prefix  # e.g. jobs/<id>/attempt-<n>/checkpoints
+        self.attempt = attempt
+        self.write = write
+        self.delete = delete
+        self.publish = publish
+        self.every_epochs = every_epochs
+        self.pointers: Pointers = dict(pointers or {})  # a resumed run keeps its `best`
+        self._published: Pointers = dict(self.pointers)
+        # Handed to `publish` since the last committed: any of them may be being committed.
+        self._handed: list[Pointers] = []
+        self._written: set[str] = set()  # this writer's files not yet deleted
+        self._lock = threading.Lock()
+        self.times = WriteTimes()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def due(self, epoch: int, last_epoch: bool) -> bool:
+        """Whether `last` is saved after `epoch` (counted from 1)."""
+        return last_epoch or epoch % self.every_epochs == 0
+
+    def save(self, snapshot: Snapshot, *, last: bool, best: bool) -> None:
+        """Start writing `snapshot` in the background, once the previous one is written."""
+        started = time.perf_counter()
+        self.wait()
+        self.times.wait.append(time.perf_counter() - started)
+        self._thread = threading.Thread(
+            target=self._run, args=(snapshot, last, best), name="checkpoint-writer", daemon=True
+        )
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the checkpoint in flight is written and handed to `publish`; raise
+        the writer's error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self, snapshot: Snapshot, last: bool, best: bool) -> None:
+        try:
+            started = time.perf_counter()
+            data = encode(snapshot)
+            key = f"{self.prefix}/epoch-{snapshot.epoch}.safetensors"
+            self.write(key, data)
+            self._written.add(key)
+            pointer = {"key": key, "epoch": snapshot.epoch, "step": snapshot.step}
+            pointers = dict(self.pointers)
+            for kind, chosen in (("last", last), ("best", best)):
+                if chosen:
+                    pointers[kind] = {**pointer, "attempt": self.attempt}
+            self.pointers = pointers
+            with self._lock:
+                self._handed.append(pointers)
+            self.publish(pointers, snapshot.step, lambda: self._committed(pointers))
+            self.collect()
+            self.times.write.append(time.perf_counter() - started)
+            self.times.count += 1
+            self.times.nbytes = len(data)
+        except BaseException as e:  # raised on the training thread at its next save
+            log.warning("checkpoint of epoch %d failed", snapshot.epoch, exc_info=True)
+            self._error = e
+
+    def _committed(self, pointers: Pointers) -> None:
+        """Called by the publisher once `pointers` are in the store (from its thread)."""
+        with self._lock:
+            self._published = pointers
+            if any(p is pointers for p in self._handed):  # older ones can no longer commit
+                while self._handed[0] is not pointers:
+                    self._handed.pop(0)
+                self._handed.pop(0)
+
+    def collect(self) -> None:
+        """Delete this writer's files that neither the store nor the next publish can name."""
+        with self._lock:
+            sets = [self._published, self.pointers, *self._handed]
+            named = {p["key"] for pointers in sets for p in pointers.values()}
+        for key in sorted(self._written - named):
+            try:
+                self.delete(key)
+                self._written.discard(key)
+            except OSError:
+                log.warning("could not delete the old checkpoint %s", key, exc_info=True)
