@@ -1,5 +1,6 @@
 """The artifacts store: files addressed by key. A folder by default; the interface is what an
-S3-compatible bucket would implement for deployments with many machines."""
+S3-compatible bucket would implement for deployments with many machines (put, get, head,
+delete object: nothing a bucket lacks, such as renames or directory listings)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from typing import Protocol
 
 
 class Artifacts(Protocol):
-    def write(self, key: str, data: bytes) -> None: ...
+    def write(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` atomically (a reader never sees a part)."""
 
-    def read(self, key: str) -> bytes: ...
+    def read(self, key: str) -> bytes:
+        """The bytes under `key`; FileNotFoundError when there are none."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; nothing happens when it is not there (as an S3 DeleteObject)."""
 
 
 class FolderArtifacts:
@@ -42,3 +50,9 @@ class FolderArtifacts:
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)

@@ -15,10 +15,11 @@ import torch
 
 from core.data import DATASETS, DatasetInfo
 from core.data.base import OPTIONS
+from core.data.catalog import UnknownDataset, UploadedDatasets, resolve
 from core.errors import SpecError, SpecIssue
 from core.nn.network import LayerSummary, build_network
 from core.settings import Settings
-from core.spec.job import JobSpec
+from core.spec.job import DatasetSpec, JobSpec
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 from core.training.spec_checks import check_callbacks, check_network
@@ -53,9 +54,10 @@ class JobPlan:
         }
 
 
-def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
+def plan_job(spec: JobSpec, settings: Settings, uploads: UploadedDatasets | None = None) -> JobPlan:
+    """`uploads` looks up the uploaded data sets the spec names (without it, only built-ins)."""
     issues: list[SpecIssue] = []
-    info = _dataset_info(spec, settings, issues)
+    info = _dataset_info(spec, settings, uploads, issues)
     _check_training(spec, settings, issues)
     if info is None:
         raise SpecError(issues)
@@ -86,6 +88,7 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
         )
     output_shape = network.layer_summaries[-1].output_shape
     encoding, use_logits = _fit_loss(spec, info, output_shape, network.output_activation, issues)
+    _check_target_encoding(spec, info, encoding, issues)
     _check_metrics(spec, info, issues)
     check_network(spec, info, network, issues)
     check_callbacks(spec, bool(network.penalties) or network.has_activity_penalties(), issues)
@@ -97,12 +100,22 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
     return JobPlan(info, encoding, use_logits, metrics_activation, count, network.layer_summaries)
 
 
-def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> DatasetInfo | None:
+def _dataset_info(
+    spec: JobSpec,
+    settings: Settings,
+    uploads: UploadedDatasets | None,
+    issues: list[SpecIssue],
+) -> DatasetInfo | None:
     ds = spec.dataset
-    builtin = DATASETS.get(ds.name)
-    bad = [o for o in OPTIONS if getattr(ds, o) is not None and o not in builtin.options]
+    try:
+        resolved = resolve(ds.name, ds, uploads)
+    except UnknownDataset as e:
+        issues.append(SpecIssue(("dataset", "name"), str(e), "unknown_dataset"))
+        return None
+    options = DATASETS.get(ds.name).options if resolved.uploaded is None else frozenset()
+    bad = [o for o in OPTIONS if getattr(ds, o) is not None and o not in options]
     for option in bad:
-        allowed = ", ".join(sorted(builtin.options)) or "none"
+        allowed = ", ".join(sorted(options)) or "none"
         issues.append(
             SpecIssue(
                 ("dataset", option),
@@ -120,7 +133,7 @@ def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) ->
         )
     if bad:
         return None
-    info = builtin.info(ds)
+    info = resolved.info
     values = info.samples * math.prod(info.feature_shape)
     if values > settings.max_data_values:
         issues.append(
@@ -132,16 +145,67 @@ def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) ->
                 "too_large",
             )
         )
-    n_val = round(info.samples * ds.validation_split)
-    if ds.validation_split > 0 and (n_val == 0 or n_val == info.samples):
+    n_test = round(info.samples * ds.test_split)
+    if ds.test_split > 0 and (n_test == 0 or n_test == info.samples):
+        issues.append(
+            SpecIssue(
+                ("dataset", "test_split"),
+                f"test_split={ds.test_split} of {info.samples} samples "
+                "leaves an empty training or test set",
+            )
+        )
+    remaining = info.samples - n_test
+    n_val = round(remaining * ds.validation_split)
+    if ds.validation_split > 0 and (n_val == 0 or n_val == remaining):
         issues.append(
             SpecIssue(
                 ("dataset", "validation_split"),
-                f"validation_split={ds.validation_split} of {info.samples} samples "
+                f"validation_split={ds.validation_split} of {remaining} samples "
                 "leaves an empty training or validation set",
             )
         )
+    if ds.validation is not None:
+        _check_validation_set(spec, info, uploads, issues)
     return info
+
+
+def _check_validation_set(
+    spec: JobSpec, info: DatasetInfo, uploads: UploadedDatasets | None, issues: list[SpecIssue]
+) -> None:
+    """A separate validation set must look like the training set to the network and the loss."""
+    ds, where = spec.dataset, ("dataset", "validation")
+    name = ds.validation or ""
+    if ds.validation_split > 0:
+        issues.append(
+            SpecIssue(where, "give a validation data set or a validation_split, not both")
+        )
+        return
+    try:
+        # A built-in validation set is generated with its default options.
+        val = resolve(name, DatasetSpec(name=name), uploads).info
+    except UnknownDataset as e:
+        issues.append(SpecIssue(where, str(e), "unknown_dataset"))
+        return
+    mine = (info.task, info.feature_shape, info.num_classes, info.target_shape)
+    theirs = (val.task, val.feature_shape, val.num_classes, val.target_shape)
+    if mine != theirs:
+        issues.append(
+            SpecIssue(
+                where,
+                f"the validation set {ds.validation!r} is {_describe(val)}; the training set "
+                f"{ds.name!r} is {_describe(info)}: expected the same",
+                "dataset_mismatch",
+            )
+        )
+
+
+def _describe(info: DatasetInfo) -> str:
+    targets = (
+        f"{info.num_classes} classes"
+        if info.task == "classification"
+        else f"targets of shape {info.target_shape}"
+    )
+    return f"{info.task} with inputs of shape {info.feature_shape} and {targets}"
 
 
 def _check_training(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> None:
@@ -236,6 +300,36 @@ def _fit_loss(
             f"activation: add activation {definition.logits_of!r}{fix}"
         )
     return refuse(f"needs a {definition.logits_of} output, not {output_activation}")
+
+
+def _check_target_encoding(
+    spec: JobSpec, info: DatasetInfo, encoding: Encoding, issues: list[SpecIssue]
+) -> None:
+    """`preprocessing.targets: one_hot` asks for one-hot targets: the loss must read them."""
+    if spec.dataset.preprocessing.targets != "one_hot":
+        return
+    where = ("dataset", "preprocessing", "targets")
+    loss = spec.training.loss.type
+    if info.task != "classification":
+        issues.append(
+            SpecIssue(where, f"one_hot needs class labels; {spec.dataset.name!r} is a regression")
+        )
+    elif encoding == "index":
+        issues.append(
+            SpecIssue(
+                where,
+                f"one_hot targets, but {loss} reads class indices: use "
+                "categorical_crossentropy, or drop targets: one_hot",
+            )
+        )
+    elif encoding == "binary":
+        issues.append(
+            SpecIssue(
+                where,
+                f"one_hot targets need {info.num_classes} outputs; {loss} with one output unit "
+                "reads 0/1 targets",
+            )
+        )
 
 
 def _check_metrics(spec: JobSpec, info: DatasetInfo, issues: list[SpecIssue]) -> None:
