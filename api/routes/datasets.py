@@ -100,14 +100,14 @@ def describe(name: str) -> DatasetOut:
     )
 
 
-@router.get("", response_model=list[DatasetOut], response_model_exclude_none=True)
+@router.get("", response_model=list[DatasetOut], response_model_exclude_unset=True)
 def list_datasets(session: SessionDep) -> list[DatasetOut]:
     """The built-in data sets, then the uploaded ones (newest first)."""
     uploads = [DatasetOut.of(row) for row in dataset_store.list_datasets(session)]
     return [describe(name) for name in DATASETS.names()] + uploads
 
 
-@router.get("/{name}", response_model=DatasetOut, response_model_exclude_none=True)
+@router.get("/{name}", response_model=DatasetOut, response_model_exclude_unset=True)
 def get_dataset(name: str, session: SessionDep) -> DatasetOut:
     if is_upload_id(name):
         return DatasetOut.of(dataset_store.get_dataset(session, dataset_id=name))
@@ -121,7 +121,7 @@ def get_dataset(name: str, session: SessionDep) -> DatasetOut:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetOut,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -55,7 +55,11 @@ def detect_format(path: Path, declared: Format | None) -> Format:
     sniffed: Format = "npz" if head == ZIP_MAGIC else "parquet" if head == PARQUET_MAGIC else "csv"
     if declared is None or declared == sniffed:
         return sniffed
-    found = {"npz": "a zip (NPZ) file", "parquet": "a Parquet file", "csv": "neither"}[sniffed]
+    found = {
+        "npz": "a zip (NPZ) file",
+        "parquet": "a Parquet file",
+        "csv": "not a zip (NPZ) or Parquet file",
+    }[sniffed]
     raise UnsupportedFormatError(
         [
             SpecIssue(

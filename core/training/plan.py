@@ -7,19 +7,18 @@ that can. The worker calls it again to learn how to encode targets and compute t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-from core.data import DATASETS, DatasetInfo
-from core.data.base import OPTIONS
-from core.data.catalog import UnknownDataset, UploadedDatasets, resolve
+from core.data import DatasetInfo
+from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
 from core.nn.network import LayerSummary, build_network
 from core.settings import Settings
-from core.spec.job import DatasetSpec, JobSpec
+from core.spec.job import JobSpec
+from core.training.dataset_checks import dataset_info
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 from core.training.spec_checks import check_callbacks, check_network
@@ -57,7 +56,7 @@ class JobPlan:
 def plan_job(spec: JobSpec, settings: Settings, uploads: UploadedDatasets | None = None) -> JobPlan:
     """`uploads` looks up the uploaded data sets the spec names (without it, only built-ins)."""
     issues: list[SpecIssue] = []
-    info = _dataset_info(spec, settings, uploads, issues)
+    info = dataset_info(spec, settings, uploads, issues)
     _check_training(spec, settings, issues)
     if info is None:
         raise SpecError(issues)
@@ -98,114 +97,6 @@ def plan_job(spec: JobSpec, settings: Settings, uploads: UploadedDatasets | None
     if use_logits and network.output_activation is None:
         metrics_activation = LOSSES.get(spec.training.loss.type).logits_of
     return JobPlan(info, encoding, use_logits, metrics_activation, count, network.layer_summaries)
-
-
-def _dataset_info(
-    spec: JobSpec,
-    settings: Settings,
-    uploads: UploadedDatasets | None,
-    issues: list[SpecIssue],
-) -> DatasetInfo | None:
-    ds = spec.dataset
-    try:
-        resolved = resolve(ds.name, ds, uploads)
-    except UnknownDataset as e:
-        issues.append(SpecIssue(("dataset", "name"), str(e), "unknown_dataset"))
-        return None
-    options = DATASETS.get(ds.name).options if resolved.uploaded is None else frozenset()
-    bad = [o for o in OPTIONS if getattr(ds, o) is not None and o not in options]
-    for option in bad:
-        allowed = ", ".join(sorted(options)) or "none"
-        issues.append(
-            SpecIssue(
-                ("dataset", option),
-                f"{option} does not apply to the data set {ds.name!r} (its options: {allowed})",
-            )
-        )
-    if ds.n_samples is not None and ds.n_samples > settings.max_samples:
-        issues.append(
-            SpecIssue(
-                ("dataset", "n_samples"),
-                f"expected at most {settings.max_samples:,} samples "
-                f"(EPOCHAL_MAX_SAMPLES); received n_samples={ds.n_samples:,}",
-                "too_large",
-            )
-        )
-    if bad:
-        return None
-    info = resolved.info
-    values = info.samples * math.prod(info.feature_shape)
-    if values > settings.max_data_values:
-        issues.append(
-            SpecIssue(
-                ("dataset",),
-                f"the data set would hold {values:,} input values ({info.samples:,} samples of "
-                f"shape {info.feature_shape}); the limit is {settings.max_data_values:,} "
-                "(EPOCHAL_MAX_DATA_VALUES)",
-                "too_large",
-            )
-        )
-    n_test = round(info.samples * ds.test_split)
-    if ds.test_split > 0 and (n_test == 0 or n_test == info.samples):
-        issues.append(
-            SpecIssue(
-                ("dataset", "test_split"),
-                f"test_split={ds.test_split} of {info.samples} samples "
-                "leaves an empty training or test set",
-            )
-        )
-    remaining = info.samples - n_test
-    n_val = round(remaining * ds.validation_split)
-    if ds.validation_split > 0 and (n_val == 0 or n_val == remaining):
-        issues.append(
-            SpecIssue(
-                ("dataset", "validation_split"),
-                f"validation_split={ds.validation_split} of {remaining} samples "
-                "leaves an empty training or validation set",
-            )
-        )
-    if ds.validation is not None:
-        _check_validation_set(spec, info, uploads, issues)
-    return info
-
-
-def _check_validation_set(
-    spec: JobSpec, info: DatasetInfo, uploads: UploadedDatasets | None, issues: list[SpecIssue]
-) -> None:
-    """A separate validation set must look like the training set to the network and the loss."""
-    ds, where = spec.dataset, ("dataset", "validation")
-    name = ds.validation or ""
-    if ds.validation_split > 0:
-        issues.append(
-            SpecIssue(where, "give a validation data set or a validation_split, not both")
-        )
-        return
-    try:
-        # A built-in validation set is generated with its default options.
-        val = resolve(name, DatasetSpec(name=name), uploads).info
-    except UnknownDataset as e:
-        issues.append(SpecIssue(where, str(e), "unknown_dataset"))
-        return
-    mine = (info.task, info.feature_shape, info.num_classes, info.target_shape)
-    theirs = (val.task, val.feature_shape, val.num_classes, val.target_shape)
-    if mine != theirs:
-        issues.append(
-            SpecIssue(
-                where,
-                f"the validation set {ds.validation!r} is {_describe(val)}; the training set "
-                f"{ds.name!r} is {_describe(info)}: expected the same",
-                "dataset_mismatch",
-            )
-        )
-
-
-def _describe(info: DatasetInfo) -> str:
-    targets = (
-        f"{info.num_classes} classes"
-        if info.task == "classification"
-        else f"targets of shape {info.target_shape}"
-    )
-    return f"{info.task} with inputs of shape {info.feature_shape} and {targets}"
 
 
 def _check_training(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> None:
