@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.queue import BrokerUnavailable
-from core.errors import EpochalError, SpecError, SpecIssue
+from core.errors import EpochalError, SpecError, SpecIssue, UploadError
 from core.registry import squash
 from core.store.db import is_transient
 
@@ -24,6 +24,9 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_spec": (422, "The job spec cannot run"),
     "invalid_request": (422, "The request is not valid"),
     "unknown_name": (422, "Unknown name"),
+    "invalid_upload": (422, "The data set cannot be used"),
+    "unsupported_format": (415, "Unsupported data set format"),
+    "too_large": (413, "Too large"),
     "invalid_argument": (400, "Invalid argument"),
     "not_found": (404, "Not found"),
     "conflict": (409, "Conflict"),
@@ -138,6 +141,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SpecError)
     async def spec_error(request: Request, exc: SpecError) -> JSONResponse:
         return spec_issues_response(exc.issues)
+
+    @app.exception_handler(UploadError)
+    async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
+        errors = [i.as_dict() for i in exc.issues]
+        return problem(exc.code, _count(len(errors), "the upload") + f": {exc}", errors)
 
     @app.exception_handler(EpochalError)
     async def domain(request: Request, exc: EpochalError) -> JSONResponse:

@@ -79,3 +79,26 @@ class TrainingReleased(EpochalError):
     """The worker is shutting down: the job goes back to the queue, this attempt not counted."""
 
     code = "released"
+
+
+class UploadError(EpochalError):
+    """An uploaded data set that cannot be used; each issue names where (`file`, a column, a
+    row, an array, a query parameter) and what was expected."""
+
+    code = "invalid_upload"
+
+    def __init__(self, issues: list[SpecIssue]):
+        self.issues = issues
+        super().__init__("; ".join(i.msg for i in issues))
+
+
+class UnsupportedFormatError(UploadError):
+    """The upload is none of the formats a data set may come in."""
+
+    code = "unsupported_format"
+
+
+class TooLargeError(EpochalError):
+    """A request body past a configured size limit."""
+
+    code = "too_large"

@@ -73,7 +73,9 @@ def model_file(ref: serving.ModelRef, artifacts: Artifacts, settings: Settings, 
         if cached is not None:
             return cached
         model = serving.load_model(ref, artifacts, settings)
-        data = EXPORTERS[fmt](model.network, model.info.feature_shape, serving.bundle_metadata(ref))
+        data = EXPORTERS[fmt](
+            model.network, model.info.feature_shape, serving.bundle_metadata(ref, artifacts)
+        )
         artifacts.write(key, data)  # atomic: a reader never sees half an export
     return data
 

@@ -13,7 +13,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -21,7 +21,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from core.data import DatasetInfo
-from core.errors import ConflictError, EpochalError, InvalidArgumentError, NotFoundError, SpecIssue
+from core.data.catalog import SavedUploads
+from core.data.preprocessing import ModelData
+from core.errors import ConflictError, EpochalError, NotFoundError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
 from core.nn.layers import activation_module
 from core.nn.network import Network, build_network
@@ -30,9 +32,8 @@ from core.spec.job import JobSpec
 from core.store.artifacts import Artifacts
 from core.store.models import Job, JobStatus
 from core.training.losses import LOSSES
-from core.training.plan import plan_job
+from core.training.plan import JobPlan, plan_job
 
-FORMATS = ("safetensors",)
 FORMAT_VERSION = "1"
 MAX_INPUTS = 10_000
 
@@ -58,22 +59,28 @@ class ModelRef:
     name: str
     spec: dict[str, Any]
     weights: str  # the artifacts key
+    preprocessing: str | None = None  # the key of its ModelData (models saved before: none)
 
 
 def model_ref(job: Job) -> ModelRef:
     if job.status != JobStatus.SUCCEEDED:
         raise ConflictError(f"job {job.id} is {job.status}; a model exists once it has succeeded")
-    weights = (job.summary.get("model") or {}).get("weights")
-    if not weights:
+    model = job.summary.get("model") or {}
+    if not model.get("weights"):
         raise NotFoundError(f"job {job.id} succeeded but recorded no saved model")
-    return ModelRef(job.id, job.name, job.spec, weights)
+    return ModelRef(job.id, job.name, job.spec, model["weights"], model.get("preprocessing"))
 
 
-def check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise InvalidArgumentError(
-            f"format {fmt!r} is not available yet; expected one of: {', '.join(FORMATS)}"
-        )
+def read_model_data(ref: ModelRef, artifacts: Artifacts) -> ModelData:
+    if ref.preprocessing is None:
+        return ModelData()
+    try:
+        return ModelData.from_json(artifacts.read(ref.preprocessing))
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"the preprocessing of job {ref.job_id} is not in the artifacts store "
+            f"({ref.preprocessing!r})"
+        ) from None
 
 
 def _read_weights(ref: ModelRef, artifacts: Artifacts) -> bytes:
@@ -85,21 +92,24 @@ def _read_weights(ref: ModelRef, artifacts: Artifacts) -> bytes:
         ) from None
 
 
-def bundle_metadata(ref: ModelRef) -> dict[str, str]:
+def bundle_metadata(ref: ModelRef, artifacts: Artifacts) -> dict[str, str]:
     """What every downloaded model file carries, whatever its format (safetensors metadata,
-    ONNX metadata_props, TorchScript extra files): enough to know what the model is."""
-    return {
+    ONNX metadata_props, TorchScript extra files): enough to know what the model is and how
+    to prepare its inputs (the fitted scaler and class labels, when the spec asked for them)."""
+    metadata = {
         "epochal.spec": json.dumps(ref.spec),
         "epochal.format": FORMAT_VERSION,
         "epochal.job_id": ref.job_id,
     }
+    if ref.preprocessing is not None:
+        metadata["epochal.preprocessing"] = read_model_data(ref, artifacts).to_json().decode()
+    return metadata
 
 
-def model_bundle(ref: ModelRef, artifacts: Artifacts, fmt: str = "safetensors") -> bytes:
-    """The stored weights re-saved with the normalized spec in the safetensors metadata."""
-    check_format(fmt)
+def model_bundle(ref: ModelRef, artifacts: Artifacts) -> bytes:
+    """The stored weights re-saved with `bundle_metadata` in the safetensors metadata."""
     tensors = load_safetensors(_read_weights(ref, artifacts))
-    return save_safetensors(tensors, metadata=bundle_metadata(ref))
+    return save_safetensors(tensors, metadata=bundle_metadata(ref, artifacts))
 
 
 @dataclass(frozen=True)
@@ -112,11 +122,16 @@ class LoadedModel:
     # its label is the argmax, or for one unit whether the score passes this threshold.
     probabilistic: bool
     threshold: float
+    # Applied to inputs before the network (the training part's scaler), and the class labels.
+    data: ModelData = field(default_factory=ModelData)
+    spec: JobSpec | None = None
+    plan: JobPlan | None = None
 
 
 def load_model(ref: ModelRef, artifacts: Artifacts, settings: Settings) -> LoadedModel:
     spec = JobSpec.model_validate(ref.spec)
-    plan = plan_job(spec, settings)
+    data = read_model_data(ref, artifacts)
+    plan = plan_job(spec, settings, SavedUploads(data.datasets))
     with torch.device("cpu"):
         network = build_network(spec.model, plan.info.feature_shape)
     network.load_state_dict(load_safetensors(_read_weights(ref, artifacts)), strict=True)
@@ -128,7 +143,9 @@ def load_model(ref: ModelRef, artifacts: Artifacts, settings: Settings) -> Loade
         network.output_activation in PROBABILITY_ACTIVATIONS or to_probabilities is not None
     )
     threshold = 0.0 if LOSSES.get(spec.training.loss.type).targets == "labels" else 0.5
-    return LoadedModel(network, plan.info, to_probabilities, probabilistic, threshold)
+    return LoadedModel(
+        network, plan.info, to_probabilities, probabilistic, threshold, data, spec, plan
+    )
 
 
 def parse_inputs(inputs: list[Any], info: DatasetInfo) -> torch.Tensor:
@@ -246,10 +263,26 @@ def _fmt(shape: tuple[int, ...]) -> str:
 
 @torch.no_grad()
 def predict(model: LoadedModel, batch: torch.Tensor) -> list[dict[str, Any]]:
-    """Per input: {"label", "probabilities"} for a classifier, {"value"} for a regression."""
+    """Per input: {"label", "probabilities"} for a classifier, {"value"} for a regression.
+
+    Inputs are raw, as in the data set: the model's saved scaler is applied here. A classifier
+    trained on labelled uploads also answers each label's `class` as the file wrote it.
+    """
+    if model.data.scaler is not None:
+        batch = model.data.scaler.apply_tensor(batch)
     outputs = model.network(batch)
     if model.info.task != "classification":
         return [{"value": v} for v in outputs.tolist()]
+    return _with_classes(_classify(model, outputs), model.data.classes)
+
+
+def _with_classes(results: list[dict[str, Any]], classes: list[Any] | None) -> list[dict[str, Any]]:
+    if classes is None:
+        return results
+    return [{**r, "class": classes[r["label"]]} for r in results]
+
+
+def _classify(model: LoadedModel, outputs: torch.Tensor) -> list[dict[str, Any]]:
     if not model.probabilistic:
         labels = (
             (outputs[:, 0] > model.threshold).long()

@@ -34,6 +34,18 @@ class Settings(BaseSettings):
         250_000_000, ge=1, description="largest data set, in input values (samples x features)"
     )
 
+    # Uploaded data sets (POST /v1/datasets) and evaluation.
+    max_upload_bytes: int = Field(
+        100 * 1024 * 1024, ge=1, description="largest uploaded data set file, in bytes"
+    )
+    min_dataset_rows: int = Field(10, ge=1, description="fewest rows an uploaded data set may have")
+    max_categories: int = Field(
+        50, ge=2, description="most distinct values of a CSV text column (one-hot encoded)"
+    )
+    max_evaluate_samples: int = Field(
+        100_000, ge=1, description="largest data set POST /v1/jobs/{id}/evaluate runs on"
+    )
+
     # Scheduling and reliability.
     auto_queue: Literal["cpu", "gpu"] = Field("cpu", description="queue for device 'auto' jobs")
     job_lease_seconds: float = Field(

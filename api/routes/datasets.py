@@ -1,19 +1,43 @@
-"""/v1/datasets: the data sets a spec can name."""
+"""/v1/datasets: the data sets a spec can name: built-ins, and uploads (add, read, delete).
+
+An upload is the file itself as the request body (`curl --data-binary @file.csv`), streamed to a
+staging file under the artifacts folder while it is hashed and counted, and refused with 413
+past EPOCHAL_MAX_UPLOAD_BYTES. The staging file is removed whatever happens; see
+core.store.datasets for the order that leaves no half-written data set.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+import hashlib
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep, SettingsDep
 from core.data import DATASETS
-from core.errors import NotFoundError, UnknownNameError
+from core.data.catalog import is_upload_id
+from core.data.upload_types import UploadOptions
+from core.errors import ConflictError, NotFoundError, TooLargeError, UnknownNameError
+from core.settings import Settings
 from core.spec.job import DatasetSpec
+from core.store import datasets as dataset_store
+from core.store.artifacts import FolderArtifacts
+from core.store.models import Dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+STAGING = ".uploads"  # under the artifacts folder; emptied as each upload ends
 
 
 class DatasetOut(BaseModel):
+    id: str  # what a spec's dataset.name takes: the built-in's name, or the upload's id
     name: str
+    source: Literal["builtin", "upload"]
     description: str
     task: str
     feature_shape: list[int]
@@ -21,13 +45,51 @@ class DatasetOut(BaseModel):
     num_classes: int | None
     target_shape: list[int]
     options: list[str]
+    # Uploads only.
+    format: str | None = None
+    target: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    columns: list[str] | None = None
+    features: list[str] | None = None
+    categories: dict[str, list[str]] | None = None
+    classes: list[Any] | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: Dataset) -> DatasetOut:
+        encoding = row.encoding
+        shape = "x".join(map(str, row.feature_shape))
+        return cls(
+            id=row.id,
+            name=row.name,
+            source="upload",
+            description=f"uploaded {row.format.upper()}: {row.rows} rows of {shape}",
+            task=row.task,
+            feature_shape=row.feature_shape,
+            samples=row.rows,
+            num_classes=row.num_classes,
+            target_shape=row.target_shape,
+            options=[],
+            format=row.format,
+            target=row.target or None,
+            size_bytes=row.size_bytes,
+            sha256=row.sha256,
+            columns=encoding.get("columns") or None,
+            features=encoding.get("features") or None,
+            categories=encoding.get("categories") or None,
+            classes=encoding.get("classes"),
+            created_at=row.created_at,
+        )
 
 
 def describe(name: str) -> DatasetOut:
     builtin = DATASETS.get(name)
     info = builtin.info(DatasetSpec(name=name))  # with default options
     return DatasetOut(
+        id=name,
         name=name,
+        source="builtin",
         description=builtin.description,
         task=info.task,
         feature_shape=list(info.feature_shape),
@@ -38,14 +100,111 @@ def describe(name: str) -> DatasetOut:
     )
 
 
-@router.get("", response_model=list[DatasetOut])
-def list_datasets() -> list[DatasetOut]:
-    return [describe(name) for name in DATASETS.names()]
+@router.get("", response_model=list[DatasetOut], response_model_exclude_unset=True)
+def list_datasets(session: SessionDep) -> list[DatasetOut]:
+    """The built-in data sets, then the uploaded ones (newest first)."""
+    uploads = [DatasetOut.of(row) for row in dataset_store.list_datasets(session)]
+    return [describe(name) for name in DATASETS.names()] + uploads
 
 
-@router.get("/{name}", response_model=DatasetOut)
-def get_dataset(name: str) -> DatasetOut:
+@router.get("/{name}", response_model=DatasetOut, response_model_exclude_unset=True)
+def get_dataset(name: str, session: SessionDep) -> DatasetOut:
+    if is_upload_id(name):
+        return DatasetOut.of(dataset_store.get_dataset(session, dataset_id=name))
     try:
         return describe(DATASETS.canonical(name))
     except UnknownNameError as e:
-        raise NotFoundError(str(e)) from e
+        raise NotFoundError(f"{e}, or an uploaded data set's id") from e
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetOut,
+    response_model_exclude_unset=True,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+async def upload_dataset(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    name: Annotated[str, Query(max_length=200, description="a name to show")] = "",
+    target: Annotated[
+        str | None, Query(max_length=200, description="CSV, Parquet: the column to predict")
+    ] = None,
+    task: Annotated[
+        Literal["classification", "regression"] | None,
+        Query(description="default: classification for text or few integer targets"),
+    ] = None,
+    format: Annotated[
+        Literal["csv", "npz", "parquet"] | None,
+        Query(description="default: told by the file's first bytes"),
+    ] = None,
+) -> DatasetOut:
+    """Upload a data set: the file is the body. `201` for a new one, `200` with the existing
+    data set when the same file was already uploaded (read with the same target and task)."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    options = UploadOptions(
+        format=format,
+        target=target,
+        task=task,
+        min_rows=settings.min_dataset_rows,
+        max_categories=settings.max_categories,
+        max_values=settings.max_data_values,
+    )
+    staging = Path(settings.artifacts_dir) / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=staging, prefix="upload-")
+    path = Path(tmp)
+    try:
+        digest, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                digest.update(chunk)
+                f.write(chunk)
+        upload = dataset_store.Upload(path, digest.hexdigest(), size, name, options)
+        row, created = await run_in_threadpool(_ingest, request, settings, upload)
+    finally:
+        path.unlink(missing_ok=True)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return DatasetOut.of(row)
+
+
+def _ingest(
+    request: Request, settings: Settings, upload: dataset_store.Upload
+) -> tuple[Dataset, bool]:
+    artifacts = FolderArtifacts(settings.artifacts_dir)
+    return dataset_store.ingest(request.app.state.sessions, artifacts, upload)
+
+
+def _too_large(limit: int) -> TooLargeError:
+    return TooLargeError(
+        f"the upload is larger than {limit:,} bytes (EPOCHAL_MAX_UPLOAD_BYTES); nothing was stored"
+    )
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_dataset(name: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """`409` while a queued or running job names the data set; built-ins cannot be deleted."""
+    if not is_upload_id(name):
+        if name in DATASETS:
+            raise ConflictError(f"{name!r} is a built-in data set; only uploads can be deleted")
+        raise NotFoundError(f"no uploaded data set with id {name!r}")
+    key = dataset_store.delete_dataset(session, dataset_id=name)
+    session.commit()
+    FolderArtifacts(settings.artifacts_dir).delete(key)  # after the commit: never a row without
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
 from api.queue import BrokerUnavailable
 from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
 from core.dispatch import queue_for
@@ -31,9 +31,14 @@ def normalize(spec: JobSpec) -> JobSpec:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
 def submit_job(
-    spec: JobSpec, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep
+    spec: JobSpec,
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: EnqueuerDep,
+    uploads: UploadsDep,
 ) -> JobOut:
-    plan = plan_job(spec, settings)  # refuses a spec that cannot run, before anything is written
+    # Refuses a spec that cannot run, before anything is written.
+    plan = plan_job(spec, settings, uploads)
     spec = normalize(spec)
     job = job_store.create_job(
         session,

@@ -16,11 +16,13 @@ def _register(
     loader: Callable[..., tuple[np.ndarray, np.ndarray]],
     description: str,
     scale: float = 1.0,
+    shape: tuple[int, ...] | None = None,  # each sample reshaped to this (channels-last)
 ) -> None:
     @lru_cache(maxsize=1)
     def arrays() -> Arrays:
         x, y = loader(return_X_y=True)
-        return Arrays((x / scale).astype(np.float32), y.astype(np.int64))
+        x = (x / scale).astype(np.float32)
+        return Arrays(x if shape is None else x.reshape(len(x), *shape), y.astype(np.int64))
 
     @lru_cache(maxsize=1)
     def info() -> DatasetInfo:
@@ -37,6 +39,13 @@ _register(
     skd.load_digits,
     "8x8 handwritten digits, 64 pixels scaled to [0, 1], 10 classes",
     scale=16.0,
+)
+_register(
+    "digits_images",
+    skd.load_digits,
+    "the digits as 8x8x1 images (channels-last) for CNNs, pixels scaled to [0, 1], 10 classes",
+    scale=16.0,
+    shape=(8, 8, 1),
 )
 _register("iris", skd.load_iris, "iris flowers: 4 measurements, 3 classes")
 _register("wine", skd.load_wine, "wine cultivars: 13 chemical features (unscaled), 3 classes")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
 
 from core.data import DATASETS
+from core.data.catalog import is_upload_id
 from core.spec.base import Spec
 from core.spec.callbacks import CallbackSpec
 from core.spec.diagnostics import DiagnosticsSpec
@@ -31,11 +32,40 @@ BatchSize = Annotated[
 ]
 
 
+def _dataset_name(name: str) -> str:
+    """A built-in name (Keras spelling accepted), or an uploaded data set's id, left for the
+    planner to look up: the spec itself never reads the store."""
+    return name if is_upload_id(name) else DATASETS.canonical(name)
+
+
+DatasetName = Annotated[str, AfterValidator(_dataset_name)]
+
+
+class PreprocessingSpec(Spec):
+    features: Literal["none", "standardize", "min_max"] = Field(
+        "none",
+        description="scale the inputs with statistics of the training part (per feature, or "
+        "per channel for images), saved with the model and applied by predict and evaluate",
+    )
+    targets: Literal["none", "one_hot"] = Field(
+        "none",
+        description="one_hot: feed class labels one-hot encoded (needs a loss that takes them, "
+        "e.g. categorical_crossentropy); none: as the loss takes them",
+    )
+
+
 class DatasetSpec(Spec):
-    name: Annotated[str, AfterValidator(DATASETS.canonical)] = Field(
-        description="a built-in data set (GET /v1/datasets lists them)"
+    name: DatasetName = Field(
+        description="a built-in data set or an uploaded one's id (GET /v1/datasets lists them)"
     )
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="fraction held out")
+    validation: DatasetName | None = Field(
+        None, description="a separate validation data set, instead of validation_split"
+    )
+    test_split: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fraction held out first, evaluated once at the end"
+    )
+    preprocessing: PreprocessingSpec = Field(default_factory=PreprocessingSpec)
     seed: int = Field(0, ge=0, description="generation and split seed, fixed across model seeds")
     n_samples: int | None = Field(None, ge=10, description="synthetic sets: how many samples")
     noise: float | None = Field(None, ge=0.0, le=10.0, description="synthetic sets: noise level")

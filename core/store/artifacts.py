@@ -1,5 +1,6 @@
 """The artifacts store: files addressed by key. A folder by default; the interface is what an
-S3-compatible bucket would implement for deployments with many machines."""
+S3-compatible bucket would implement for deployments with many machines (put, get, head,
+delete object: nothing a bucket lacks, such as renames or directory listings)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from typing import Protocol
 
 
 class Artifacts(Protocol):
-    def write(self, key: str, data: bytes) -> None: ...
+    def write(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` atomically (a reader never sees a part)."""
 
-    def read(self, key: str) -> bytes: ...
+    def read(self, key: str) -> bytes:
+        """The bytes under `key`; FileNotFoundError when there are none."""
 
-    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; nothing happens when it is not there (as an S3 DeleteObject)."""
 
 
 class FolderArtifacts:
@@ -45,6 +51,8 @@ class FolderArtifacts:
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
     def delete(self, key: str) -> None:
-        """Remove a file; a missing one is not an error."""
         self._path(key).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The tables: jobs, their tags, and metric points unique on (job, name, step)."""
+"""The tables: jobs, their tags, metric points unique on (job, name, step), uploaded data sets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.store.base import Base, JSONType, UTCDateTime, utcnow
@@ -105,3 +115,30 @@ class MetricRollup(Base):
     min_value: Mapped[float | None] = mapped_column(Float, nullable=True)  # over finite values
     max_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_step: Mapped[int] = mapped_column(BigInteger)
+
+
+class Dataset(Base):
+    """An uploaded data set: its metadata here, its normalized arrays (an NPZ of float32 `x` and
+    `y`) in the artifacts store under `artifact_key`. The id is derived from the file's SHA-256
+    and how it was read (target, task), so an identical upload finds the same row."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    format: Mapped[str] = mapped_column(String(16))  # csv, npz or parquet: what was uploaded
+    sha256: Mapped[str] = mapped_column(String(64))  # of the uploaded file
+    target: Mapped[str] = mapped_column(String(200), default="")  # the target column; "" for NPZ
+    task: Mapped[str] = mapped_column(String(16))  # classification or regression
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(Integer)
+    feature_shape: Mapped[list[int]] = mapped_column(JSONType)
+    target_shape: Mapped[list[int]] = mapped_column(JSONType)
+    num_classes: Mapped[int | None] = mapped_column(Integer, default=None)
+    # What the columns became: {"columns": [...], "features": [...], "categories": {...},
+    # "classes": [...]} (see core.data.uploads.Encoding).
+    encoding: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    artifact_key: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("sha256", "target", "task"),)

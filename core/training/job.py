@@ -28,6 +28,7 @@ from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
+from core.store.datasets import StoreUploads
 from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
@@ -152,6 +153,7 @@ class Runner:
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
                 callbacks.insert(1, diagnostics)
+            uploads = StoreUploads(self.sessions, self._artifacts())
             with self._heartbeat(attempt):
                 result = train_spec(
                     spec,
@@ -161,6 +163,7 @@ class Runner:
                     checkpoints=writer,
                     resume=start.resume,
                     init_weights=start.init_weights,
+                    uploads=uploads,
                 )
             writer.collect()
             summary.update(_result_summary(result), **_warnings(diagnostics))
@@ -273,11 +276,19 @@ class Runner:
 
     def _save_model(self, attempt: Attempt, result: TrainResult) -> dict[str, str]:
         # Keyed by attempt: a worker that lost its lease can never overwrite the winner's file.
-        key = f"jobs/{attempt.job_id}/attempt-{attempt.number}/model.safetensors"
+        folder = f"jobs/{attempt.job_id}/attempt-{attempt.number}"
         state = result.network.state_dict()
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        self._artifacts().write(key, save_safetensors(tensors))
-        return {"weights": key, "format": "safetensors"}
+        artifacts = self._artifacts()
+        artifacts.write(f"{folder}/model.safetensors", save_safetensors(tensors))
+        # Scaler statistics, class labels, uploaded data sets' shapes: what predict and
+        # evaluate need besides the weights.
+        artifacts.write(f"{folder}/preprocessing.json", result.model_data.to_json())
+        return {
+            "weights": f"{folder}/model.safetensors",
+            "format": "safetensors",
+            "preprocessing": f"{folder}/preprocessing.json",
+        }
 
 
 def _warnings(diagnostics: Diagnostics | None) -> dict[str, Any]:
@@ -325,6 +336,7 @@ def _result_summary(result: TrainResult) -> dict[str, Any]:
         "epochs_run": len(epochs),
         "train_samples": result.train_samples,
         "val_samples": result.val_samples,
+        **({"test_samples": result.test_samples, "test": result.test} if result.test else {}),
         "final": epochs[-1] if epochs else {},
         "best": best_of(epochs),
         "stop_reason": result.history.stop_reason,

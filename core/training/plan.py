@@ -7,18 +7,18 @@ that can. The worker calls it again to learn how to encode targets and compute t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-from core.data import DATASETS, DatasetInfo
-from core.data.base import OPTIONS
+from core.data import DatasetInfo
+from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
 from core.nn.network import LayerSummary, build_network
 from core.settings import Settings
 from core.spec.job import JobSpec
+from core.training.dataset_checks import dataset_info
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 from core.training.spec_checks import check_callbacks, check_network
@@ -53,9 +53,10 @@ class JobPlan:
         }
 
 
-def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
+def plan_job(spec: JobSpec, settings: Settings, uploads: UploadedDatasets | None = None) -> JobPlan:
+    """`uploads` looks up the uploaded data sets the spec names (without it, only built-ins)."""
     issues: list[SpecIssue] = []
-    info = _dataset_info(spec, settings, issues)
+    info = dataset_info(spec, settings, uploads, issues)
     _check_training(spec, settings, issues)
     if info is None:
         raise SpecError(issues)
@@ -86,6 +87,7 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
         )
     output_shape = network.layer_summaries[-1].output_shape
     encoding, use_logits = _fit_loss(spec, info, output_shape, network.output_activation, issues)
+    _check_target_encoding(spec, info, encoding, issues)
     _check_metrics(spec, info, issues)
     check_network(spec, info, network, issues)
     check_callbacks(spec, bool(network.penalties) or network.has_activity_penalties(), issues)
@@ -95,53 +97,6 @@ def plan_job(spec: JobSpec, settings: Settings) -> JobPlan:
     if use_logits and network.output_activation is None:
         metrics_activation = LOSSES.get(spec.training.loss.type).logits_of
     return JobPlan(info, encoding, use_logits, metrics_activation, count, network.layer_summaries)
-
-
-def _dataset_info(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> DatasetInfo | None:
-    ds = spec.dataset
-    builtin = DATASETS.get(ds.name)
-    bad = [o for o in OPTIONS if getattr(ds, o) is not None and o not in builtin.options]
-    for option in bad:
-        allowed = ", ".join(sorted(builtin.options)) or "none"
-        issues.append(
-            SpecIssue(
-                ("dataset", option),
-                f"{option} does not apply to the data set {ds.name!r} (its options: {allowed})",
-            )
-        )
-    if ds.n_samples is not None and ds.n_samples > settings.max_samples:
-        issues.append(
-            SpecIssue(
-                ("dataset", "n_samples"),
-                f"expected at most {settings.max_samples:,} samples "
-                f"(EPOCHAL_MAX_SAMPLES); received n_samples={ds.n_samples:,}",
-                "too_large",
-            )
-        )
-    if bad:
-        return None
-    info = builtin.info(ds)
-    values = info.samples * math.prod(info.feature_shape)
-    if values > settings.max_data_values:
-        issues.append(
-            SpecIssue(
-                ("dataset",),
-                f"the data set would hold {values:,} input values ({info.samples:,} samples of "
-                f"shape {info.feature_shape}); the limit is {settings.max_data_values:,} "
-                "(EPOCHAL_MAX_DATA_VALUES)",
-                "too_large",
-            )
-        )
-    n_val = round(info.samples * ds.validation_split)
-    if ds.validation_split > 0 and (n_val == 0 or n_val == info.samples):
-        issues.append(
-            SpecIssue(
-                ("dataset", "validation_split"),
-                f"validation_split={ds.validation_split} of {info.samples} samples "
-                "leaves an empty training or validation set",
-            )
-        )
-    return info
 
 
 def _check_training(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> None:
@@ -236,6 +191,36 @@ def _fit_loss(
             f"activation: add activation {definition.logits_of!r}{fix}"
         )
     return refuse(f"needs a {definition.logits_of} output, not {output_activation}")
+
+
+def _check_target_encoding(
+    spec: JobSpec, info: DatasetInfo, encoding: Encoding, issues: list[SpecIssue]
+) -> None:
+    """`preprocessing.targets: one_hot` asks for one-hot targets: the loss must read them."""
+    if spec.dataset.preprocessing.targets != "one_hot":
+        return
+    where = ("dataset", "preprocessing", "targets")
+    loss = spec.training.loss.type
+    if info.task != "classification":
+        issues.append(
+            SpecIssue(where, f"one_hot needs class labels; {spec.dataset.name!r} is a regression")
+        )
+    elif encoding == "index":
+        issues.append(
+            SpecIssue(
+                where,
+                f"one_hot targets, but {loss} reads class indices: use "
+                "categorical_crossentropy, or drop targets: one_hot",
+            )
+        )
+    elif encoding == "binary":
+        issues.append(
+            SpecIssue(
+                where,
+                f"one_hot targets need {info.num_classes} outputs; {loss} with one output unit "
+                "reads 0/1 targets",
+            )
+        )
 
 
 def _check_metrics(spec: JobSpec, info: DatasetInfo, issues: list[SpecIssue]) -> None:

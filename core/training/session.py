@@ -13,17 +13,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data import DATASETS, Arrays
+from core.data import Arrays
 from core.data.base import split
+from core.data.catalog import UploadedDatasets, load, resolve
+from core.data.preprocessing import ModelData, fit_scaler
 from core.nn.layers import activation_module
 from core.nn.network import Network, build_network
 from core.settings import Settings
-from core.spec.job import JobSpec
+from core.spec.job import DatasetSpec, JobSpec
 from core.training.callbacks import Callback
 from core.training.checkpoint import Snapshot
 from core.training.checkpointing import CheckpointWriter
 from core.training.keras_callbacks import build_callbacks
-from core.training.loop import History, Objective, TensorData, fit
+from core.training.loop import EVAL_BATCH_MIN, History, Objective, TensorData, evaluate, fit
 from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
@@ -37,6 +39,9 @@ class TrainResult:
     plan: JobPlan
     train_samples: int
     val_samples: int
+    model_data: ModelData  # saved with the weights: how to feed the model new data
+    test_samples: int = 0
+    test: dict[str, float] | None = None  # the loss and metrics on the held-out test part
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -64,6 +69,44 @@ def to_tensors(
     return TensorData(x.to(device), y.to(device))
 
 
+@dataclass(frozen=True)
+class Parts:
+    """A data set split for a run, its features scaled with the training part's statistics."""
+
+    train: Arrays
+    val: Arrays | None
+    test: Arrays | None
+    model_data: ModelData
+
+
+def split_data(spec: DatasetSpec, uploads: UploadedDatasets | None = None) -> Parts:
+    """Hold out `test_split` first, then the validation part (a split of the rest, or a
+    separate data set); fit the scaler on what is left to train on, apply it to all three."""
+    main = resolve(spec.name, spec, uploads)
+    arrays = load(main, spec, uploads)
+    test = None
+    if spec.test_split > 0:
+        arrays, test = split(arrays, spec.test_split, spec.seed)
+    separate = None
+    if spec.validation is not None:
+        val_spec = DatasetSpec(name=spec.validation)  # a built-in with its default options
+        separate = resolve(spec.validation, val_spec, uploads)
+        train, val = arrays, load(separate, val_spec, uploads)
+    else:
+        train, val = split(arrays, spec.validation_split, spec.seed)
+    scaler = fit_scaler(spec.preprocessing.features, train.x)
+    infos = {r.name: r.info for r in (main, separate) if r is not None and r.uploaded is not None}
+    classes = main.uploaded.classes if main.uploaded is not None else None
+    model_data = ModelData(scaler, classes, infos)
+    if scaler is None:
+        return Parts(train, val, test, model_data)
+
+    def scaled(a: Arrays | None) -> Arrays | None:
+        return None if a is None else Arrays(scaler.apply(a.x), a.y)
+
+    return Parts(Arrays(scaler.apply(train.x), train.y), scaled(val), scaled(test), model_data)
+
+
 def train_spec(
     spec: JobSpec,
     settings: Settings,
@@ -73,32 +116,26 @@ def train_spec(
     checkpoints: CheckpointWriter | None = None,
     resume: Snapshot | None = None,
     init_weights: dict[str, torch.Tensor] | None = None,
+    uploads: UploadedDatasets | None = None,
 ) -> TrainResult:
     """Train `spec`. `resume` continues from a checkpoint of the same spec; `init_weights`
-    (fine-tuning) replaces the initialized weights, and the optimizer starts afresh."""
-    plan = plan_job(spec, settings)
+    (fine-tuning) replaces the initialized weights, and the optimizer starts afresh;
+    `uploads` resolves data sets named by id."""
+    plan = plan_job(spec, settings, uploads)
     seed = spec.training.seed if spec.training.seed is not None else 0
     torch.manual_seed(seed)
 
-    arrays = DATASETS.get(spec.dataset.name).load(spec.dataset)
-    train_arrays, val_arrays = split(arrays, spec.dataset.validation_split, spec.dataset.seed)
+    parts = split_data(spec.dataset, uploads)
     k = plan.info.num_classes
-    train = to_tensors(train_arrays, plan.encoding, k, device)
-    val = to_tensors(val_arrays, plan.encoding, k, device) if val_arrays is not None else None
+    train = to_tensors(parts.train, plan.encoding, k, device)
+    val = to_tensors(parts.val, plan.encoding, k, device) if parts.val is not None else None
 
     network = build_network(spec.model, plan.info.feature_shape)
     network.initialize()
     if init_weights is not None:
         network.load_state_dict(init_weights, strict=True)
     network.to(device)
-    objective = Objective(
-        loss=LOSSES.get(spec.training.loss.type).make(spec.training.loss.options()),
-        use_logits=plan.use_logits,
-        metrics={name: METRICS.get(name) for name in spec.training.metrics},
-        to_metric_inputs=activation_module(plan.metrics_activation)
-        if plan.metrics_activation
-        else None,
-    )
+    objective = make_objective(spec, plan)
     batch_size = len(train) if spec.training.batch_size == "full" else spec.training.batch_size
     steps_per_epoch = math.ceil(len(train) / batch_size)
     optimization = build_optimizer(
@@ -121,4 +158,29 @@ def train_spec(
         checkpoints=checkpoints,
         resume=resume,
     )
-    return TrainResult(network, history, plan, len(train), len(val) if val is not None else 0)
+    test_metrics = None
+    if parts.test is not None:
+        test = to_tensors(parts.test, plan.encoding, k, device)
+        eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
+        test_metrics = evaluate(network, objective, test, eval_batch)
+    return TrainResult(
+        network,
+        history,
+        plan,
+        len(train),
+        len(val) if val is not None else 0,
+        parts.model_data,
+        len(parts.test) if parts.test is not None else 0,
+        test_metrics,
+    )
+
+
+def make_objective(spec: JobSpec, plan: JobPlan) -> Objective:
+    return Objective(
+        loss=LOSSES.get(spec.training.loss.type).make(spec.training.loss.options()),
+        use_logits=plan.use_logits,
+        metrics={name: METRICS.get(name) for name in spec.training.metrics},
+        to_metric_inputs=activation_module(plan.metrics_activation)
+        if plan.metrics_activation
+        else None,
+    )

@@ -1,8 +1,8 @@
 """checkpoints: the job's checkpoint pointers, the job a clone came from, its initial weights
 
 Revision ID: 0004
-Revises: 0002
-Create Date: 2026-12-01
+Revises: 0003
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -50,6 +50,8 @@ def test_the_catalogue_lists_every_built_in_set_with_its_shapes(client: TestClie
         "regression",
     }
     assert catalogue["digits"] | {"description": ""} == {
+        "id": "digits",
+        "source": "builtin",
         "name": "digits",
         "description": "",
         "task": "classification",
@@ -61,4 +63,5 @@ def test_the_catalogue_lists_every_built_in_set_with_its_shapes(client: TestClie
     }
     assert catalogue["regression"]["options"] == ["features", "n_samples", "noise"]
     assert client.get("/v1/datasets/spiral").json()["num_classes"] == 3
+    assert catalogue["digits_images"]["feature_shape"] == [8, 8, 1]
     assert client.get("/v1/datasets/mnist").status_code == 404

@@ -1,0 +1,179 @@
+"""Uploaded data sets: the repository, and the ingest sequence that never leaves half a data set.
+
+Ingest order: parse and check the staged file (nothing stored yet); look for an identical
+upload; write the normalized NPZ under `datasets/<id>.npz`; insert the row and commit. The id is
+derived from the file's SHA-256 and how it was read, so:
+
+- a failure before the write stores nothing; a failure of the insert deletes the file again
+  (unless a row names it: an identical upload that committed first, whose file it is too);
+- a crash between the write and the commit leaves at most `datasets/<id>.npz` with no row,
+  and the next identical upload overwrites it (same key, same bytes) and inserts the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from core.data import Arrays, DatasetInfo
+from core.data.catalog import UploadedDataset, is_upload_id
+from core.data.upload_types import UploadOptions
+from core.data.uploads import ParsedDataset, from_npz, parse_upload, to_npz
+from core.errors import ConflictError, NotFoundError
+from core.store.artifacts import Artifacts
+from core.store.job_queries import ParamFilter, param_condition
+from core.store.models import Dataset, Job, JobStatus
+
+Sessions = Callable[[], AbstractContextManager[Session]]
+
+
+def dataset_id(sha256: str, target: str, task: str) -> str:
+    """Content-addressed: the same file read the same way is the same data set."""
+    return "ds_" + hashlib.sha256(f"{sha256}\0{target}\0{task}".encode()).hexdigest()[:20]
+
+
+def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
+    row = session.get(Dataset, dataset_id) if is_upload_id(dataset_id) else None
+    if row is None:
+        raise NotFoundError(f"no uploaded data set with id {dataset_id!r}")
+    return row
+
+
+def list_datasets(session: Session) -> list[Dataset]:
+    return list(session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)))
+
+
+def jobs_using(session: Session, *, dataset_id: str) -> list[str]:
+    """Queued or running jobs whose spec names the data set (to train or to validate on)."""
+    dialect = session.get_bind().dialect.name
+    names = [
+        param_condition(dialect, ParamFilter(("dataset", field), dataset_id))
+        for field in ("name", "validation")
+    ]
+    active = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+    query = select(Job.id).where(Job.status.in_(active), or_(*names)).order_by(Job.created_at)
+    return list(session.scalars(query))
+
+
+def delete_dataset(session: Session, *, dataset_id: str) -> str:
+    """Delete the row (the caller commits, then deletes the returned artifact key)."""
+    row = get_dataset(session, dataset_id=dataset_id)
+    if busy := jobs_using(session, dataset_id=dataset_id):
+        shown = ", ".join(busy[:5]) + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
+        raise ConflictError(
+            f"the data set {dataset_id} is in use by {len(busy)} queued or running "
+            f"job{'s' if len(busy) > 1 else ''} ({shown}); cancel them or wait for them to end"
+        )
+    session.delete(row)
+    session.flush()
+    return row.artifact_key
+
+
+def info_of(row: Dataset) -> DatasetInfo:
+    return DatasetInfo(
+        row.task,  # type: ignore[arg-type]
+        tuple(row.feature_shape),
+        row.rows,
+        row.num_classes,
+        tuple(row.target_shape),
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A staged upload: the file on local disk, as received, and how to read it."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    name: str
+    options: UploadOptions
+
+
+def ingest(sessions: Sessions, artifacts: Artifacts, upload: Upload) -> tuple[Dataset, bool]:
+    """(the data set, whether it is new). Raises UploadError for a file that cannot be used."""
+    parsed = parse_upload(upload.path, upload.options)
+    target = upload.options.target or ""
+    new_id = dataset_id(upload.sha256, target, parsed.task)
+    with sessions() as session:
+        if (existing := session.get(Dataset, new_id)) is not None:
+            return existing, False
+    key = f"datasets/{new_id}.npz"
+    artifacts.write(key, to_npz(parsed.arrays))
+    try:
+        with sessions() as session:
+            row = _row(new_id, key, upload, target, parsed)
+            session.add(row)
+            session.commit()
+            return row, True
+    except IntegrityError:
+        with sessions() as session:
+            if (existing := session.get(Dataset, new_id)) is not None:
+                return existing, False  # an identical upload won the race: same file, kept
+        artifacts.delete(key)
+        raise
+    except BaseException:
+        _delete_unless_named(sessions, artifacts, new_id, key)
+        raise
+
+
+def _delete_unless_named(sessions: Sessions, artifacts: Artifacts, new_id: str, key: str) -> None:
+    try:
+        with sessions() as session:
+            named = session.get(Dataset, new_id) is not None
+    except SQLAlchemyError:
+        return  # the store is away: leave the file for the next identical upload to overwrite
+    if not named:
+        artifacts.delete(key)
+
+
+def _row(new_id: str, key: str, upload: Upload, target: str, parsed: ParsedDataset) -> Dataset:
+    return Dataset(
+        id=new_id,
+        name=upload.name or upload.path.name,
+        format=parsed.format,
+        sha256=upload.sha256,
+        target=target,
+        task=parsed.task,
+        size_bytes=upload.size_bytes,
+        rows=len(parsed.arrays),
+        feature_shape=list(parsed.feature_shape),
+        target_shape=list(parsed.target_shape),
+        num_classes=parsed.num_classes,
+        encoding=parsed.encoding.as_dict(),
+        artifact_key=key,
+    )
+
+
+@dataclass(frozen=True)
+class StoreUploads:
+    """`UploadedDatasets` over SQL (metadata, one short session per look-up) and artifacts."""
+
+    sessions: Sessions
+    artifacts: Artifacts
+
+    def find(self, dataset_id: str) -> UploadedDataset | None:
+        with self.sessions() as session:
+            row = session.get(Dataset, dataset_id)
+            if row is None:
+                return None
+            return UploadedDataset(
+                row.id, info_of(row), row.artifact_key, row.encoding.get("classes")
+            )
+
+    def load(self, dataset: UploadedDataset) -> Arrays:
+        try:
+            data = self.artifacts.read(dataset.artifact_key)
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"the arrays of data set {dataset.id} are not in the artifacts store "
+                f"({dataset.artifact_key!r})"
+            ) from None
+        return from_npz(data)
