@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.queue import Enqueuer
-from api.routes import compare, datasets, events, health, jobs, models
+from api.routes import compare, datasets, events, health, jobs, models, sweeps
 from api.yaml_body import YamlBodyMiddleware
 from core.settings import Settings, get_settings
 from core.store.db import session_factory
@@ -39,5 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(compare.router)
     app.include_router(events.router)
     app.include_router(models.router)
+    app.include_router(sweeps.router)
     app.add_middleware(YamlBodyMiddleware)
     return app

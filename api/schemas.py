@@ -29,6 +29,8 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    sweep_id: str | None = None  # a sweep's trial: its sweep
+    sweep_params: dict[str, Any] | None = None  # ... and the parameter values it was given
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -49,6 +51,8 @@ class JobOut(BaseModel):
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            sweep_id=job.trial.sweep_id if job.trial else None,
+            sweep_params=job.trial.params if job.trial else None,
         )
 
 

@@ -31,6 +31,7 @@ from core.store.artifacts import FolderArtifacts
 from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
+from core.sweeps.pruning import Pruner, PruningRule, rule_for
 from core.training.callbacks import Callback, CancelCheck
 from core.training.diagnostics import Diagnostics
 from core.training.metrics import best_of
@@ -71,9 +72,10 @@ class Runner:
             attempt = Attempt(job_id, claimed.attempts)
             delete_points(session, job_id=job_id)  # a new attempt writes its series afresh
             spec_json, summary = claimed.spec, dict(claimed.summary)
+            pruning = rule_for(session, job_id=job_id)  # a sweep trial's early termination
         log.info("job %s: attempt %d on %s (%s)", job_id, attempt.number, device, self.worker)
         try:
-            status, summary, error = self._train(attempt, spec_json, summary, device)
+            status, summary, error = self._train(attempt, spec_json, summary, device, pruning)
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -93,7 +95,12 @@ class Runner:
         return status.value
 
     def _train(
-        self, attempt: Attempt, spec_json: dict[str, Any], summary: dict[str, Any], device: str
+        self,
+        attempt: Attempt,
+        spec_json: dict[str, Any],
+        summary: dict[str, Any],
+        device: str,
+        pruning: PruningRule | None = None,
     ) -> Outcome:
         sink = StoreSink(
             self.sessions,
@@ -108,9 +115,12 @@ class Runner:
         )
         started = time.monotonic()
         diagnostics: Diagnostics | None = None
+        pruner = Pruner(pruning, self.sessions, attempt.job_id, sink.sync) if pruning else None
         try:
             spec = JobSpec.model_validate(spec_json)
             callbacks: list[Callback] = [sink, cancel]
+            if pruner is not None:
+                callbacks.append(pruner)  # after the sink, which buffers the epoch's points
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
                 callbacks.insert(1, diagnostics)
@@ -120,6 +130,9 @@ class Runner:
                 )
             summary.update(_result_summary(result), **_warnings(diagnostics))
             summary["model"] = self._save_model(attempt, result)
+            if pruner is not None and pruner.pruned is not None:
+                summary["pruned"] = pruner.pruned
+                return JobStatus.PRUNED, _timed(summary, started), None
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
             sink.close()
