@@ -172,11 +172,18 @@ def check_trial(trial: dict[str, Any], params: dict[str, Any], settings: Setting
         return plan_job(job, settings)
     except ValidationError as e:
         issues = [
-            SpecIssue(_clean_loc(err["loc"], trial), err["msg"], err["type"]) for err in e.errors()
+            SpecIssue(_clean_loc(err["loc"], trial), _message(err), err["type"])
+            for err in e.errors()
         ]
     except SpecError as e:
         issues = list(e.issues)
     raise SweepError([_locate(issue, params) for issue in issues])
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field; check its spelling and the documented fields of this object"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _clean_loc(loc: tuple, body: Any) -> tuple:
