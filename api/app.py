@@ -9,7 +9,17 @@ from fastapi import FastAPI
 
 from api import problems
 from api.queue import Enqueuer
-from api.routes import compare, datasets, evaluate, events, health, jobs, models, restarts
+from api.routes import (
+    compare,
+    datasets,
+    evaluate,
+    events,
+    health,
+    jobs,
+    models,
+    restarts,
+    sweeps,
+)
 from api.yaml_body import YamlBodyMiddleware
 from core.settings import Settings, get_settings
 from core.store.db import session_factory
@@ -41,5 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(restarts.router)
     app.include_router(evaluate.router)
+    app.include_router(sweeps.router)
     app.add_middleware(YamlBodyMiddleware)
     return app

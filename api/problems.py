@@ -15,6 +15,7 @@ from api.queue import BrokerUnavailable
 from core.errors import EpochalError, SpecError, SpecIssue, UploadError
 from core.registry import squash
 from core.store.db import is_transient
+from core.sweeps.spec import SweepError
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -22,6 +23,7 @@ MEDIA_TYPE = "application/problem+json"
 # code -> (HTTP status, title). A problem type always has the same title.
 STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_spec": (422, "The job spec cannot run"),
+    "invalid_sweep": (422, "The sweep spec cannot run"),
     "invalid_request": (422, "The request is not valid"),
     "unknown_name": (422, "Unknown name"),
     "invalid_upload": (422, "The data set cannot be used"),
@@ -58,6 +60,13 @@ def problem(
     if errors is not None:
         body["errors"] = list(errors)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+# Bodies whose validation errors are problems with the submitted spec: (problem code, what).
+SUBMISSIONS = {
+    "/v1/jobs": ("invalid_spec", "the spec"),
+    "/v1/sweeps": ("invalid_sweep", "the sweep"),
+}
 
 
 def _clean_loc(loc: Sequence[Any], body: Any) -> list[Any]:
@@ -133,9 +142,9 @@ def install(app: FastAPI) -> None:
             {"loc": _clean_loc(e["loc"], exc.body), "msg": _message(e), "type": e["type"]}
             for e in raw
         ]
-        submitting = request.method == "POST" and request.url.path.rstrip("/") == "/v1/jobs"
-        if submitting and any(e["loc"][:1] == ("body",) for e in raw):
-            return problem("invalid_spec", _count(len(errors), "the spec"), errors)
+        submission = SUBMISSIONS.get(request.url.path.rstrip("/"))
+        if request.method == "POST" and submission and any(e["loc"][:1] == ("body",) for e in raw):
+            return problem(submission[0], _count(len(errors), submission[1]), errors)
         return problem("invalid_request", _count(len(errors), "the request"), errors)
 
     @app.exception_handler(SpecError)
@@ -146,6 +155,11 @@ def install(app: FastAPI) -> None:
     async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
         errors = [i.as_dict() for i in exc.issues]
         return problem(exc.code, _count(len(errors), "the upload") + f": {exc}", errors)
+
+    @app.exception_handler(SweepError)
+    async def sweep_error(request: Request, exc: SweepError) -> JSONResponse:
+        issues = [i.as_dict() for i in exc.issues]
+        return problem("invalid_sweep", _count(len(issues), "the sweep"), issues)
 
     @app.exception_handler(EpochalError)
     async def domain(request: Request, exc: EpochalError) -> JSONResponse:

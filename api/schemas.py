@@ -32,6 +32,8 @@ class JobOut(BaseModel):
     checkpoint: dict[str, Any] | None = None  # {"last": {key, epoch, step, attempt}, "best": …}
     source_job_id: str | None = None  # the job this one was cloned from
     init_from: dict[str, Any] | None = None  # the weights it started from (fine-tuning)
+    sweep_id: str | None = None  # a sweep's trial: its sweep
+    sweep_params: dict[str, Any] | None = None  # ... and the parameter values it was given
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -55,6 +57,8 @@ class JobOut(BaseModel):
             checkpoint=job.checkpoint,
             source_job_id=job.source_job_id,
             init_from=job.init_from,
+            sweep_id=job.trial.sweep_id if job.trial else None,
+            sweep_params=job.trial.params if job.trial else None,
         )
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         43_200, ge=60, description="broker redelivery of unacked messages"
     )
+    sweep_tick_seconds: float = Field(
+        5.0, gt=0, description="how often each worker moves running sweeps on"
+    )
 
     # Streaming from the training loop.
     metrics_flush_seconds: float = Field(1.0, gt=0)

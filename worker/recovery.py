@@ -6,6 +6,8 @@ A reaper thread recovers jobs that would otherwise wait forever:
   the queue, or fails after `max_attempts`.
 - A queued job whose message is older than `requeue_unsent_seconds` is sent again, in case the
   message was lost (a broker restarted without persistence).
+A second thread ticks the sweeps every `sweep_tick_seconds`: each running sweep is advanced
+(core.sweeps.controller), so a sweep moves on even when a trial's completion event was lost.
 A worker told to stop (SIGTERM, Ctrl-C) asks its running jobs to step back into the queue.
 Several workers may reap at once: the store's conditional updates let one move each job, and
 a duplicate message is harmless because only one claim can win.
@@ -23,6 +25,7 @@ from core.dispatch import TRAIN_TASK
 from core.settings import Settings
 from core.store import jobs as job_store
 from core.store.db import session_factory
+from core.sweeps.controller import tick
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,21 @@ def install(app: Celery, settings: Settings) -> None:
             except Exception:
                 log.warning("reaper round failed", exc_info=True)
 
+    def send(job_id: str, queue: str) -> None:
+        app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
+
+    def sweeps() -> None:
+        sessions = session_factory(settings.database_url)
+        while not stop.wait(settings.sweep_tick_seconds):
+            try:
+                tick(sessions, settings=settings, send=send)
+            except Exception:
+                log.warning("sweep tick failed", exc_info=True)
+
     @worker_ready.connect(weak=False)
     def start(**_: object) -> None:
         threading.Thread(target=loop, name="epochal-reaper", daemon=True).start()
+        threading.Thread(target=sweeps, name="epochal-sweeps", daemon=True).start()
 
     @worker_shutting_down.connect(weak=False)
     def release(sender: str, **_: object) -> None:

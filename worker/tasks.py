@@ -13,6 +13,7 @@ from core.dispatch import TRAIN_TASK
 from core.errors import NotFoundError
 from core.settings import Settings
 from core.store.db import session_factory
+from core.sweeps.controller import after_trial
 from core.training.job import RELEASED, Runner
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ def register(app: Celery, settings: Settings) -> None:
             if outcome == RELEASED:  # this worker is stopping: hand the job to another one
                 queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
                 app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
+            elif outcome is not None:
+                _trial_ended(app, settings, job_id)
             return outcome
         except NotFoundError as e:
             if self.request.retries >= NOT_FOUND_RETRIES:
@@ -48,3 +51,17 @@ def register(app: Celery, settings: Settings) -> None:
             delay = min(STORE_DELAY_MAX, 2.0 ** min(self.request.retries, 6))
             log.warning("job %s: store unreachable (%s); retrying in %.0fs", job_id, e, delay)
             raise self.retry(exc=e, countdown=delay, max_retries=None) from e
+
+
+def _trial_ended(app: Celery, settings: Settings, job_id: str) -> None:
+    """A sweep trial's completion event: move its sweep on now. Should this fail, the reaper's
+    periodic tick does it a few seconds later."""
+
+    def send(trial_id: str, queue: str) -> None:
+        app.send_task(TRAIN_TASK, args=[trial_id], queue=queue)
+
+    try:
+        with session_factory(settings.database_url)() as session:
+            after_trial(session, job_id=job_id, settings=settings, send=send)
+    except Exception:
+        log.warning("job %s: could not advance its sweep", job_id, exc_info=True)

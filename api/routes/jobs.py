@@ -67,6 +67,7 @@ def list_jobs(
     session: SessionDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
+    sweep_id: Annotated[str | None, Query(max_length=36, description="a sweep's trials")] = None,
     order_by: Annotated[
         str,
         Query(
@@ -86,6 +87,7 @@ def list_jobs(
         session,
         status=status_.value if status_ else None,
         tag=tag,
+        sweep_id=sweep_id,
         params=param_filters(request.query_params.multi_items()),
         order=parse_order(order_by, order),
         limit=limit,

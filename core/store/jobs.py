@@ -20,7 +20,7 @@ from core.errors import ConflictError, NotFoundError
 from core.store import job_queries
 from core.store.base import utcnow
 from core.store.job_queries import JobOrder, ParamFilter
-from core.store.models import Job, JobStatus, JobTag
+from core.store.models import Job, JobStatus, JobTag, SweepTrial
 
 
 def new_job_id() -> str:
@@ -73,13 +73,15 @@ def list_jobs(
     *,
     status: str | None = None,
     tag: str | None = None,
+    sweep_id: str | None = None,
     params: Sequence[ParamFilter] = (),
     order: JobOrder | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first unless `order` says otherwise, keyset-paginated on ([metric], created_at,
-    id); `params` keep the jobs whose spec holds each value (see core.store.job_queries)."""
+    id); `params` keep the jobs whose spec holds each value (see core.store.job_queries);
+    `sweep_id` keeps a sweep's trials."""
     order = order or JobOrder()
     key = job_queries.final_value(order.metric) if order.metric else None
     query = select(Job, key.label("key") if key is not None else null())
@@ -87,6 +89,9 @@ def list_jobs(
         query = query.where(Job.status == status)
     if tag:
         query = query.where(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
+    if sweep_id:
+        trials = select(SweepTrial.job_id).where(SweepTrial.sweep_id == sweep_id)
+        query = query.where(Job.id.in_(trials))
     dialect = session.get_bind().dialect.name
     for spec_filter in params:
         query = query.where(job_queries.param_condition(dialect, spec_filter))

@@ -1,4 +1,5 @@
-"""The tables: jobs, their tags, metric points unique on (job, name, step), uploaded data sets."""
+"""The tables: jobs, their tags, metric points unique on (job, name, step), uploaded data sets,
+and sweeps with their trials."""
 
 from __future__ import annotations
 
@@ -28,10 +29,16 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a sweep trial stopped early by its sweep's early_terminate rule
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+        return self in (
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+            JobStatus.PRUNED,
+        )
 
 
 class Job(Base):
@@ -66,6 +73,9 @@ class Job(Base):
         cascade="all, delete-orphan",
         lazy="selectin",
         order_by="JobTag.position",
+    )
+    trial: Mapped[SweepTrial | None] = relationship(
+        back_populates="job", cascade="all, delete-orphan", lazy="selectin"
     )
 
     __table_args__ = (Index("ix_jobs_created_at_id", "created_at", "id"),)
@@ -142,3 +152,51 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("sha256", "target", "task"),)
+
+
+class SweepStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (SweepStatus.FINISHED, SweepStatus.CANCELLED)
+
+
+class Sweep(Base):
+    """A sweep's whole state: the controller reads it, locks it, and moves it on from any process."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)  # the normalized SweepSpec
+    base: Mapped[dict[str, Any]] = mapped_column(JSONType)  # the JobSpec as sent, trials' base
+    run_cap: Mapped[int] = mapped_column(Integer)
+    max_parallel: Mapped[int] = mapped_column(Integer)
+    trials: Mapped[int] = mapped_column(Integer, default=0)  # created so far: the next number
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the lock's write
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    __table_args__ = (Index("ix_sweeps_created_at_id", "created_at", "id"),)
+
+
+class SweepTrial(Base):
+    """A job that is a sweep's trial: its number in the sweep and its parameter values."""
+
+    __tablename__ = "sweep_trials"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # bayes: Optuna's trial number
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    told: Mapped[bool] = mapped_column(Boolean, default=False)  # bayes: result sent to Optuna
+
+    job: Mapped[Job] = relationship(back_populates="trial")
+
+    __table_args__ = (Index("ix_sweep_trials_sweep_id_number", "sweep_id", "number", unique=True),)

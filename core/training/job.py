@@ -32,6 +32,7 @@ from core.store.datasets import StoreUploads
 from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
+from core.sweeps.pruning import Pruner, PruningRule, rule_for
 from core.training.callbacks import Callback, CancelCheck
 from core.training.checkpointing import CheckpointWriter
 from core.training.diagnostics import Diagnostics
@@ -74,6 +75,7 @@ class Runner:
             attempt = Attempt(job_id, claimed.attempts)
             spec_json, summary = claimed.spec, dict(claimed.summary)
             checkpoint, init_from = claimed.checkpoint, claimed.init_from
+            pruning = rule_for(session, job_id=job_id)  # a sweep trial's early termination
         try:
             start = plan_start(self._artifacts(), job_id, checkpoint, init_from)
             # A resumed run keeps the points up to its checkpoint and writes the rest again.
@@ -97,7 +99,9 @@ class Runner:
             f", resuming after epoch {start.resume.epoch}" if start.resume else "",
         )
         try:
-            status, summary, error = self._train(attempt, spec_json, summary, device, start)
+            status, summary, error = self._train(
+                attempt, spec_json, summary, device, start, pruning
+            )
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -123,6 +127,7 @@ class Runner:
         summary: dict[str, Any],
         device: str,
         start: Start,
+        pruning: PruningRule | None = None,
     ) -> Outcome:
         sink = StoreSink(
             self.sessions,
@@ -147,9 +152,12 @@ class Runner:
         )
         started = time.monotonic()
         diagnostics: Diagnostics | None = None
+        pruner = Pruner(pruning, self.sessions, attempt.job_id, sink.sync) if pruning else None
         try:
             spec = JobSpec.model_validate(spec_json)
             callbacks: list[Callback] = [sink, cancel]
+            if pruner is not None:
+                callbacks.append(pruner)  # after the sink, which buffers the epoch's points
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
                 callbacks.insert(1, diagnostics)
@@ -169,6 +177,9 @@ class Runner:
             summary.update(_result_summary(result), **_warnings(diagnostics))
             summary["checkpoints"] = _checkpoint_summary(writer)
             summary["model"] = self._save_model(attempt, result)
+            if pruner is not None and pruner.pruned is not None:
+                summary["pruned"] = pruner.pruned
+                return JobStatus.PRUNED, _timed(summary, started), None
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
             _settle(writer)  # its last checkpoint stays resumable

@@ -121,6 +121,16 @@ class StoreSink(Callback):
             )
             self._thread.start()
 
+    def sync(self) -> None:
+        """Write everything buffered and wait until it is in the store (a reader in another
+        session, such as a sweep's pruning rule, then sees this epoch's points)."""
+        self.flush()
+        with self._cv:
+            while (self._requested or self._writing) and self._error is None:
+                self._cv.wait()
+        if self._error is not None:
+            raise self._error
+
     def close(self) -> None:
         """Write everything still buffered, stop the writer, and raise its error, if any."""
         self.flush()

@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: a SweepSpec, its search space, TPE, early termination, the controller."""

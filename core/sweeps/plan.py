@@ -1,0 +1,247 @@
+"""From a SweepSpec to trial specs, and the checks that refuse a sweep before anything is stored.
+
+Trials are built on the base as the user wrote it (defaults left out), so a parameter may swap
+a whole object (`training.optimizer: {values: [{type: adam}, {type: sgd}]}`); a path through a
+part the user left to its defaults (`training.optimizer.learning_rate` with no optimizer given)
+first copies that part from the normalized base. Each trial spec is checked as a submitted job
+is (`JobSpec` validation, then `plan_job`), and its problems are reported under the parameter
+paths that caused them.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.errors import SpecError, SpecIssue
+from core.registry import squash
+from core.settings import Settings
+from core.spec.job import JobSpec
+from core.spec.paths import format_path, parse_path, with_values
+from core.sweeps import space
+from core.sweeps.spec import ENUMERABLE, MAX_TRIALS, Normal, SweepError, SweepSpec
+from core.training.plan import JobPlan, plan_job
+
+MAX_PROBES = 256  # trial specs checked at submission, at most
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    spec: SweepSpec  # with seeds filled in
+    base: dict[str, Any]  # the base as sent, with its seed: what trials are built on
+    run_cap: int
+    grid_size: int | None
+
+
+def plan_sweep(spec: SweepSpec, settings: Settings) -> SweepPlan:
+    """Refuse a sweep that cannot run (SweepError, every issue located); else its plan."""
+    issues = _method_issues(spec)
+    if issues:
+        raise SweepError(issues)
+    spec = _seeded(spec)
+    base = spec.base.model_dump(mode="json", exclude_unset=True)
+    base.setdefault("training", {})["seed"] = spec.base.training.seed
+    grid = space.grid_size(spec.parameters) if spec.method == "grid" else None
+    run_cap = min(spec.run_cap or grid, grid) if grid is not None else spec.run_cap
+    assert run_cap is not None
+    if run_cap > MAX_TRIALS:
+        raise SweepError(
+            [
+                SpecIssue(
+                    ("parameters",),
+                    f"the grid has {grid:,} points; set run_cap (at most {MAX_TRIALS}) "
+                    "to run part of it",
+                    "too_large",
+                )
+            ]
+        )
+    plan = SweepPlan(spec, base, run_cap, grid)
+    for params in _probes(plan):
+        job = build_trial(plan.spec, plan.base, params, number=0)
+        check_trial(job, params, settings)
+        _check_metric(plan.spec, job, params)
+    return plan
+
+
+def _method_issues(spec: SweepSpec) -> list[SpecIssue]:
+    issues = []
+    for path, p in spec.parameters.items():
+        where = ("parameters", path)
+        if spec.method == "grid" and not isinstance(p, ENUMERABLE):
+            issues.append(
+                SpecIssue(
+                    where,
+                    f"grid needs values, value, int_uniform or q_uniform; {p.distribution} is "
+                    "continuous (use method random or bayes)",
+                    "not_enumerable",
+                )
+            )
+        if spec.method == "bayes" and isinstance(p, Normal):
+            issues.append(
+                SpecIssue(
+                    where,
+                    "bayes samples bounded distributions; use uniform or log_uniform_values "
+                    "with min and max instead of normal",
+                    "not_searchable",
+                )
+            )
+    if spec.method != "grid" and spec.run_cap is None:
+        issues.append(
+            SpecIssue(("run_cap",), f"method {spec.method} needs run_cap, the number of trials")
+        )
+    return issues
+
+
+def _seeded(spec: SweepSpec) -> SweepSpec:
+    """The sampler seed and the trials' training seed drawn now if absent, and stored."""
+    update: dict[str, Any] = {}
+    if spec.seed is None:
+        update["seed"] = secrets.randbelow(2**31)
+    if spec.base.training.seed is None:
+        training = spec.base.training.model_copy(update={"seed": secrets.randbelow(2**31)})
+        base = spec.base.model_copy(update={"training": training})
+        update["base"] = base
+    return spec.model_copy(update=update) if update else spec
+
+
+def _probes(plan: SweepPlan) -> list[dict[str, Any]]:
+    """Trial parameters checked at submission: every grid point (up to run_cap); otherwise the
+    combinations of each parameter's probes (its choices, or its bounds), or, when those are
+    too many, each parameter's probes with the others at their first."""
+    parameters = plan.spec.parameters
+    if plan.grid_size is not None and plan.run_cap <= MAX_PROBES:
+        return [space.grid_point(parameters, i) for i in range(plan.run_cap)]
+    probes = {path: space.probes(p)[:MAX_PROBES] for path, p in parameters.items()}
+    if math.prod(len(v) for v in probes.values()) <= MAX_PROBES:
+        return [
+            dict(zip(probes, combo, strict=True)) for combo in itertools.product(*probes.values())
+        ]
+    first = {path: values[0] for path, values in probes.items()}
+    return [{**first, path: v} for path, values in probes.items() for v in values]
+
+
+def build_trial(
+    spec: SweepSpec, base: dict[str, Any], params: dict[str, Any], *, number: int
+) -> dict[str, Any]:
+    """The trial's JobSpec as JSON: base + parameter values, named and tagged for the sweep."""
+    normalized = spec.base.model_dump(mode="json")
+    trial = copy.deepcopy(base)
+    for path in params:
+        _fill_defaults(trial, normalized, parse_path(path))
+    try:
+        trial = with_values(trial, params)
+    except ValueError as e:
+        path = next((p for p in params if str(e).startswith((p, repr(p)))), None)
+        loc = ("parameters", path) if path else ("parameters",)
+        raise SweepError([SpecIssue(loc, str(e), "bad_path")]) from None
+    name = spec.name or spec.base.name or f"{spec.base.dataset.name}-sweep"
+    trial["name"] = f"{name[:190]}-{number}"
+    trial["tags"] = list(dict.fromkeys([*trial.get("tags", []), *spec.tags]))
+    return trial
+
+
+def _fill_defaults(trial: dict[str, Any], normalized: dict[str, Any], path: tuple) -> None:
+    """Copy from the normalized base the first missing object on the way to `path`'s parent."""
+    node, full = trial, normalized
+    for part in path[:-1]:
+        if not isinstance(node, dict | list) or not isinstance(full, dict | list):
+            return
+        try:
+            full = full[part]
+        except (KeyError, IndexError, TypeError):
+            return
+        if isinstance(node, dict) and part not in node:
+            node[part] = copy.deepcopy(full)
+            return
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+
+
+def check_trial(trial: dict[str, Any], params: dict[str, Any], settings: Settings) -> JobPlan:
+    """The trial spec validated and planned as a submitted job is; SweepError otherwise."""
+    try:
+        job = JobSpec.model_validate(trial)
+        return plan_job(job, settings)
+    except ValidationError as e:
+        issues = [
+            SpecIssue(_clean_loc(err["loc"], trial), _message(err), err["type"])
+            for err in e.errors()
+        ]
+    except SpecError as e:
+        issues = list(e.issues)
+    raise SweepError([_locate(issue, params) for issue in issues])
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field; check its spelling and the documented fields of this object"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _clean_loc(loc: tuple, body: Any) -> tuple:
+    """Pydantic's loc without the union-tag segments (`layers.0.dense.units` -> `layers.0.units`)."""
+    clean, node = [], body
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node:
+            tag = node.get("type")
+            if isinstance(tag, str) and squash(part) == squash(tag):
+                continue
+        clean.append(part)
+        node = (
+            node.get(part)
+            if isinstance(node, dict)
+            else (
+                node[part]
+                if isinstance(node, list) and isinstance(part, int) and part < len(node)
+                else None
+            )
+        )
+    return tuple(clean)
+
+
+def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
+    """Under the parameter whose path leads to (or through) the problem, with the values that
+    made this trial; under `base` otherwise."""
+    at = format_path(tuple(issue.loc)) if issue.loc else ""
+    shown = ", ".join(f"{p}={v!r}" for p, v in params.items())
+    for path in params:
+        if (
+            at == path
+            or at.startswith((f"{path}.", f"{path}["))
+            or path.startswith((f"{at}.", f"{at}["))
+        ):
+            return SpecIssue(("parameters", path), f"with {shown}: {at}: {issue.msg}", issue.type)
+    return SpecIssue(("base", *issue.loc), f"with {shown}: {issue.msg}", issue.type)
+
+
+def series_of(trial: dict[str, Any]) -> set[str]:
+    """The per-epoch series a trial will record."""
+    job = JobSpec.model_validate(trial)
+    names = {"loss", *job.training.metrics}
+    if job.dataset.validation_split > 0:
+        names |= {f"val_{n}" for n in names}
+    return names | {"lr"}
+
+
+def _check_metric(spec: SweepSpec, trial: dict[str, Any], params: dict[str, Any]) -> None:
+    recorded = series_of(trial)
+    if spec.metric.name not in recorded:
+        shown = ", ".join(f"{p}={v!r}" for p, v in params.items())
+        raise SweepError(
+            [
+                SpecIssue(
+                    ("metric", "name"),
+                    f"the trials do not record {spec.metric.name!r} (with {shown}, they record "
+                    f"{', '.join(sorted(recorded))}); val_ series need a validation_split",
+                    "unknown_metric",
+                )
+            ]
+        )
