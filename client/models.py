@@ -159,6 +159,7 @@ class SweepPage(_Model):
 class LeaderboardEntry(_Model):
     rank: int | None  # None for a trial without a value of the metric (listed last)
     job_id: str
+    trial: int | None = None  # its number in the sweep, where the server sends it
     status: str
     value: float | None  # the trial's best value of the metric over its epochs
     epoch: int | None  # the epoch of that value
