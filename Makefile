@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/diagnostics_overhead.py
 	$(BIN)/python bench/reference_results.py
+	$(BIN)/python bench/sweep_efficiency.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
