@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump({**sweeps, "base": grid["base"]}, sort_keys=False))
         return 0
 
+    # A SIGTERM unwinds like Ctrl-C, so the service started here is stopped with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with contextlib.ExitStack() as stack:
         url = args.server or stack.enter_context(own_service(args.workers))
         client = stack.enter_context(Client(url))
