@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/diagnostics_overhead.py
 	$(BIN)/python bench/reference_results.py
 	$(BIN)/python bench/checkpoint_cost.py
+	$(BIN)/python bench/sweep_efficiency.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

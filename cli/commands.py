@@ -206,18 +206,23 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def add_command(sub: Any, name: str, command: Command, help_: str) -> argparse.ArgumentParser:
+    """A subcommand that runs `command` with a client of --server."""
+    sp = sub.add_parser(name, help=help_)
+    sp.add_argument(
+        "--server",
+        default=None,
+        help=f"the API's URL (default EPOCHAL_URL, else {default_url()})",
+    )
+    sp.set_defaults(func=_run(command))
+    return sp
+
+
 def register(sub: Any) -> None:
     """Add the client subcommands to `epochal`'s subparsers."""
 
     def add(name: str, command: Command, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_)
-        sp.add_argument(
-            "--server",
-            default=None,
-            help=f"the API's URL (default EPOCHAL_URL, else {default_url()})",
-        )
-        sp.set_defaults(func=_run(command))
-        return sp
+        return add_command(sub, name, command, help_)
 
     sp = add("submit", submit, "submit a job spec (.yaml or .json)")
     sp.add_argument("spec", help="the spec file")

@@ -1,5 +1,6 @@
 """`epochal serve | api | worker | migrate`, and the API client's
-`submit | status | metrics | cancel | list | compare`."""
+`submit | status | metrics | cancel | list | compare` and
+`sweep | sweep-status | sweep-list | leaderboard | sweep-cancel | sweep-pause | sweep-resume`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 import migrations
-from cli import commands
+from cli import commands, sweep_commands
 from cli.embedded import EmbeddedBroker
 from core.settings import EMBEDDED, get_settings
 
@@ -168,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--concurrency", type=int, default=1, help="jobs trained at once")
     add("migrate", migrate, "apply the store's migrations")
     commands.register(sub)
+    sweep_commands.register(sub)
     return p
 
 

@@ -2,7 +2,20 @@
 
 from client.errors import EpochalAPIError, EpochalConnectionError, EpochalError
 from client.http import Client, load_spec
-from client.models import Comparison, Job, Page, Series
+from client.models import (
+    Comparison,
+    Job,
+    Leaderboard,
+    LeaderboardEntry,
+    Page,
+    Series,
+    Sweep,
+    SweepBest,
+    SweepCounts,
+    SweepMetric,
+    SweepPage,
+)
+from client.sweeps import SweepRun
 
 __all__ = [
     "Client",
@@ -11,7 +24,15 @@ __all__ = [
     "EpochalConnectionError",
     "EpochalError",
     "Job",
+    "Leaderboard",
+    "LeaderboardEntry",
     "Page",
     "Series",
+    "Sweep",
+    "SweepBest",
+    "SweepCounts",
+    "SweepMetric",
+    "SweepPage",
+    "SweepRun",
     "load_spec",
 ]

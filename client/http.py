@@ -7,13 +7,14 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import yaml
 
 from client.errors import EpochalAPIError, EpochalConnectionError
-from client.models import Comparison, Job, Page, Series
+from client.models import Comparison, Job, Leaderboard, Page, Series, Sweep, SweepPage
+from client.sweeps import SweepRun
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -21,13 +22,15 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 # POST is safe to send again.
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
+T = TypeVar("T", Job, Sweep)
+
 
 def default_url() -> str:
     return os.environ.get("EPOCHAL_URL") or DEFAULT_URL
 
 
 def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A job spec from a .yaml/.yml or .json file."""
+    """A job or sweep spec from a .yaml/.yml or .json file."""
     p = Path(path)
     text = p.read_text()
     if p.suffix.lower() in (".yaml", ".yml"):
@@ -105,13 +108,16 @@ class Client:
         params: Mapping[str, Any] | None = None,
         order_by: str | None = None,
         order: str | None = None,
+        sweep_id: str | None = None,
     ) -> Page:
         """One page of jobs. `params` filters on spec values: {"training.optimizer.type": "adam"}
-        becomes param.training.optimizer.type="adam" (values are sent as JSON)."""
+        becomes param.training.optimizer.type="adam" (values are sent as JSON); `sweep_id`
+        keeps a sweep's trials."""
         query: list[tuple[str, str | int]] = [("limit", limit)]
         for key, value in (
             ("status", status),
             ("tag", tag),
+            ("sweep_id", sweep_id),
             ("cursor", cursor),
             ("order_by", order_by),
             ("order", order),
@@ -167,18 +173,90 @@ class Client:
         poll: float = 1.0,
         on_progress: Callable[[Job], None] | None = None,
     ) -> Job:
-        """Poll until the job has succeeded, failed or been cancelled; `on_progress` sees each
-        poll's job. Raises TimeoutError after `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.get(job_id)
-            if on_progress is not None:
-                on_progress(job)
-            if job.finished:
-                return job
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout}s")
-            time.sleep(poll)
+        """Poll until the job has succeeded, failed, been cancelled or pruned; `on_progress`
+        sees each poll's job. Raises TimeoutError after `timeout` seconds."""
+        return _poll(lambda: self.get(job_id), f"job {job_id}", timeout, poll, on_progress)
+
+    # --- sweeps -------------------------------------------------------------------------
+
+    def create_sweep(self, spec: Mapping[str, Any] | str | os.PathLike[str]) -> Sweep:
+        """Start a sweep from a SweepSpec (a mapping, or the path of a .yaml/.json file).
+        Every trial is validated first: a bad one raises a 422 naming the parameter path."""
+        body = dict(spec) if isinstance(spec, Mapping) else load_spec(spec)
+        return Sweep.model_validate(self._request("POST", "/v1/sweeps", json=body))
+
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        return Sweep.model_validate(self._request("GET", f"/v1/sweeps/{sweep_id}"))
+
+    def list_sweeps(
+        self, status: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> SweepPage:
+        query: dict[str, str | int] = {"limit": limit}
+        if status is not None:
+            query["status"] = status
+        if cursor is not None:
+            query["cursor"] = cursor
+        return SweepPage.model_validate(self._request("GET", "/v1/sweeps", params=query))
+
+    def leaderboard(self, sweep_id: str, limit: int | None = None) -> Leaderboard:
+        """The trials ranked by their best value of the sweep's metric; those without one last."""
+        query = {} if limit is None else {"limit": limit}
+        body = self._request("GET", f"/v1/sweeps/{sweep_id}/leaderboard", params=query)
+        return Leaderboard.model_validate(body)
+
+    def cancel_sweep(self, sweep_id: str) -> Sweep:
+        return self._sweep_action(sweep_id, "cancel")
+
+    def pause_sweep(self, sweep_id: str) -> Sweep:
+        """No new trials until `resume_sweep`."""
+        return self._sweep_action(sweep_id, "pause")
+
+    def resume_sweep(self, sweep_id: str) -> Sweep:
+        return self._sweep_action(sweep_id, "resume")
+
+    def _sweep_action(self, sweep_id: str, action: str) -> Sweep:
+        return Sweep.model_validate(self._request("POST", f"/v1/sweeps/{sweep_id}/{action}"))
+
+    def wait_sweep(
+        self,
+        sweep_id: str,
+        timeout: float | None = None,
+        poll: float = 2.0,
+        on_progress: Callable[[Sweep], None] | None = None,
+    ) -> Sweep:
+        """Poll until the sweep has finished or been cancelled (a paused sweep is waited on);
+        `on_progress` sees each poll's sweep. Raises TimeoutError after `timeout` seconds."""
+        return _poll(
+            lambda: self.get_sweep(sweep_id), f"sweep {sweep_id}", timeout, poll, on_progress
+        )
+
+    def sweep(self, spec: Mapping[str, Any] | str | os.PathLike[str]) -> SweepRun:
+        """Start a sweep and hold it for a script: `.wait()`, `.leaderboard()`, `.best()`,
+        `.trials()`, `.compare()`."""
+        return SweepRun(self, self.create_sweep(spec))
+
+    def open_sweep(self, sweep_id: str) -> SweepRun:
+        """A `SweepRun` for a sweep that already exists."""
+        return SweepRun(self, self.get_sweep(sweep_id))
+
+
+def _poll(
+    fetch: Callable[[], T],
+    what: str,
+    timeout: float | None,
+    poll: float,
+    on_progress: Callable[[T], None] | None,
+) -> T:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        item = fetch()
+        if on_progress is not None:
+            on_progress(item)
+        if item.finished:
+            return item
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} is still {item.status} after {timeout}s")
+        time.sleep(poll)
 
 
 def _api_error(r: httpx.Response) -> EpochalAPIError:

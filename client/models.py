@@ -1,4 +1,5 @@
-"""Typed results of the v1 API, mirroring `api/schemas.py` and `api/routes/compare.py`.
+"""Typed results of the v1 API, mirroring `api/schemas.py`, `api/routes/compare.py` and the
+sweep contract (a Sweep, its counts, best trial and leaderboard).
 
 Frozen and lenient: a field the server adds later is ignored, so an older client keeps working.
 NaN and infinities, which the API sends as the strings "NaN"/"Infinity", come back as floats.
@@ -11,7 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+# `pruned`: a sweep trial stopped by early termination, which ends it as surely as success.
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "pruned"})
+SWEEP_FINISHED = frozenset({"finished", "cancelled"})
 
 
 class _Model(BaseModel):
@@ -35,6 +38,7 @@ class Job(_Model):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    sweep_id: str | None = None  # set on a sweep's trials
 
     @property
     def finished(self) -> bool:
@@ -87,3 +91,83 @@ class Comparison(_Model):
     params: dict[str, list[Any]]  # spec paths whose values differ, one value per job
     metrics: dict[str, list[MetricSummary | None]]  # per job; None where it has no such series
     series: dict[str, AlignedSeries]
+
+
+# --- sweeps -------------------------------------------------------------------------------
+
+
+class SweepMetric(_Model):
+    name: str
+    goal: str  # maximize | minimize
+
+
+class SweepCounts(_Model):
+    """Trials by status."""
+
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    pruned: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.cancelled + self.pruned
+
+    @property
+    def total(self) -> int:
+        return self.done + self.queued + self.running
+
+
+class SweepBest(_Model):
+    job_id: str
+    value: float
+    params: dict[str, Any]
+
+
+class Sweep(_Model):
+    id: str
+    name: str | None
+    status: str  # running | paused | finished | cancelled
+    method: str  # grid | random | bayes
+    metric: SweepMetric
+    run_cap: int | None
+    max_parallel: int
+    trials: int  # trials created so far
+    counts: SweepCounts
+    best: SweepBest | None  # None until a trial has the metric
+    spec: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in SWEEP_FINISHED
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The searched spec paths and their distributions, from the normalized spec."""
+        return self.spec.get("parameters") or {}
+
+
+class SweepPage(_Model):
+    items: list[Sweep]
+    next_cursor: str | None
+
+
+class LeaderboardEntry(_Model):
+    rank: int | None  # None for a trial without a value of the metric (listed last)
+    job_id: str
+    trial: int | None = None  # its number in the sweep, where the server sends it
+    status: str
+    value: float | None  # the trial's best value of the metric over its epochs
+    epoch: int | None  # the epoch of that value
+    epochs_run: int
+    params: dict[str, Any]
+
+
+class Leaderboard(_Model):
+    sweep_id: str
+    metric: SweepMetric
+    trials: list[LeaderboardEntry]
