@@ -1,5 +1,5 @@
 """examples/ stays true: every example is a spec that passes submission, and the MLP learns;
-every sweep in examples/sweeps/ has a base that passes submission with each of its values set."""
+every sweep in examples/sweeps/ passes the sweep submission checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import yaml
 
 from core.settings import Settings
 from core.spec import JobSpec
-from core.spec.paths import flatten, format_path, parse_path, with_values
+from core.sweeps.plan import plan_sweep
+from core.sweeps.spec import SweepSpec
 from core.training.plan import plan_job
 from core.training.session import train_spec
 
@@ -55,51 +56,26 @@ def test_the_digits_mlp_learns_in_a_few_epochs() -> None:
 
 
 # --- sweeps ---------------------------------------------------------------------------------
-# Checked with JobSpec and spec paths until the SweepSpec model validates the whole file.
 
 
 def test_there_are_sweep_examples() -> None:
     assert {p.name for p in SWEEPS} >= {
+        "grid_digits_mlp.yaml",
         "grid_lr_batch.yaml",
         "random_hyperband_cnn.yaml",
         "bayes_mlp.yaml",
     }
 
 
-def candidate_values(distribution: dict[str, Any]) -> list[Any]:
-    """The values a sweep parameter can take that bound the rest: its list, or its range's ends."""
-    if "values" in distribution:
-        return list(distribution["values"])
-    if "value" in distribution:
-        return [distribution["value"]]
-    kind = distribution["distribution"]
-    if kind == "normal":
-        return [distribution["mu"]]
-    assert kind in ("uniform", "log_uniform_values", "int_uniform", "q_uniform"), kind
-    return [distribution["min"], distribution["max"]]
-
-
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
-def test_every_sweep_example_has_a_base_that_passes_submission_with_each_value(
-    path: Path,
-) -> None:
-    sweep = load(path)
-    assert sweep["name"] and "examples" in sweep["tags"], "every example sets its name and tags"
-    assert sweep["method"] in ("grid", "random", "bayes")
-    assert sweep["metric"]["goal"] in ("maximize", "minimize")
-    assert sweep["parameters"], "a sweep searches over something"
-    base = JobSpec.model_validate(sweep["base"])
-    plan_job(base, Settings())
-    for name, distribution in sweep["parameters"].items():
-        if sweep["method"] == "grid":
-            assert "values" in distribution or "value" in distribution, name
-        for value in candidate_values(distribution):
-            # with_values refuses a path through a list or scalar; extra="forbid" a misspelt key.
-            trial = JobSpec.model_validate(with_values(sweep["base"], {name: value}))
-            plan_job(trial, Settings())
-            # ... and the value is where the path says in the normalized spec, not dropped.
-            leaves = flatten(trial.model_dump(mode="json"))
-            assert leaves[format_path(parse_path(name))] == value, name
+def test_every_sweep_example_passes_the_sweep_submission_checks(path: Path) -> None:
+    """plan_sweep validates the SweepSpec and every trial the search space can produce (each
+    grid point; each range's probe values), as POST /v1/sweeps does."""
+    spec = SweepSpec.model_validate(load(path))
+    plan = plan_sweep(spec, Settings())
+    assert spec.name and "examples" in spec.tags, "every example sets its name and tags"
+    if spec.method == "grid":
+        assert plan.run_cap == plan.grid_size
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
