@@ -39,3 +39,24 @@ DIVERGING = {
         "seed": 0,
     },
 }
+
+
+def moons_mlp(epochs: int) -> dict:
+    """A tiny classifier that trains in well under a second: the base of the sweep tests."""
+    return {
+        "dataset": {"name": "moons", "n_samples": 200, "validation_split": 0.25},
+        "model": {
+            "layers": [
+                {"type": "dense", "units": 8, "activation": "relu"},
+                {"type": "dense", "units": 2, "activation": "softmax"},
+            ]
+        },
+        "training": {
+            "loss": "sparse_categorical_crossentropy",
+            "optimizer": {"type": "adam", "learning_rate": 0.01},
+            "batch_size": 32,
+            "epochs": epochs,
+            "metrics": ["accuracy"],
+            "seed": 0,
+        },
+    }

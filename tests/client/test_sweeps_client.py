@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("core.sweeps")  # runs once the sweep engine is merged
 
 from client import Client, EpochalAPIError, SweepRun
+from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e
 
@@ -19,24 +20,7 @@ LR = "training.optimizer.learning_rate"
 
 
 def moons(epochs: int = 2) -> dict[str, Any]:
-    return {
-        "name": "moons-mlp",
-        "dataset": {"name": "moons", "n_samples": 200, "validation_split": 0.25},
-        "model": {
-            "layers": [
-                {"type": "dense", "units": 8, "activation": "relu"},
-                {"type": "dense", "units": 2, "activation": "softmax"},
-            ]
-        },
-        "training": {
-            "loss": "sparse_categorical_crossentropy",
-            "optimizer": {"type": "adam", "learning_rate": 0.01},
-            "epochs": epochs,
-            "batch_size": 32,
-            "metrics": ["accuracy"],
-            "seed": 0,
-        },
-    }
+    return {"name": "moons-mlp", **moons_mlp(epochs)}
 
 
 def grid(tag: str, rates: list[float], **extra: Any) -> dict[str, Any]:

@@ -15,26 +15,11 @@ import pytest
 
 from core.sweeps import optuna_sampler
 from tests.e2e.stack import Stack, migrate, own_stack, wait_until
+from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e
 
-MOONS = {
-    "dataset": {"name": "moons", "n_samples": 200, "validation_split": 0.25},
-    "model": {
-        "layers": [
-            {"type": "dense", "units": 8, "activation": "relu"},
-            {"type": "dense", "units": 2, "activation": "softmax"},
-        ]
-    },
-    "training": {
-        "loss": "sparse_categorical_crossentropy",
-        "optimizer": {"type": "adam", "learning_rate": 0.01},
-        "batch_size": 32,
-        "epochs": 3,
-        "metrics": ["accuracy"],
-        "seed": 0,
-    },
-}
+MOONS = moons_mlp(epochs=3)
 METRIC = {"name": "val_accuracy", "goal": "maximize"}
 GRID = {
     "name": "grid",

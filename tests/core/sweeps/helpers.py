@@ -13,24 +13,9 @@ from core.store.metrics import write_points
 from core.store.models import JobStatus
 from core.sweeps.plan import plan_sweep
 from core.sweeps.spec import SweepSpec
+from tests.specs import moons_mlp
 
-MOONS = {
-    "dataset": {"name": "moons", "n_samples": 200, "validation_split": 0.25},
-    "model": {
-        "layers": [
-            {"type": "dense", "units": 8, "activation": "relu"},
-            {"type": "dense", "units": 2, "activation": "softmax"},
-        ]
-    },
-    "training": {
-        "loss": "sparse_categorical_crossentropy",
-        "optimizer": {"type": "adam", "learning_rate": 0.01},
-        "batch_size": 32,
-        "epochs": 4,
-        "metrics": ["accuracy"],
-        "seed": 0,
-    },
-}
+MOONS = moons_mlp(epochs=4)
 
 
 def sweep_spec(**fields: Any) -> dict[str, Any]:
