@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from celery import Celery
 from kombu import Queue
+from sqlalchemy.orm import Session
 
 from core.dispatch import QUEUES, TRAIN_TASK, celery_config
 from core.settings import EMBEDDED, Settings
+from core.store import jobs as job_store
+from core.store.models import Job
 
 
 class BrokerUnavailable(Exception):
@@ -44,3 +50,28 @@ class Enqueuer:
 
     def close(self) -> None:
         self.app.close()
+
+
+def create_and_send(
+    session: Session,
+    enqueuer: Enqueuer,
+    /,
+    *,
+    undo: Callable[[], None] | None = None,
+    **fields: Any,
+) -> Job:
+    """Create a job, commit it, then send it. When the broker refuses, the job is deleted again
+    (nothing half-written; `undo` removes anything else made for it) and BrokerUnavailable
+    propagates as a 503. Should the store fail at that point too, the workers' reaper sends the
+    queued job once the broker is back."""
+    job = job_store.create_job(session, **fields)
+    session.commit()
+    try:
+        enqueuer.send_train(job.id, job.queue)
+    except BrokerUnavailable:
+        job_store.delete_job(session, job_id=job.id)
+        session.commit()
+        if undo is not None:
+            undo()
+        raise
+    return job

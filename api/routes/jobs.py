@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, status
 
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
-from api.queue import BrokerUnavailable
+from api.queue import create_and_send
 from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
 from core.dispatch import queue_for
 from core.spec import JobSpec
@@ -40,8 +40,9 @@ def submit_job(
     # Refuses a spec that cannot run, before anything is written.
     plan = plan_job(spec, settings, uploads)
     spec = normalize(spec)
-    job = job_store.create_job(
+    job = create_and_send(
         session,
+        queue,
         spec=spec.model_dump(mode="json"),
         name=spec.name or f"{spec.dataset.name}-job",
         tags=spec.tags,
@@ -49,15 +50,6 @@ def submit_job(
         summary=plan.summary(),
         epochs=spec.training.epochs,
     )
-    session.commit()
-    try:
-        queue.send_train(job.id, job.queue)
-    except BrokerUnavailable:
-        # Nothing half-written: remove the job again. (Should the store fail here too, the
-        # workers' reaper sends the queued job once the broker is back.)
-        job_store.delete_job(session, job_id=job.id)
-        session.commit()
-        raise
     return JobOut.of(job)
 
 

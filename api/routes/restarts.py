@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
 from api.problems import spec_validation_error
-from api.queue import BrokerUnavailable
+from api.queue import BrokerUnavailable, create_and_send
 from api.routes.jobs import normalize
 from api.schemas import JobOut
 from core.dispatch import queue_for
@@ -63,12 +63,17 @@ class CloneIn(BaseModel):
 
 @router.post("/{job_id}/clone", status_code=status.HTTP_201_CREATED, response_model=JobOut)
 def clone_job(
-    job_id: str, body: CloneIn, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep
+    job_id: str,
+    body: CloneIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: EnqueuerDep,
+    uploads: UploadsDep,
 ) -> JobOut:
     """A new job from the source's spec with `overrides`, checked like a submission."""
     source = job_store.get_job(session, job_id=job_id)
     spec = _cloned_spec(source, body)
-    plan = plan_job(spec, settings)
+    plan = plan_job(spec, settings, uploads)
     artifacts = FolderArtifacts(settings.artifacts_dir)
     weights = None
     if body.init_from is not None:
@@ -85,8 +90,11 @@ def clone_job(
         pointer = (source.checkpoint or {}).get(body.init_from)
         if pointer is not None:
             init_from["epoch"] = pointer["epoch"]
-    job = job_store.create_job(
+    copy = init_from["weights"] if init_from is not None else None
+    job = create_and_send(
         session,
+        queue,
+        undo=(lambda: artifacts.delete(copy)) if copy is not None else None,
         job_id=new_id,
         spec=spec.model_dump(mode="json"),
         name=spec.name or source.name,
@@ -97,15 +105,6 @@ def clone_job(
         source_job_id=source.id,
         init_from=init_from,
     )
-    session.commit()
-    try:
-        queue.send_train(job.id, job.queue)
-    except BrokerUnavailable:
-        job_store.delete_job(session, job_id=job.id)
-        session.commit()
-        if init_from is not None:
-            artifacts.delete(init_from["weights"])
-        raise
     return JobOut.of(job)
 
 

@@ -243,7 +243,15 @@ def test_a_job_names_an_upload_and_holds_it_until_it_ends(
     assert r.status_code == 409 and job.json()["id"] in r.json()["detail"]
     assert row_count(settings) == 1
 
+    # A clone of that job names the upload too, and holds it in turn.
+    clone = client.post(f"/v1/jobs/{job.json()['id']}/clone", json={"overrides": {}})
+    assert clone.status_code == 201, clone.text
+    assert clone.json()["spec"]["dataset"]["name"] == ds["id"]
     assert client.post(f"/v1/jobs/{job.json()['id']}/cancel").status_code == 202
+    r = client.delete(f"/v1/datasets/{ds['id']}")
+    assert r.status_code == 409 and clone.json()["id"] in r.json()["detail"]
+
+    assert client.post(f"/v1/jobs/{clone.json()['id']}/cancel").status_code == 202
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 204
     assert row_count(settings) == 0 and stored_files(settings) == []
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 404
