@@ -36,9 +36,8 @@ import yaml
 
 from client import Client, Sweep, load_spec
 from core.settings import Settings
-from core.spec import JobSpec
-from core.spec.paths import with_values
-from core.training.plan import plan_job
+from core.sweeps.plan import plan_sweep
+from core.sweeps.spec import SweepSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC = {"name": "val_accuracy", "goal": "maximize"}
@@ -105,12 +104,11 @@ def ideal_hyperband_epochs(trials: int, epochs: int, min_iter: int = 1, eta: int
 
 
 def check(grid: dict, random: dict) -> None:
-    """What the API would refuse, refused here first: the base and every grid point."""
-    settings = Settings()
-    plan_job(JobSpec.model_validate(grid["base"]), settings)
-    for point in grid_points():
-        plan_job(JobSpec.model_validate(with_values(grid["base"], point)), settings)
+    """What the API would refuse, refused here first, by the same checks: the base and every
+    grid point (and the random sweep's choices)."""
     assert random["parameters"] == grid["parameters"], "one search space for both"
+    for sweep in (grid, random):
+        plan_sweep(SweepSpec.model_validate(sweep), Settings())
 
 
 # --- the service --------------------------------------------------------------------------

@@ -62,8 +62,12 @@ class ModelRef:
     preprocessing: str | None = None  # the key of its ModelData (models saved before: none)
 
 
+# A pruned sweep trial stopped early, as early stopping would, and saved its model too.
+HAS_MODEL = (JobStatus.SUCCEEDED, JobStatus.PRUNED)
+
+
 def model_ref(job: Job) -> ModelRef:
-    if job.status != JobStatus.SUCCEEDED:
+    if job.status not in HAS_MODEL:
         raise ConflictError(f"job {job.id} is {job.status}; a model exists once it has succeeded")
     model = job.summary.get("model") or {}
     if not model.get("weights"):

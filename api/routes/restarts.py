@@ -16,6 +16,7 @@ from api.problems import spec_validation_error
 from api.queue import BrokerUnavailable, create_and_send
 from api.routes.jobs import normalize
 from api.schemas import JobOut
+from core import serving
 from core.dispatch import queue_for
 from core.errors import ConflictError, NotFoundError, SpecError
 from core.spec import JobSpec
@@ -23,7 +24,7 @@ from core.spec.job import Tag
 from core.spec.paths import with_values
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
-from core.store.models import Job, JobStatus
+from core.store.models import Job
 from core.training.plan import plan_job
 from core.training.resume import checkpoint_weights, weights_issues
 
@@ -31,9 +32,20 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.post("/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def resume_job(job_id: str, session: SessionDep, queue: EnqueuerDep) -> JobOut:
+def resume_job(
+    job_id: str, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep, uploads: UploadsDep
+) -> JobOut:
     """A cancelled or failed job back to the queue. Its next attempt continues from its
-    `last` checkpoint (the response's `checkpoint.last`); a job without one starts over."""
+    `last` checkpoint (the response's `checkpoint.last`); a job without one starts over.
+    A sweep's trial is refused: its sweep decides what runs (resume the sweep instead)."""
+    job = job_store.get_job(session, job_id=job_id)
+    if job.trial is not None:
+        raise ConflictError(
+            f"job {job_id} is a trial of sweep {job.trial.sweep_id}; its sweep decides which "
+            "trials run: resume the sweep (POST /v1/sweeps/{id}/resume) or clone the trial"
+        )
+    if job.status in job_store.RESUMABLE:  # (reopen_job refuses the others with a 409)
+        plan_job(JobSpec.model_validate(job.spec), settings, uploads)  # its data set is there
     job, before = job_store.reopen_job(session, job_id=job_id)
     session.commit()
     try:
@@ -132,7 +144,7 @@ def _source_weights(source: Job, kind: str, artifacts: FolderArtifacts) -> dict[
     if kind != "final":
         return checkpoint_weights(source, kind, artifacts)
     key = (source.summary.get("model") or {}).get("weights")
-    if source.status != JobStatus.SUCCEEDED or not key:
+    if source.status not in serving.HAS_MODEL or not key:
         raise ConflictError(
             f"job {source.id} is {source.status}; it has a final model once it has succeeded "
             '(init_from "last" or "best" takes a checkpoint)'

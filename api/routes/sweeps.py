@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
 from api.queue import BrokerUnavailable
 from api.sweep_schemas import LeaderboardOut, MetricOut, SweepOut, SweepPage, TrialOut
 from core.store import sweeps as sweep_store
@@ -29,11 +29,15 @@ def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepOut)
 def submit_sweep(
-    spec: SweepSpec, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep
+    spec: SweepSpec,
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: EnqueuerDep,
+    uploads: UploadsDep,
 ) -> SweepOut:
     """Every trial spec the sweep can produce is checked first (grid: each point; otherwise each
     parameter's choices and bounds): a sweep that cannot run is refused with nothing stored."""
-    plan = plan_sweep(spec, settings)
+    plan = plan_sweep(spec, settings, uploads)
     sweep = sweep_store.create_sweep(
         session,
         name=spec.name or spec.base.name or f"{spec.base.dataset.name}-sweep",

@@ -13,6 +13,7 @@ derived from the file's SHA-256 and how it was read, so:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from core.data.uploads import ParsedDataset, from_npz, parse_upload, to_npz
 from core.errors import ConflictError, NotFoundError
 from core.store.artifacts import Artifacts
 from core.store.job_queries import ParamFilter, param_condition
-from core.store.models import Dataset, Job, JobStatus
+from core.store.models import Dataset, Job, JobStatus, Sweep, SweepStatus
 
 Sessions = Callable[[], AbstractContextManager[Session]]
 
@@ -62,6 +63,14 @@ def jobs_using(session: Session, *, dataset_id: str) -> list[str]:
     return list(session.scalars(query))
 
 
+def sweeps_using(session: Session, *, dataset_id: str) -> list[str]:
+    """Sweeps still making trials whose base or parameter values name the data set: their
+    future trials would need it. Read as text, since a parameter may set it at any path."""
+    live = [SweepStatus.RUNNING.value, SweepStatus.PAUSED.value]
+    rows = session.execute(select(Sweep.id, Sweep.spec).where(Sweep.status.in_(live)))
+    return [sweep_id for sweep_id, spec in rows if f'"{dataset_id}"' in json.dumps(spec)]
+
+
 def delete_dataset(session: Session, *, dataset_id: str) -> str:
     """Delete the row (the caller commits, then deletes the returned artifact key)."""
     row = get_dataset(session, dataset_id=dataset_id)
@@ -70,6 +79,11 @@ def delete_dataset(session: Session, *, dataset_id: str) -> str:
         raise ConflictError(
             f"the data set {dataset_id} is in use by {len(busy)} queued or running "
             f"job{'s' if len(busy) > 1 else ''} ({shown}); cancel them or wait for them to end"
+        )
+    if sweeps := sweeps_using(session, dataset_id=dataset_id):
+        raise ConflictError(
+            f"the data set {dataset_id} is in use by the running or paused sweep"
+            f"{'s' if len(sweeps) > 1 else ''} {', '.join(sweeps)}; cancel or finish them first"
         )
     session.delete(row)
     session.flush()
@@ -161,12 +175,7 @@ class StoreUploads:
 
     def find(self, dataset_id: str) -> UploadedDataset | None:
         with self.sessions() as session:
-            row = session.get(Dataset, dataset_id)
-            if row is None:
-                return None
-            return UploadedDataset(
-                row.id, info_of(row), row.artifact_key, row.encoding.get("classes")
-            )
+            return SessionUploads(session).find(dataset_id)
 
     def load(self, dataset: UploadedDataset) -> Arrays:
         try:
@@ -177,3 +186,20 @@ class StoreUploads:
                 f"({dataset.artifact_key!r})"
             ) from None
         return from_npz(data)
+
+
+@dataclass(frozen=True)
+class SessionUploads:
+    """`UploadedDatasets` for planning inside an open transaction (the sweep controller's):
+    finds the metadata through that session; planning never loads arrays."""
+
+    session: Session
+
+    def find(self, dataset_id: str) -> UploadedDataset | None:
+        row = self.session.get(Dataset, dataset_id)
+        if row is None:
+            return None
+        return UploadedDataset(row.id, info_of(row), row.artifact_key, row.encoding.get("classes"))
+
+    def load(self, dataset: UploadedDataset) -> Arrays:
+        raise RuntimeError("planning loads no arrays")

@@ -27,6 +27,7 @@ from core.spec.job import JobSpec
 from core.store import jobs as job_store
 from core.store import sweeps as sweep_store
 from core.store.base import utcnow
+from core.store.datasets import SessionUploads
 from core.store.models import JobStatus, Sweep, SweepStatus
 from core.sweeps import optuna_sampler, space
 from core.sweeps.plan import build_trial, check_trial
@@ -103,7 +104,7 @@ def _create_trial(
     number, params = _propose(sweep, spec, settings, sweep.trials)
     trial = build_trial(spec, sweep.base, params, number=number)
     try:
-        plan = check_trial(trial, params, settings)
+        plan = check_trial(trial, params, settings, SessionUploads(session))
         job_spec = JobSpec.model_validate(trial)
         error = None
     except SweepError as e:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
 from core.registry import squash
 from core.settings import Settings
@@ -39,7 +40,9 @@ class SweepPlan:
     grid_size: int | None
 
 
-def plan_sweep(spec: SweepSpec, settings: Settings) -> SweepPlan:
+def plan_sweep(
+    spec: SweepSpec, settings: Settings, uploads: UploadedDatasets | None = None
+) -> SweepPlan:
     """Refuse a sweep that cannot run (SweepError, every issue located); else its plan."""
     issues = _method_issues(spec)
     if issues:
@@ -64,7 +67,7 @@ def plan_sweep(spec: SweepSpec, settings: Settings) -> SweepPlan:
     plan = SweepPlan(spec, base, run_cap, grid)
     for params in _probes(plan):
         job = build_trial(plan.spec, plan.base, params, number=0)
-        check_trial(job, params, settings)
+        check_trial(job, params, settings, uploads)
         _check_metric(plan.spec, job, params)
     return plan
 
@@ -165,11 +168,16 @@ def _fill_defaults(trial: dict[str, Any], normalized: dict[str, Any], path: tupl
             return
 
 
-def check_trial(trial: dict[str, Any], params: dict[str, Any], settings: Settings) -> JobPlan:
+def check_trial(
+    trial: dict[str, Any],
+    params: dict[str, Any],
+    settings: Settings,
+    uploads: UploadedDatasets | None = None,
+) -> JobPlan:
     """The trial spec validated and planned as a submitted job is; SweepError otherwise."""
     try:
         job = JobSpec.model_validate(trial)
-        return plan_job(job, settings)
+        return plan_job(job, settings, uploads)
     except ValidationError as e:
         issues = [
             SpecIssue(_clean_loc(err["loc"], trial), _message(err), err["type"])

@@ -143,8 +143,8 @@ class Pruner(Callback):
         self.pruned: dict[str, Any] | None = None
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
-        if not self.rule.decides_at(state.epoch, state.epochs):
-            return
+        if state.stop_training or not self.rule.decides_at(state.epoch, state.epochs):
+            return  # already stopping (early stopping): the trial ends as such, not pruned
         self.sync()
         with self.sessions() as session:
             decision = self.rule.decide(session, job_id=self.job_id, epoch=state.epoch)

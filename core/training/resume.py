@@ -61,9 +61,6 @@ def plan_start(
     return start
 
 
-CHECKPOINTS = ("best", "last")
-
-
 def checkpoint_weights(job: Job, kind: str, artifacts: Artifacts) -> dict[str, torch.Tensor]:
     """The network weights of a job's `best` or `last` checkpoint."""
     pointer = (job.checkpoint or {}).get(kind)

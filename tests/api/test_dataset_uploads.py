@@ -253,6 +253,40 @@ def test_a_job_names_an_upload_and_holds_it_until_it_ends(
 
     assert client.post(f"/v1/jobs/{clone.json()['id']}/cancel").status_code == 202
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 204
+    r = client.post(f"/v1/jobs/{clone.json()['id']}/resume")  # its data set is gone
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["dataset", "name"]
     assert row_count(settings) == 0 and stored_files(settings) == []
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 404
     assert client.delete("/v1/datasets/digits").status_code == 409
+
+
+def test_a_sweep_runs_on_an_upload_and_holds_it_while_it_lives(
+    client: TestClient, settings: Settings
+) -> None:
+    ds = upload(client, table_csv(), target="species").json()
+    sweep = {
+        "base": {
+            "dataset": {"name": ds["id"], "validation_split": 0.2},
+            "model": {"layers": [{"type": "dense", "units": 3, "activation": "softmax"}]},
+            "training": {"loss": "sparse_categorical_crossentropy", "epochs": 1},
+        },
+        "method": "grid",
+        "metric": {"name": "val_loss", "goal": "minimize"},
+        "parameters": {"training.optimizer.learning_rate": {"values": [0.01, 0.1]}},
+        "max_parallel": 1,
+    }
+    r = client.post("/v1/sweeps", json=sweep)
+    assert r.status_code == 201, r.text
+    sweep_id = r.json()["id"]
+    (trial,) = client.get("/v1/jobs", params={"sweep_id": sweep_id}).json()["items"]
+    assert trial["spec"]["dataset"]["name"] == ds["id"] and trial["status"] == "queued"
+
+    # Paused, with its one trial cancelled: no job uses the data set, but the sweep's next one will.
+    assert client.post(f"/v1/sweeps/{sweep_id}/pause").status_code == 200
+    assert client.post(f"/v1/jobs/{trial['id']}/cancel").status_code == 202
+    r = client.post(f"/v1/jobs/{trial['id']}/resume")  # its sweep decides what runs
+    assert r.status_code == 409 and "resume the sweep" in r.json()["detail"]
+    r = client.delete(f"/v1/datasets/{ds['id']}")
+    assert r.status_code == 409 and sweep_id in r.json()["detail"]
+    assert client.post(f"/v1/sweeps/{sweep_id}/cancel").status_code == 200
+    assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 204

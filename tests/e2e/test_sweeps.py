@@ -139,6 +139,9 @@ def test_a_random_sweep_with_hyperband_prunes_the_laggards(stack: Stack) -> None
             if job["status"] == "pruned":
                 assert epochs in (1, 2, 4) and job["summary"]["pruned"]["epoch"] == epochs
                 assert job["summary"]["stop_reason"].startswith("pruned by hyperband")
+                # ... and its model, saved when it stopped, serves like any other.
+                r = client.post(f"/v1/jobs/{job['id']}/predict", json={"inputs": [[0.5, 0.2]]})
+                assert r.status_code == 200, r.text
             else:
                 assert epochs == 6
         check_leaderboard(client, sweep)
