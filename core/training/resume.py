@@ -106,11 +106,13 @@ def weights_issues(
 
 def checkpoint_bundle(job: Job, kind: str, artifacts: Artifacts) -> bytes:
     """A checkpoint's weights as a download: safetensors with the spec and the checkpoint's
-    epoch in the metadata, like the final model's."""
+    epoch in the metadata, like the final model's (whose `epochal.preprocessing` is fitted with
+    the data and saved at the end, so a checkpoint has none)."""
     pointer = (job.checkpoint or {}).get(kind) or {}
     metadata = {
         "epochal.spec": json.dumps(job.spec),
         "epochal.format": "1",
+        "epochal.job_id": job.id,
         "epochal.checkpoint": json.dumps({"kind": kind, **pointer}),
     }
     return save_safetensors(checkpoint_weights(job, kind, artifacts), metadata=metadata)
