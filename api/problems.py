@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from api.queue import BrokerUnavailable
 from core.errors import EpochalError, SpecError, SpecIssue, UploadError
-from core.registry import squash
+from core.spec.issues import clean_loc, message
 from core.store.db import is_transient
 from core.sweeps.spec import SweepError
 
@@ -69,44 +69,6 @@ SUBMISSIONS = {
 }
 
 
-def _clean_loc(loc: Sequence[Any], body: Any) -> list[Any]:
-    """Drop FastAPI's 'body' prefix and pydantic's union-tag segments, so `loc` is a JSON path
-    into what the user sent (`["model", "layers", 0, "units"]`)."""
-    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
-    clean: list[Any] = []
-    node = body
-    for part in parts:
-        if (
-            isinstance(node, dict)
-            and isinstance(part, str)
-            and part not in node
-            and isinstance(node.get("type"), str)
-            and squash(part) == squash(node["type"])
-        ):
-            continue  # the discriminator's tag, e.g. "dense" in model.layers.0.dense.units
-        clean.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return clean
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "json_invalid":
-        return f"malformed JSON: {error.get('ctx', {}).get('error', 'could not parse the body')}"
-    if error["type"] == "missing":
-        return "field required"
-    if error["type"] == "union_tag_invalid":
-        ctx = error.get("ctx", {})
-        return f"unknown type {ctx.get('tag')!r}; expected one of: {ctx.get('expected_tags')}"
-    if error["type"] == "extra_forbidden":
-        return "unknown field; check its spelling and the documented fields of this object"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def _count(n: int, what: str) -> str:
     return f"{n} problem{'s' if n != 1 else ''} in {what}"
 
@@ -130,7 +92,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SpecValidationError)
     async def spec_validation(request: Request, exc: SpecValidationError) -> JSONResponse:
         errors = [
-            {"loc": _clean_loc(e["loc"], exc.spec), "msg": _message(e), "type": e["type"]}
+            {"loc": clean_loc(e["loc"], exc.spec), "msg": message(e), "type": e["type"]}
             for e in exc.errors
         ]
         return problem("invalid_spec", _count(len(errors), "the spec"), errors)
@@ -139,7 +101,7 @@ def install(app: FastAPI) -> None:
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         raw = exc.errors()
         errors = [
-            {"loc": _clean_loc(e["loc"], exc.body), "msg": _message(e), "type": e["type"]}
+            {"loc": clean_loc(e["loc"], exc.body), "msg": message(e), "type": e["type"]}
             for e in raw
         ]
         submission = SUBMISSIONS.get(request.url.path.rstrip("/"))

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
-from core.registry import squash
 from core.settings import Settings
+from core.spec.issues import clean_loc, message
 from core.spec.job import JobSpec
 from core.spec.paths import format_path, parse_path, with_values
 from core.sweeps import space
@@ -180,39 +180,12 @@ def check_trial(
         return plan_job(job, settings, uploads)
     except ValidationError as e:
         issues = [
-            SpecIssue(_clean_loc(err["loc"], trial), _message(err), err["type"])
+            SpecIssue(tuple(clean_loc(err["loc"], trial)), message(err), err["type"])
             for err in e.errors()
         ]
     except SpecError as e:
         issues = list(e.issues)
     raise SweepError([_locate(issue, params) for issue in issues])
-
-
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field; check its spelling and the documented fields of this object"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _clean_loc(loc: tuple, body: Any) -> tuple:
-    """Pydantic's loc without the union-tag segments (`layers.0.dense.units` -> `layers.0.units`)."""
-    clean, node = [], body
-    for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node:
-            tag = node.get("type")
-            if isinstance(tag, str) and squash(part) == squash(tag):
-                continue
-        clean.append(part)
-        node = (
-            node.get(part)
-            if isinstance(node, dict)
-            else (
-                node[part]
-                if isinstance(node, list) and isinstance(part, int) and part < len(node)
-                else None
-            )
-        )
-    return tuple(clean)
 
 
 def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:

@@ -1,0 +1,48 @@
+"""Pydantic's validation errors as what a user can act on: a JSON path into what they sent
+(`["model", "layers", 0, "units"]`) and a plain message. The API's 422s and the sweep checks
+both speak this way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core.registry import squash
+
+
+def clean_loc(loc: Sequence[Any], body: Any) -> list[Any]:
+    """Drop FastAPI's 'body' prefix and pydantic's union-tag segments, so `loc` is a JSON path
+    into `body` (`model.layers.0.dense.units` -> `model.layers.0.units`)."""
+    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
+    clean: list[Any] = []
+    node = body
+    for part in parts:
+        if (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part not in node
+            and isinstance(node.get("type"), str)
+            and squash(part) == squash(node["type"])
+        ):
+            continue  # the discriminator's tag, e.g. "dense" in model.layers.0.dense.units
+        clean.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return clean
+
+
+def message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        return f"malformed JSON: {error.get('ctx', {}).get('error', 'could not parse the body')}"
+    if error["type"] == "missing":
+        return "field required"
+    if error["type"] == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"unknown type {ctx.get('tag')!r}; expected one of: {ctx.get('expected_tags')}"
+    if error["type"] == "extra_forbidden":
+        return "unknown field; check its spelling and the documented fields of this object"
+    return str(error["msg"]).removeprefix("Value error, ")
