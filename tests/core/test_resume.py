@@ -197,7 +197,7 @@ def test_a_resumed_run_never_publishes_a_checkpoint_ahead_of_its_points(runner: 
     stop = threading.Event()
 
     def watch() -> None:
-        while not stop.is_set():
+        while not stop.wait(0.005):  # a tight loop would starve the training thread
             with runner.sessions() as session:
                 job = jobs.get_job(session, job_id=job_id)
                 last = (job.checkpoint or {}).get("last")
