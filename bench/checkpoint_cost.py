@@ -102,7 +102,7 @@ def main() -> None:
             writer = CheckpointWriter(
                 prefix="bench",
                 attempt=1,
-                write=artifacts.write,
+                write=artifacts.write_from,
                 delete=artifacts.delete,
                 publish=lambda pointers, step, committed: committed(),
             )

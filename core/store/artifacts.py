@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +14,11 @@ from typing import Protocol
 class Artifacts(Protocol):
     def write(self, key: str, data: bytes) -> None:
         """Store `data` under `key` atomically (a reader never sees a part)."""
+
+    def write_from(self, key: str, fill: Callable[[Path], None]) -> int:
+        """Store what `fill` writes into a local file at the path it is given, atomically, and
+        return its size: a large file streams to disk without its bytes in memory (a bucket
+        uploads the file)."""
 
     def read(self, key: str) -> bytes:
         """The bytes under `key`; FileNotFoundError when there are none."""
@@ -34,19 +40,26 @@ class FolderArtifacts:
         return path
 
     def write(self, key: str, data: bytes) -> None:
-        """Atomic: a reader sees the old file or the whole new one, never a part."""
+        self.write_from(key, lambda path: path.write_bytes(data))
+
+    def write_from(self, key: str, fill: Callable[[Path], None]) -> int:
+        """Atomic: a reader sees the old file or the whole new one, never a part. The file is
+        filled beside its final place, synced to disk, then renamed over it."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        tmp = Path(name)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
+            fill(tmp)
+            with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+                size = os.fstat(f.fileno()).st_size
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+        return size
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -16,11 +16,13 @@ import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
+from safetensors.torch import save_file as save_safetensors_file
 
 from core.errors import EpochalError
 from core.training.callbacks import Callback, TrainState
@@ -148,7 +150,18 @@ def capture(
 
 def encode(snapshot: Snapshot) -> bytes:
     snapshot.wait_ready()
-    return save_safetensors(snapshot.tensors, metadata={METADATA_KEY: json.dumps(snapshot.meta)})
+    return save_safetensors(snapshot.tensors, metadata=_metadata(snapshot))
+
+
+def encode_to(snapshot: Snapshot, path: Path) -> None:
+    """`encode` straight into a file. Unlike encoding to bytes, safetensors releases the GIL
+    while it writes a file, so the training thread runs on meanwhile."""
+    snapshot.wait_ready()
+    save_safetensors_file(snapshot.tensors, path, metadata=_metadata(snapshot))
+
+
+def _metadata(snapshot: Snapshot) -> dict[str, str]:
+    return {METADATA_KEY: json.dumps(snapshot.meta)}
 
 
 def decode(data: bytes) -> Snapshot:

@@ -18,9 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from core.training.checkpoint import Snapshot, encode
+from core.training.checkpoint import Snapshot, encode_to
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class CheckpointWriter:
         *,
         prefix: str,
         attempt: int,
-        write: Callable[[str, bytes], None],
+        write: Callable[[str, Callable[[Path], None]], int],  # Artifacts.write_from
         delete: Callable[[str], None],
         publish: Callable[[Pointers, int, Callable[[], None]], None],
         every_epochs: int = 1,
@@ -93,9 +94,8 @@ class CheckpointWriter:
     def _run(self, snapshot: Snapshot, last: bool, best: bool) -> None:
         try:
             started = time.perf_counter()
-            data = encode(snapshot)
             key = f"{self.prefix}/epoch-{snapshot.epoch}.safetensors"
-            self.write(key, data)
+            size = self.write(key, lambda path: encode_to(snapshot, path))
             self._written.add(key)
             pointer = {"key": key, "epoch": snapshot.epoch, "step": snapshot.step}
             pointers = dict(self.pointers)
@@ -109,7 +109,7 @@ class CheckpointWriter:
             self.collect()
             self.times.write.append(time.perf_counter() - started)
             self.times.count += 1
-            self.times.nbytes = len(data)
+            self.times.nbytes = size
         except BaseException as e:  # raised on the training thread at its next save
             log.warning("checkpoint of epoch %d failed", snapshot.epoch, exc_info=True)
             self._error = e

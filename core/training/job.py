@@ -144,7 +144,7 @@ class Runner:
         writer = CheckpointWriter(
             prefix=f"jobs/{attempt.job_id}/attempt-{attempt.number}/checkpoints",
             attempt=attempt.number,
-            write=artifacts.write,
+            write=artifacts.write_from,
             delete=artifacts.delete,
             publish=sink.publish_checkpoint,
             every_epochs=self.settings.checkpoint_every_epochs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -111,10 +112,16 @@ def snapshot_of(epoch: int) -> Snapshot:
 def test_the_writer_never_deletes_a_file_the_store_may_name(tmp_path: Path) -> None:
     files: dict[str, bytes] = {}
     handed: list[tuple[dict, object]] = []
+
+    def write(key: str, fill: Callable[[Path], None]) -> int:
+        fill(tmp_path / "file")
+        files[key] = (tmp_path / "file").read_bytes()
+        return len(files[key])
+
     writer = CheckpointWriter(
         prefix="ck",
         attempt=1,
-        write=files.__setitem__,
+        write=write,
         delete=files.pop,
         publish=lambda pointers, step, committed: handed.append((pointers, committed)),
     )
@@ -133,10 +140,11 @@ def test_the_writer_never_deletes_a_file_the_store_may_name(tmp_path: Path) -> N
     assert (last["epoch"], last["step"], best["epoch"]) == (3, 30, 1)
     assert decode(files[last["key"]]).epoch == 3
     assert writer.times.count == 3 and len(writer.times.wait) == 3
+    assert writer.times.nbytes == len(files[last["key"]])
 
 
 def test_a_failed_write_is_raised_on_the_training_thread() -> None:
-    def full(key: str, data: bytes) -> None:
+    def full(key: str, fill: Callable[[Path], None]) -> int:
         raise OSError("no space left on device")
 
     writer = CheckpointWriter(prefix="ck", attempt=1, write=full, delete=print, publish=print)
