@@ -77,26 +77,7 @@ def spec_issues_response(issues: list[SpecIssue]) -> JSONResponse:
     return problem("invalid_spec", _count(len(issues), "the spec"), [i.as_dict() for i in issues])
 
 
-class SpecValidationError(Exception):
-    """A spec built by the API (a clone's) that pydantic refused: answered as a submission's."""
-
-    def __init__(self, errors: list[Any], spec: Any):
-        self.errors, self.spec = errors, spec
-
-
-def spec_validation_error(error: Any, spec: Any) -> SpecValidationError:
-    return SpecValidationError(error.errors(), spec)
-
-
 def install(app: FastAPI) -> None:
-    @app.exception_handler(SpecValidationError)
-    async def spec_validation(request: Request, exc: SpecValidationError) -> JSONResponse:
-        errors = [
-            {"loc": clean_loc(e["loc"], exc.spec), "msg": message(e), "type": e["type"]}
-            for e in exc.errors
-        ]
-        return problem("invalid_spec", _count(len(errors), "the spec"), errors)
-
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         raw = exc.errors()

@@ -12,7 +12,6 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
-from api.problems import spec_validation_error
 from api.queue import BrokerUnavailable, create_and_send
 from api.routes.jobs import normalize
 from api.schemas import JobOut
@@ -20,6 +19,7 @@ from core import serving
 from core.dispatch import queue_for
 from core.errors import ConflictError, NotFoundError, SpecError
 from core.spec import JobSpec
+from core.spec.issues import issues_of
 from core.spec.job import Tag
 from core.spec.paths import with_values
 from core.store import jobs as job_store
@@ -137,7 +137,7 @@ def _cloned_spec(source: Job, body: CloneIn) -> JobSpec:
     try:
         return JobSpec.model_validate(spec)
     except ValidationError as e:
-        raise spec_validation_error(e, spec) from None
+        raise SpecError(issues_of(e, spec)) from None
 
 
 def _source_weights(source: Job, kind: str, artifacts: FolderArtifacts) -> dict[str, Any]:

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
+from core.errors import SpecIssue
 from core.registry import squash
 
 
@@ -46,3 +49,10 @@ def message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field; check its spelling and the documented fields of this object"
     return str(error["msg"]).removeprefix("Value error, ")
+
+
+def issues_of(error: ValidationError, body: Any) -> list[SpecIssue]:
+    """Every error of a pydantic validation of `body`, located in `body`."""
+    return [
+        SpecIssue(tuple(clean_loc(e["loc"], body)), message(e), e["type"]) for e in error.errors()
+    ]

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
 from core.settings import Settings
-from core.spec.issues import clean_loc, message
+from core.spec.issues import issues_of
 from core.spec.job import JobSpec
 from core.spec.paths import format_path, parse_path, with_values
 from core.sweeps import space
@@ -179,10 +179,7 @@ def check_trial(
         job = JobSpec.model_validate(trial)
         return plan_job(job, settings, uploads)
     except ValidationError as e:
-        issues = [
-            SpecIssue(tuple(clean_loc(err["loc"], trial)), message(err), err["type"])
-            for err in e.errors()
-        ]
+        issues = issues_of(e, trial)
     except SpecError as e:
         issues = list(e.issues)
     raise SweepError([_locate(issue, params) for issue in issues])

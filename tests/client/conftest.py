@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack, migrate
+from tests.e2e.stack import Stack, own_stack
 from tests.servers import fresh_postgres_database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -25,15 +25,9 @@ def stack(
             "broker_key_prefix": f"client-{uuid.uuid4().hex[:8]}:",
             "artifacts_dir": tmp_path_factory.mktemp("artifacts"),
         }
-        workdir = tmp_path_factory.mktemp("client-stack")
-        migrate(workdir, settings)
-        s = Stack(workdir, **settings)
-        try:
-            s.start_api()
+        with own_stack(tmp_path_factory.mktemp("client-stack"), **settings) as s:
             s.start_worker()
             yield s
-        finally:
-            s.stop()
 
 
 @pytest.fixture(scope="package")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stack import Stack, migrate
+from tests.e2e.stack import Stack, own_stack
 from tests.servers import fresh_postgres_database
 
 
@@ -26,12 +26,6 @@ def production_settings(
 
 @pytest.fixture(scope="module")
 def stack(production_settings: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    migrate(workdir, production_settings)
-    s = Stack(workdir, **production_settings)
-    try:
-        s.start_api()
+    with own_stack(tmp_path_factory.mktemp("stack"), **production_settings) as s:
         s.start_worker()
         yield s
-    finally:
-        s.stop()

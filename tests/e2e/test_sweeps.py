@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from core.sweeps import optuna_sampler
-from tests.e2e.stack import Stack, migrate, own_stack, wait_until
+from tests.e2e.stack import Stack, own_stack, wait_until
 from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e
@@ -36,16 +36,10 @@ GRID = {
 
 @pytest.fixture(scope="module")
 def stack(production_settings: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("sweeps")
     settings = {**production_settings, "sweep_tick_seconds": 1}
-    migrate(workdir, settings)
-    s = Stack(workdir, **settings)
-    try:
-        s.start_api()
+    with own_stack(tmp_path_factory.mktemp("sweeps"), **settings) as s:
         s.start_worker()
         yield s
-    finally:
-        s.stop()
 
 
 def wait_for_sweep(client: httpx.Client, sweep_id: str, stack: Stack, timeout: float = 150) -> dict:
