@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import problems
+from api.auth import KeyCache, caller
 from api.queue import Enqueuer
 from api.routes import (
     compare,
@@ -16,6 +17,7 @@ from api.routes import (
     events,
     health,
     jobs,
+    keys,
     models,
     restarts,
     sweeps,
@@ -42,15 +44,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
     app.state.enqueuer = Enqueuer(settings)
+    app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     problems.install(app)
     app.include_router(health.router)
-    app.include_router(jobs.router)
-    app.include_router(datasets.router)
-    app.include_router(compare.router)
-    app.include_router(events.router)
-    app.include_router(models.router)
-    app.include_router(restarts.router)
-    app.include_router(evaluate.router)
-    app.include_router(sweeps.router)
+    # Every /v1 route checks its caller, whether or not it reads the caller's project.
+    authenticated = [Depends(caller)]
+    for module in (jobs, datasets, compare, events, models, restarts, evaluate, sweeps, keys):
+        app.include_router(module.router, dependencies=authenticated)
     app.add_middleware(YamlBodyMiddleware)
     return app

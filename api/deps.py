@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth import CallerDep
 from api.queue import Enqueuer
 from core.settings import Settings
 from core.store.artifacts import FolderArtifacts
@@ -19,6 +20,11 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    """For work in several short transactions (deleting a job's points in batches)."""
+    return request.app.state.sessions
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -27,13 +33,15 @@ def get_enqueuer(request: Request) -> Enqueuer:
     return request.app.state.enqueuer
 
 
-def get_uploads(request: Request) -> StoreUploads:
-    """The uploaded data sets, for specs that name one (look-ups open their own sessions)."""
+def get_uploads(request: Request, me: CallerDep) -> StoreUploads:
+    """The caller's project's uploaded data sets, for specs that name one (look-ups open
+    their own sessions)."""
     state = request.app.state
-    return StoreUploads(state.sessions, FolderArtifacts(state.settings.artifacts_dir))
+    return StoreUploads(state.sessions, FolderArtifacts(state.settings.artifacts_dir), me.project)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EnqueuerDep = Annotated[Enqueuer, Depends(get_enqueuer)]
 UploadsDep = Annotated[StoreUploads, Depends(get_uploads)]

@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.queue import BrokerUnavailable
-from core.errors import EpochalError, SpecError, SpecIssue, UploadError
+from core.errors import (
+    EpochalError,
+    IdempotencyKeyReusedError,
+    QuotaExceededError,
+    SpecError,
+    SpecIssue,
+    UploadError,
+)
 from core.spec.issues import clean_loc, message
 from core.store.db import is_transient
 from core.sweeps.spec import SweepError
@@ -31,6 +38,10 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "too_large": (413, "Too large"),
     "invalid_argument": (400, "Invalid argument"),
     "not_found": (404, "Not found"),
+    "unauthorized": (401, "Unauthorized"),
+    "forbidden": (403, "Forbidden"),
+    "quota_exceeded": (429, "Quota exceeded"),
+    "idempotency_key_reused": (422, "Idempotency key reused"),
     "conflict": (409, "Conflict"),
     "not_exportable": (422, "The model cannot be exported in this format"),
     "broker_unavailable": (503, "Queue unavailable"),
@@ -77,6 +88,18 @@ def spec_issues_response(issues: list[SpecIssue]) -> JSONResponse:
     return problem("invalid_spec", _count(len(issues), "the spec"), [i.as_dict() for i in issues])
 
 
+def _headers(exc: EpochalError) -> dict[str, str] | None:
+    if exc.code == "unauthorized":
+        return {"WWW-Authenticate": 'Bearer realm="epochal"'}
+    if isinstance(exc, QuotaExceededError) and exc.retry_after is not None:
+        return {"Retry-After": str(exc.retry_after)}
+    return None
+
+
+def _idempotency_issue(exc: IdempotencyKeyReusedError) -> list[dict[str, Any]]:
+    return [{"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": exc.code}]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -99,6 +122,10 @@ def install(app: FastAPI) -> None:
         errors = [i.as_dict() for i in exc.issues]
         return problem(exc.code, _count(len(errors), "the upload") + f": {exc}", errors)
 
+    @app.exception_handler(IdempotencyKeyReusedError)
+    async def idempotency_reused(request: Request, exc: IdempotencyKeyReusedError) -> JSONResponse:
+        return problem(exc.code, str(exc), _idempotency_issue(exc))
+
     @app.exception_handler(SweepError)
     async def sweep_error(request: Request, exc: SweepError) -> JSONResponse:
         issues = [i.as_dict() for i in exc.issues]
@@ -106,7 +133,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(EpochalError)
     async def domain(request: Request, exc: EpochalError) -> JSONResponse:
-        return problem(exc.code, str(exc))
+        return problem(exc.code, str(exc), headers=_headers(exc))
 
     @app.exception_handler(BrokerUnavailable)
     async def broker(request: Request, exc: BrokerUnavailable) -> JSONResponse:

@@ -58,13 +58,16 @@ def create_and_send(
     /,
     *,
     undo: Callable[[], None] | None = None,
+    before_commit: Callable[[Job], None] | None = None,
     **fields: Any,
 ) -> Job:
     """Create a job, commit it, then send it. When the broker refuses, the job is deleted again
     (nothing half-written; `undo` removes anything else made for it) and BrokerUnavailable
     propagates as a 503. Should the store fail at that point too, the workers' reaper sends the
-    queued job once the broker is back."""
+    queued job once the broker is back. `before_commit` adds to the job's transaction."""
     job = job_store.create_job(session, **fields)
+    if before_commit is not None:
+        before_commit(job)
     session.commit()
     try:
         enqueuer.send_train(job.id, job.queue)

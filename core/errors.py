@@ -102,3 +102,19 @@ class TooLargeError(EpochalError):
     """A request body past a configured size limit."""
 
     code = "too_large"
+
+
+class QuotaExceededError(EpochalError):
+    """A project is at one of its limits; `retry_after` (seconds) when waiting can help."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class IdempotencyKeyReusedError(EpochalError):
+    """An `Idempotency-Key` sent again with a different request than the one it first named."""
+
+    code = "idempotency_key_reused"

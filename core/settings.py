@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -72,9 +73,40 @@ class Settings(BaseSettings):
         1, ge=1, description="epochs between `last` checkpoints (the final epoch always has one)"
     )
 
+    # A shared service: API keys and per-project quotas (see README, "Keys and projects").
+    auth: Literal["required", "off"] | None = Field(
+        None,
+        description="required: every /v1 request needs an API key. Unset: off while the API "
+        "listens on a loopback address, required otherwise",
+    )
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="how long a checked key is trusted before it is read again"
+    )
+    project_max_active_jobs: int = Field(
+        1_000, ge=1, description="most queued + running jobs of one project"
+    )
+    project_max_running_sweeps: int = Field(20, ge=1, description="most running sweeps")
+    project_max_upload_bytes: int = Field(
+        10 * 1024**3, ge=1, description="most bytes of uploaded data sets one project keeps"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether keys are needed even for requests that arrive on a loopback address."""
+        return self.auth == "required" or (self.auth is None and not is_loopback(self.api_host))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 @lru_cache

@@ -82,12 +82,15 @@ def database_url(empty_database_url: str) -> str:
 
 
 def make_settings(database_url: str, broker_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Keys are off unless a test asks for them (the in-process TestClient's requests come from
+    no loopback address, so the default would require keys); tests/api/test_auth.py covers them."""
+    values: dict[str, Any] = {"auth": "off", **overrides}
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
         broker_key_prefix=f"test-{uuid.uuid4().hex[:8]}:",
         artifacts_dir=tmp_path / "artifacts",
-        **overrides,
+        **values,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from api.auth import CallerDep
 from api.deps import SessionDep
 from api.schemas import json_float
 from core.store.compare import MAX_JOBS, AlignedSeries, MetricSummary, compare_jobs
@@ -53,6 +54,7 @@ class ComparisonOut(BaseModel):
 @router.get("", response_model=ComparisonOut)
 def compare(
     session: SessionDep,
+    me: CallerDep,
     ids: Annotated[
         str,
         Query(
@@ -63,7 +65,7 @@ def compare(
     ],
 ) -> ComparisonOut:
     job_ids = [i.strip() for i in ids.split(",") if i.strip()]
-    c = compare_jobs(session, job_ids=job_ids)
+    c = compare_jobs(session, job_ids=job_ids, project=me.project)
     return ComparisonOut(
         jobs=[ComparedJob(id=j.id, name=j.name, status=j.status) for j in c.jobs],
         params=c.params,

@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import CallerDep
 from api.deps import SessionDep, SettingsDep
+from api.submissions import IdempotencyDep, find_replay, for_upload
 from core.data import DATASETS
 from core.data.catalog import is_upload_id
 from core.data.upload_types import UploadOptions
@@ -27,7 +31,9 @@ from core.errors import ConflictError, NotFoundError, TooLargeError, UnknownName
 from core.settings import Settings
 from core.spec.job import DatasetSpec
 from core.store import datasets as dataset_store
+from core.store import idempotency
 from core.store.artifacts import FolderArtifacts
+from core.store.idempotency import IdempotencyKey
 from core.store.models import Dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -101,16 +107,19 @@ def describe(name: str) -> DatasetOut:
 
 
 @router.get("", response_model=list[DatasetOut], response_model_exclude_unset=True)
-def list_datasets(session: SessionDep) -> list[DatasetOut]:
-    """The built-in data sets, then the uploaded ones (newest first)."""
-    uploads = [DatasetOut.of(row) for row in dataset_store.list_datasets(session)]
+def list_datasets(session: SessionDep, me: CallerDep) -> list[DatasetOut]:
+    """The built-in data sets (shared by every project), then the project's uploads (newest
+    first)."""
+    rows = dataset_store.list_datasets(session, project=me.project)
+    uploads = [DatasetOut.of(row) for row in rows]
     return [describe(name) for name in DATASETS.names()] + uploads
 
 
 @router.get("/{name}", response_model=DatasetOut, response_model_exclude_unset=True)
-def get_dataset(name: str, session: SessionDep) -> DatasetOut:
+def get_dataset(name: str, session: SessionDep, me: CallerDep) -> DatasetOut:
     if is_upload_id(name):
-        return DatasetOut.of(dataset_store.get_dataset(session, dataset_id=name))
+        row = dataset_store.get_dataset(session, dataset_id=name, project=me.project)
+        return DatasetOut.of(row)
     try:
         return describe(DATASETS.canonical(name))
     except UnknownNameError as e:
@@ -136,6 +145,8 @@ async def upload_dataset(
     request: Request,
     response: Response,
     settings: SettingsDep,
+    me: CallerDep,
+    idem: IdempotencyDep,
     name: Annotated[str, Query(max_length=200, description="a name to show")] = "",
     target: Annotated[
         str | None, Query(max_length=200, description="CSV, Parquet: the column to predict")
@@ -149,8 +160,11 @@ async def upload_dataset(
         Query(description="default: told by the file's first bytes"),
     ] = None,
 ) -> DatasetOut:
-    """Upload a data set: the file is the body. `201` for a new one, `200` with the existing
-    data set when the same file was already uploaded (read with the same target and task)."""
+    """Upload a data set into the caller's project: the file is the body. `201` for a new one,
+    `200` with the existing data set when the same file was already uploaded (read with the same
+    target and task). `429` past the project's bytes of uploads (EPOCHAL_PROJECT_MAX_UPLOAD_BYTES).
+    With an `Idempotency-Key`, a repeat answers the first response."""
+    project = me.owner
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -176,12 +190,52 @@ async def upload_dataset(
                     raise _too_large(limit)
                 digest.update(chunk)
                 f.write(chunk)
-        upload = dataset_store.Upload(path, digest.hexdigest(), size, name, options)
+        sha256 = digest.hexdigest()
+        idem = for_upload(request, me, idem, sha256)
+        if (answer := await run_in_threadpool(_replay, request, idem)) is not None:
+            return answer
+        upload = dataset_store.Upload(
+            path,
+            sha256,
+            size,
+            name,
+            options,
+            project=project,
+            created_by=me.key_id,
+            max_project_bytes=settings.project_max_upload_bytes,
+        )
         row, created = await run_in_threadpool(_ingest, request, settings, upload)
     finally:
         path.unlink(missing_ok=True)
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return DatasetOut.of(row)
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    out = DatasetOut.of(row)
+    if idem is not None:
+        body = out.model_dump(mode="json", exclude_unset=True)
+        return await run_in_threadpool(_remember, request, idem, code, body)
+    response.status_code = code
+    return out
+
+
+def _replay(request: Request, idem: IdempotencyKey | None) -> JSONResponse | None:
+    with request.app.state.sessions() as session:
+        return find_replay(session, idem)
+
+
+def _remember(
+    request: Request, idem: IdempotencyKey, code: int, body: dict[str, Any]
+) -> JSONResponse:
+    """Store the answer; a repeat that stored its own first (the same file, so the same data
+    set) makes this one answer what it answered."""
+    with request.app.state.sessions() as session:
+        try:
+            idempotency.remember(session, idem, status_code=code, response=body)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            if (answer := find_replay(session, idem)) is not None:
+                return answer
+            raise
+    return JSONResponse(body, status_code=code)
 
 
 def _ingest(
@@ -198,13 +252,15 @@ def _too_large(limit: int) -> TooLargeError:
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(name: str, session: SessionDep, settings: SettingsDep) -> Response:
+def delete_dataset(
+    name: str, session: SessionDep, settings: SettingsDep, me: CallerDep
+) -> Response:
     """`409` while a queued or running job names the data set; built-ins cannot be deleted."""
     if not is_upload_id(name):
         if name in DATASETS:
             raise ConflictError(f"{name!r} is a built-in data set; only uploads can be deleted")
         raise NotFoundError(f"no uploaded data set with id {name!r}")
-    key = dataset_store.delete_dataset(session, dataset_id=name)
+    key = dataset_store.delete_dataset(session, dataset_id=name, project=me.project)
     session.commit()
     FolderArtifacts(settings.artifacts_dir).delete(key)  # after the commit: never a row without
     return Response(status_code=status.HTTP_204_NO_CONTENT)

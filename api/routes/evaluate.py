@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import CallerDep
 from api.deps import SessionDep, SettingsDep, UploadsDep
 from api.routes.models import ModelCacheDep
 from api.schemas import json_float
@@ -49,9 +50,10 @@ async def evaluate(
     settings: SettingsDep,
     cache: ModelCacheDep,
     uploads: UploadsDep,
+    me: CallerDep,
 ) -> EvaluateOut:
     """`409` until the job has succeeded; `422` when the data set does not fit the model."""
-    ref = serving.model_ref(job_store.get_job(session, job_id=job_id))
+    ref = serving.model_ref(job_store.get_job(session, job_id=job_id, project=me.project))
     session.close()
     try:
         spec = DatasetSpec(name=body.dataset)

@@ -36,6 +36,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import CallerDep
 from api.schemas import JobOut, SeriesOut
 from core.errors import InvalidArgumentError, NotFoundError
 from core.store import jobs as job_store
@@ -103,13 +104,14 @@ def sse(event: str, data: Any, event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _read_job(sessions: sessionmaker[Session], job_id: str) -> JobOut:
+def _read_job(sessions: sessionmaker[Session], job_id: str, project: str | None) -> JobOut:
     with sessions() as session:
-        return JobOut.of(job_store.get_job(session, job_id=job_id))
+        return JobOut.of(job_store.get_job(session, job_id=job_id, project=project))
 
 
 def _poll(sessions: sessionmaker[Session], job_id: str, since: int) -> tuple[JobOut, list[Series]]:
-    """The job first, then its points: every point written before it ended is in the second read."""
+    """The job first, then its points: every point written before it ended is in the second read.
+    (The job's project was checked when the stream opened.)"""
     with sessions() as session:
         job = JobOut.of(job_store.get_job(session, job_id=job_id))
         return job, read_series(session, job_id=job_id, since_step=since)
@@ -164,12 +166,13 @@ def _progress(job: JobOut) -> dict[str, Any]:
 async def job_events(
     job_id: str,
     request: Request,
+    me: CallerDep,
     interval: Annotated[float, Query(ge=0.1, le=10, description="seconds between polls")] = 1.0,
     last_event_id: Annotated[str | None, Header(max_length=10_000)] = None,
 ) -> StreamingResponse:
     cursor = Cursor.decode(last_event_id) if last_event_id else Cursor()
     sessions = request.app.state.sessions
-    await run_in_threadpool(_read_job, sessions, job_id)  # 404 before the stream starts
+    await run_in_threadpool(_read_job, sessions, job_id, me.project)  # 404 before the stream starts
     return StreamingResponse(
         _events(request, sessions, job_id, cursor, interval),
         media_type="text/event-stream",

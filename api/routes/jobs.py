@@ -5,14 +5,19 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
-from api.queue import create_and_send
+from api.auth import CallerDep
+from api.deps import EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
 from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
+from api.submissions import IdempotencyDep
+from api.submissions import submit_job as store_and_send
 from core.dispatch import queue_for
 from core.spec import JobSpec
 from core.store import jobs as job_store
+from core.store.artifacts import FolderArtifacts
+from core.store.deletion import delete_job as delete_ended_job
 from core.store.job_queries import param_filters, parse_order
 from core.store.metrics import read_series
 from core.store.models import JobStatus
@@ -36,13 +41,21 @@ def submit_job(
     settings: SettingsDep,
     queue: EnqueuerDep,
     uploads: UploadsDep,
-) -> JobOut:
+    me: CallerDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Queue a job in the caller's project. With an `Idempotency-Key`, a repeat of the same
+    request answers the first response again and queues nothing (`Idempotent-Replayed: true`)."""
     # Refuses a spec that cannot run, before anything is written.
     plan = plan_job(spec, settings, uploads)
     spec = normalize(spec)
-    job = create_and_send(
+    return store_and_send(
         session,
         queue,
+        settings,
+        me,
+        idem,
+        render=JobOut.of,
         spec=spec.model_dump(mode="json"),
         name=spec.name or f"{spec.dataset.name}-job",
         tags=spec.tags,
@@ -50,13 +63,13 @@ def submit_job(
         summary=plan.summary(),
         epochs=spec.training.epochs,
     )
-    return JobOut.of(job)
 
 
 @router.get("", response_model=JobPage)
 def list_jobs(
     request: Request,
     session: SessionDep,
+    me: CallerDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     sweep_id: Annotated[str | None, Query(max_length=36, description="a sweep's trials")] = None,
@@ -84,18 +97,30 @@ def list_jobs(
         order=parse_order(order_by, order),
         limit=limit,
         cursor=cursor,
+        project=me.project,
     )
     return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep) -> JobOut:
-    return JobOut.of(job_store.get_job(session, job_id=job_id))
+def get_job(job_id: str, session: SessionDep, me: CallerDep) -> JobOut:
+    return JobOut.of(job_store.get_job(session, job_id=job_id, project=me.project))
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_job(
+    job_id: str, sessions: SessionsDep, settings: SettingsDep, me: CallerDep
+) -> Response:
+    """An ended job, with its metric points, checkpoints, exports and model files. `409` while
+    it is queued or running (cancel it first), and for a sweep's trial (delete the sweep)."""
+    artifacts = FolderArtifacts(settings.artifacts_dir)
+    delete_ended_job(sessions, artifacts, job_id=job_id, project=me.project)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def cancel_job(job_id: str, session: SessionDep) -> JobOut:
-    job = job_store.request_cancel(session, job_id=job_id)
+def cancel_job(job_id: str, session: SessionDep, me: CallerDep) -> JobOut:
+    job = job_store.request_cancel(session, job_id=job_id, project=me.project)
     session.commit()
     return JobOut.of(job)
 
@@ -104,6 +129,7 @@ def cancel_job(job_id: str, session: SessionDep) -> JobOut:
 def get_metrics(
     job_id: str,
     session: SessionDep,
+    me: CallerDep,
     names: Annotated[str | None, Query(description="comma-separated series names")] = None,
     since_step: Annotated[
         int | None, Query(ge=0, description="only points after this step (incremental polling)")
@@ -113,7 +139,9 @@ def get_metrics(
         Query(ge=2, le=100_000, description="downsample longer series to this many buckets"),
     ] = None,
 ) -> MetricsOut:
-    job_store.get_job(session, job_id=job_id)  # 404 for an unknown job, not an empty list
+    job_store.get_job(
+        session, job_id=job_id, project=me.project
+    )  # 404 for an unknown job, not an empty list
     wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
     series = read_series(
         session, job_id=job_id, names=wanted, since_step=since_step, max_points=max_points

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import CallerDep
 from api.deps import SessionDep, SettingsDep
 from core import export, serving
 from core.errors import InvalidArgumentError
@@ -65,6 +66,7 @@ def download_model(
     job_id: str,
     session: SessionDep,
     settings: SettingsDep,
+    me: CallerDep,
     format: export.Format = "safetensors",
     checkpoint: Annotated[
         Literal["final", "best", "last"],
@@ -75,7 +77,7 @@ def download_model(
     its weights (safetensors), or the network exported to ONNX or TorchScript. An export is made
     on the first download (seconds) and kept in the artifacts store for the next ones.
     `checkpoint=best|last` downloads a checkpoint's weights instead (safetensors only)."""
-    job = job_store.get_job(session, job_id=job_id)
+    job = job_store.get_job(session, job_id=job_id, project=me.project)
     if checkpoint != "final":
         if format != "safetensors":
             raise InvalidArgumentError(
@@ -107,9 +109,10 @@ def predict(
     session: SessionDep,
     settings: SettingsDep,
     cache: ModelCacheDep,
+    me: CallerDep,
 ) -> PredictOut:
     """Run the trained network on a batch of inputs (on the CPU, in eval mode)."""
-    ref = serving.model_ref(job_store.get_job(session, job_id=job_id))
+    ref = serving.model_ref(job_store.get_job(session, job_id=job_id, project=me.project))
     session.close()
     artifacts = FolderArtifacts(settings.artifacts_dir)
     model = cache.get(

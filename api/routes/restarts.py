@@ -7,14 +7,17 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from api.auth import CallerDep
 from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
-from api.queue import BrokerUnavailable, create_and_send
+from api.queue import BrokerUnavailable
 from api.routes.jobs import normalize
 from api.schemas import JobOut
+from api.submissions import IdempotencyDep, submit_job
 from core import serving
 from core.dispatch import queue_for
 from core.errors import ConflictError, NotFoundError, SpecError
@@ -23,6 +26,7 @@ from core.spec.issues import issues_of
 from core.spec.job import Tag
 from core.spec.paths import with_values
 from core.store import jobs as job_store
+from core.store import projects
 from core.store.artifacts import FolderArtifacts
 from core.store.models import Job
 from core.training.plan import plan_job
@@ -33,12 +37,18 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 @router.post("/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def resume_job(
-    job_id: str, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep, uploads: UploadsDep
+    job_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: EnqueuerDep,
+    uploads: UploadsDep,
+    me: CallerDep,
 ) -> JobOut:
     """A cancelled or failed job back to the queue. Its next attempt continues from its
     `last` checkpoint (the response's `checkpoint.last`); a job without one starts over.
-    A sweep's trial is refused: its sweep decides what runs (resume the sweep instead)."""
-    job = job_store.get_job(session, job_id=job_id)
+    A sweep's trial is refused: its sweep decides what runs (resume the sweep instead).
+    Counts towards the project's active jobs (`429` past EPOCHAL_PROJECT_MAX_ACTIVE_JOBS)."""
+    job = job_store.get_job(session, job_id=job_id, project=me.project)
     if job.trial is not None:
         raise ConflictError(
             f"job {job_id} is a trial of sweep {job.trial.sweep_id}; its sweep decides which "
@@ -46,6 +56,8 @@ def resume_job(
         )
     if job.status in job_store.RESUMABLE:  # (reopen_job refuses the others with a 409)
         plan_job(JobSpec.model_validate(job.spec), settings, uploads)  # its data set is there
+    projects.lock_project(session, job.project)
+    projects.check_active_jobs(session, job.project, settings.project_max_active_jobs)
     job, before = job_store.reopen_job(session, job_id=job_id)
     session.commit()
     try:
@@ -81,9 +93,12 @@ def clone_job(
     settings: SettingsDep,
     queue: EnqueuerDep,
     uploads: UploadsDep,
-) -> JobOut:
-    """A new job from the source's spec with `overrides`, checked like a submission."""
-    source = job_store.get_job(session, job_id=job_id)
+    me: CallerDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """A new job from the source's spec with `overrides`, checked like a submission, in the
+    caller's project. Takes an `Idempotency-Key` as POST /v1/jobs does."""
+    source = job_store.get_job(session, job_id=job_id, project=me.project)
     spec = _cloned_spec(source, body)
     plan = plan_job(spec, settings, uploads)
     artifacts = FolderArtifacts(settings.artifacts_dir)
@@ -103,9 +118,13 @@ def clone_job(
         if pointer is not None:
             init_from["epoch"] = pointer["epoch"]
     copy = init_from["weights"] if init_from is not None else None
-    job = create_and_send(
+    return submit_job(
         session,
         queue,
+        settings,
+        me,
+        idem,
+        render=JobOut.of,
         undo=(lambda: artifacts.delete(copy)) if copy is not None else None,
         job_id=new_id,
         spec=spec.model_dump(mode="json"),
@@ -117,7 +136,6 @@ def clone_job(
         source_job_id=source.id,
         init_from=init_from,
     )
-    return JobOut.of(job)
 
 
 def _cloned_spec(source: Job, body: CloneIn) -> JobSpec:

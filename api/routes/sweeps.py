@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
+from api.auth import Caller, CallerDep
+from api.deps import EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
 from api.queue import BrokerUnavailable
+from api.submissions import IdempotencyDep, find_replay, lock_and_check
 from api.sweep_schemas import LeaderboardOut, MetricOut, SweepOut, SweepPage, TrialOut
+from core.store import idempotency, projects
 from core.store import sweeps as sweep_store
+from core.store.artifacts import FolderArtifacts
+from core.store.deletion import delete_sweep as delete_ended_sweep
 from core.store.models import Sweep, SweepStatus
 from core.sweeps import optuna_sampler
 from core.sweeps.controller import advance, set_status
@@ -34,10 +41,23 @@ def submit_sweep(
     settings: SettingsDep,
     queue: EnqueuerDep,
     uploads: UploadsDep,
-) -> SweepOut:
+    me: CallerDep,
+    idem: IdempotencyDep,
+) -> SweepOut | JSONResponse:
     """Every trial spec the sweep can produce is checked first (grid: each point; otherwise each
-    parameter's choices and bounds): a sweep that cannot run is refused with nothing stored."""
+    parameter's choices and bounds): a sweep that cannot run is refused with nothing stored.
+    `429` past the project's running sweeps (EPOCHAL_PROJECT_MAX_RUNNING_SWEEPS). With an
+    `Idempotency-Key`, a repeat answers the first response and starts nothing."""
     plan = plan_sweep(spec, settings, uploads)
+    project = me.owner
+    if (answer := find_replay(session, idem)) is not None:
+        return answer
+
+    def check() -> None:
+        projects.check_running_sweeps(session, project, settings.project_max_running_sweeps)
+
+    if (answer := lock_and_check(session, idem, project, check)) is not None:
+        return answer
     sweep = sweep_store.create_sweep(
         session,
         name=spec.name or spec.base.name or f"{spec.base.dataset.name}-sweep",
@@ -46,45 +66,82 @@ def submit_sweep(
         base=plan.base,
         run_cap=plan.run_cap,
         max_parallel=spec.max_parallel,
+        project=project,
+        created_by=me.key_id,
     )
+    if idem is not None:  # the answer is stored with the sweep, and completed once it started
+        first = sweep_out(session, sweep).model_dump(mode="json")
+        idempotency.remember(session, idem, status_code=201, response=first)
     try:
         advance(session, sweep_id=sweep.id, settings=settings, send=queue.send_train)
     except BrokerUnavailable:
-        # Nothing half-written: remove the sweep and its trials again.
+        # Nothing half-written: remove the sweep and its trials (and the stored answer) again.
         session.rollback()
         sweep_store.delete_sweep(session, sweep_id=sweep.id)
+        if idem is not None:
+            idempotency.forget(session, idem)
         session.commit()
         if spec.method == "bayes":
             optuna_sampler.delete(settings.database_url, sweep.id)
         raise
-    return sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep.id))
+    except IntegrityError:
+        session.rollback()  # a repeat of this request committed first: answer what it answered
+        if (answer := find_replay(session, idem)) is not None:
+            return answer
+        raise
+    out = sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep.id))
+    if idem is not None:
+        idempotency.complete(session, idem, response=out.model_dump(mode="json"))
+        session.commit()
+    return out
 
 
 @router.get("", response_model=SweepPage)
 def list_sweeps(
     session: SessionDep,
+    me: CallerDep,
     status_: Annotated[SweepStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SweepPage:
     sweeps, next_cursor = sweep_store.list_sweeps(
-        session, status=status_.value if status_ else None, limit=limit, cursor=cursor
+        session,
+        status=status_.value if status_ else None,
+        limit=limit,
+        cursor=cursor,
+        project=me.project,
     )
     return SweepPage(items=[sweep_out(session, s) for s in sweeps], next_cursor=next_cursor)
 
 
 @router.get("/{sweep_id}", response_model=SweepOut)
-def get_sweep(sweep_id: str, session: SessionDep) -> SweepOut:
-    return sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep_id))
+def get_sweep(sweep_id: str, session: SessionDep, me: CallerDep) -> SweepOut:
+    return sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project))
+
+
+@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_sweep(
+    sweep_id: str, sessions: SessionsDep, settings: SettingsDep, me: CallerDep
+) -> Response:
+    """An ended (finished or cancelled) sweep with all its trials, their metric points and
+    files. `409` while it runs or is paused (cancel it first)."""
+    artifacts = FolderArtifacts(settings.artifacts_dir)
+    with sessions() as session:
+        method = sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project).method
+    delete_ended_sweep(sessions, artifacts, sweep_id=sweep_id, project=me.project)
+    if method == "bayes":
+        optuna_sampler.delete(settings.database_url, sweep_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{sweep_id}/leaderboard", response_model=LeaderboardOut)
 def get_leaderboard(
     sweep_id: str,
     session: SessionDep,
+    me: CallerDep,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> LeaderboardOut:
-    sweep = sweep_store.get_sweep(session, sweep_id=sweep_id)
+    sweep = sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project)
     board = leaderboard(session, sweep)[:limit]
     return LeaderboardOut(
         sweep_id=sweep.id,
@@ -93,29 +150,37 @@ def get_leaderboard(
     )
 
 
-def _change(session: Session, sweep_id: str, action: str) -> Sweep:
+def _change(session: Session, sweep_id: str, action: str, me: Caller) -> Sweep:
+    sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project)  # 404 if not the caller's
+    session.rollback()  # the lock is the transaction's first write
     sweep = set_status(session, sweep_id=sweep_id, action=action)
     session.commit()
     return sweep
 
 
 @router.post("/{sweep_id}/pause", response_model=SweepOut)
-def pause_sweep(sweep_id: str, session: SessionDep) -> SweepOut:
+def pause_sweep(sweep_id: str, session: SessionDep, me: CallerDep) -> SweepOut:
     """No new trials start; the running ones go on."""
-    return sweep_out(session, _change(session, sweep_id, "pause"))
+    return sweep_out(session, _change(session, sweep_id, "pause", me))
 
 
 @router.post("/{sweep_id}/resume", response_model=SweepOut)
 def resume_sweep(
-    sweep_id: str, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep
+    sweep_id: str, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep, me: CallerDep
 ) -> SweepOut:
-    _change(session, sweep_id, "resume")
+    """Counts towards the project's running sweeps (`429` past its limit)."""
+    sweep = sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project)
+    if sweep.status == SweepStatus.PAUSED.value:
+        projects.lock_project(session, sweep.project)
+        projects.check_running_sweeps(session, sweep.project, settings.project_max_running_sweeps)
+        session.commit()
+    _change(session, sweep_id, "resume", me)
     # Should sending fail here, the trials stay queued and the workers' reaper sends them.
     advance(session, sweep_id=sweep_id, settings=settings, send=queue.send_train)
     return sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep_id))
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepOut)
-def cancel_sweep(sweep_id: str, session: SessionDep) -> SweepOut:
+def cancel_sweep(sweep_id: str, session: SessionDep, me: CallerDep) -> SweepOut:
     """Queued trials are cancelled at once, running ones stop within a step or two."""
-    return sweep_out(session, _change(session, sweep_id, "cancel"))
+    return sweep_out(session, _change(session, sweep_id, "cancel", me))

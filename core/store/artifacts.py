@@ -5,6 +5,7 @@ delete object: nothing a bucket lacks, such as renames or directory listings).""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,10 @@ class Artifacts(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove `key`; nothing happens when it is not there (as an S3 DeleteObject)."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every key under `prefix` (`jobs/<id>/`: a job's files), as a bucket does by
+        listing the prefix and deleting what it lists."""
 
 
 class FolderArtifacts:
@@ -69,3 +74,10 @@ class FolderArtifacts:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        if not prefix.endswith("/") or prefix.strip("/") == "":
+            raise ValueError(
+                f"expected a folder-like prefix such as 'jobs/<id>/'. Received {prefix!r}"
+            )
+        shutil.rmtree(self._path(prefix), ignore_errors=True)

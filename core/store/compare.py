@@ -42,8 +42,8 @@ class Comparison:
     series: dict[str, AlignedSeries]
 
 
-def compare_jobs(session: Session, *, job_ids: list[str]) -> Comparison:
-    jobs = _jobs_in_order(session, job_ids)
+def compare_jobs(session: Session, *, job_ids: list[str], project: str | None = None) -> Comparison:
+    jobs = _jobs_in_order(session, job_ids, project)
     params = differing_params([job.spec for job in jobs])
     names = _epoch_series_names(session, job_ids)
     per_job = [
@@ -55,7 +55,7 @@ def compare_jobs(session: Session, *, job_ids: list[str]) -> Comparison:
     return Comparison(jobs=jobs, params=params, metrics=metrics, series=series)
 
 
-def _jobs_in_order(session: Session, job_ids: list[str]) -> list[Job]:
+def _jobs_in_order(session: Session, job_ids: list[str], project: str | None) -> list[Job]:
     if not MIN_JOBS <= len(job_ids) <= MAX_JOBS:
         raise InvalidArgumentError(
             f"ids: expected {MIN_JOBS} to {MAX_JOBS} job ids. Received: {len(job_ids)}"
@@ -65,7 +65,10 @@ def _jobs_in_order(session: Session, job_ids: list[str]) -> list[Job]:
         raise InvalidArgumentError(
             f"ids: expected distinct job ids. Received more than once: {', '.join(repeated)}"
         )
-    found = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    query = select(Job).where(Job.id.in_(job_ids))
+    if project is not None:  # another project's job is reported as unknown
+        query = query.where(Job.project == project)
+    found = {job.id: job for job in session.scalars(query)}
     for job_id in job_ids:
         if job_id not in found:
             raise NotFoundError(f"no job with id {job_id!r}")

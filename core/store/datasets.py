@@ -30,25 +30,33 @@ from core.data.uploads import ParsedDataset, from_npz, parse_upload, to_npz
 from core.errors import ConflictError, NotFoundError
 from core.store.artifacts import Artifacts
 from core.store.job_queries import ParamFilter, param_condition
-from core.store.models import Dataset, Job, JobStatus, Sweep, SweepStatus
+from core.store.models import DEFAULT_PROJECT, Dataset, Job, JobStatus, Sweep, SweepStatus
+from core.store.projects import check_upload_bytes, lock_project
 
 Sessions = Callable[[], AbstractContextManager[Session]]
 
 
-def dataset_id(sha256: str, target: str, task: str) -> str:
-    """Content-addressed: the same file read the same way is the same data set."""
-    return "ds_" + hashlib.sha256(f"{sha256}\0{target}\0{task}".encode()).hexdigest()[:20]
+def dataset_id(sha256: str, target: str, task: str, project: str = DEFAULT_PROJECT) -> str:
+    """Content-addressed within a project: the same file read the same way is the same data
+    set. (The default project's ids are those made before projects existed.)"""
+    scope = "" if project == DEFAULT_PROJECT else f"\0{project}"
+    text = f"{sha256}\0{target}\0{task}{scope}"
+    return "ds_" + hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
+def get_dataset(session: Session, *, dataset_id: str, project: str | None = None) -> Dataset:
+    """The upload; NotFoundError also when it belongs to another project than `project`."""
     row = session.get(Dataset, dataset_id) if is_upload_id(dataset_id) else None
-    if row is None:
+    if row is None or (project is not None and row.project != project):
         raise NotFoundError(f"no uploaded data set with id {dataset_id!r}")
     return row
 
 
-def list_datasets(session: Session) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)))
+def list_datasets(session: Session, *, project: str | None = None) -> list[Dataset]:
+    query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)
+    if project is not None:
+        query = query.where(Dataset.project == project)
+    return list(session.scalars(query))
 
 
 def jobs_using(session: Session, *, dataset_id: str) -> list[str]:
@@ -71,9 +79,9 @@ def sweeps_using(session: Session, *, dataset_id: str) -> list[str]:
     return [sweep_id for sweep_id, spec in rows if f'"{dataset_id}"' in json.dumps(spec)]
 
 
-def delete_dataset(session: Session, *, dataset_id: str) -> str:
+def delete_dataset(session: Session, *, dataset_id: str, project: str | None = None) -> str:
     """Delete the row (the caller commits, then deletes the returned artifact key)."""
-    row = get_dataset(session, dataset_id=dataset_id)
+    row = get_dataset(session, dataset_id=dataset_id, project=project)
     if busy := jobs_using(session, dataset_id=dataset_id):
         shown = ", ".join(busy[:5]) + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
         raise ConflictError(
@@ -109,20 +117,27 @@ class Upload:
     size_bytes: int
     name: str
     options: UploadOptions
+    project: str = DEFAULT_PROJECT
+    created_by: str | None = None
+    max_project_bytes: int | None = None  # the project's upload quota
 
 
 def ingest(sessions: Sessions, artifacts: Artifacts, upload: Upload) -> tuple[Dataset, bool]:
-    """(the data set, whether it is new). Raises UploadError for a file that cannot be used."""
+    """(the data set, whether it is new). Raises UploadError for a file that cannot be used,
+    QuotaExceededError past the project's upload quota (checked again, under the project's
+    lock, with the row's insert)."""
     parsed = parse_upload(upload.path, upload.options)
     target = upload.options.target or ""
-    new_id = dataset_id(upload.sha256, target, parsed.task)
+    new_id = dataset_id(upload.sha256, target, parsed.task, upload.project)
     with sessions() as session:
         if (existing := session.get(Dataset, new_id)) is not None:
-            return existing, False
+            return existing, False  # a repeated upload: found before the quota is counted
+    _check_quota(sessions, upload)
     key = f"datasets/{new_id}.npz"
     artifacts.write(key, to_npz(parsed.arrays))
     try:
         with sessions() as session:
+            _check_quota(sessions, upload, session)
             row = _row(new_id, key, upload, target, parsed)
             session.add(row)
             session.commit()
@@ -138,6 +153,17 @@ def ingest(sessions: Sessions, artifacts: Artifacts, upload: Upload) -> tuple[Da
         raise
 
 
+def _check_quota(sessions: Sessions, upload: Upload, session: Session | None = None) -> None:
+    if upload.max_project_bytes is None:
+        return
+    if session is not None:  # with the insert: under the project's lock
+        lock_project(session, upload.project)
+        check_upload_bytes(session, upload.project, upload.max_project_bytes, upload.size_bytes)
+        return
+    with sessions() as fresh:
+        check_upload_bytes(fresh, upload.project, upload.max_project_bytes, upload.size_bytes)
+
+
 def _delete_unless_named(sessions: Sessions, artifacts: Artifacts, new_id: str, key: str) -> None:
     try:
         with sessions() as session:
@@ -151,6 +177,8 @@ def _delete_unless_named(sessions: Sessions, artifacts: Artifacts, new_id: str, 
 def _row(new_id: str, key: str, upload: Upload, target: str, parsed: ParsedDataset) -> Dataset:
     return Dataset(
         id=new_id,
+        project=upload.project,
+        created_by=upload.created_by,
         name=upload.name or upload.path.name,
         format=parsed.format,
         sha256=upload.sha256,
@@ -172,10 +200,11 @@ class StoreUploads:
 
     sessions: Sessions
     artifacts: Artifacts
+    project: str | None = None  # None: any project's (a worker loading its job's data set)
 
     def find(self, dataset_id: str) -> UploadedDataset | None:
         with self.sessions() as session:
-            return SessionUploads(session).find(dataset_id)
+            return SessionUploads(session, self.project).find(dataset_id)
 
     def load(self, dataset: UploadedDataset) -> Arrays:
         try:
@@ -194,10 +223,11 @@ class SessionUploads:
     finds the metadata through that session; planning never loads arrays."""
 
     session: Session
+    project: str | None = None
 
     def find(self, dataset_id: str) -> UploadedDataset | None:
         row = self.session.get(Dataset, dataset_id)
-        if row is None:
+        if row is None or (self.project is not None and row.project != self.project):
             return None
         return UploadedDataset(row.id, info_of(row), row.artifact_key, row.encoding.get("classes"))
 

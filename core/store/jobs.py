@@ -20,7 +20,7 @@ from core.errors import ConflictError, NotFoundError
 from core.store import job_queries
 from core.store.base import utcnow
 from core.store.job_queries import JobOrder, ParamFilter
-from core.store.models import Job, JobStatus, JobTag, SweepTrial
+from core.store.models import DEFAULT_PROJECT, Job, JobStatus, JobTag, SweepTrial
 
 
 def new_job_id() -> str:
@@ -39,9 +39,13 @@ def create_job(
     source_job_id: str | None = None,
     init_from: dict[str, Any] | None = None,
     job_id: str | None = None,
+    project: str = DEFAULT_PROJECT,
+    created_by: str | None = None,
 ) -> Job:
     job = Job(
         id=job_id or new_job_id(),
+        project=project,
+        created_by=created_by,
         source_job_id=source_job_id,
         init_from=init_from,
         name=name,
@@ -57,9 +61,11 @@ def create_job(
     return job
 
 
-def get_job(session: Session, *, job_id: str) -> Job:
+def get_job(session: Session, *, job_id: str, project: str | None = None) -> Job:
+    """The job; NotFoundError when there is none, or it belongs to another project than
+    `project` (None: any), so that another project's ids look exactly like unknown ones."""
     job = session.get(Job, job_id)
-    if job is None:
+    if job is None or (project is not None and job.project != project):
         raise NotFoundError(f"no job with id {job_id!r}")
     return job
 
@@ -78,6 +84,7 @@ def list_jobs(
     order: JobOrder | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    project: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first unless `order` says otherwise, keyset-paginated on ([metric], created_at,
     id); `params` keep the jobs whose spec holds each value (see core.store.job_queries);
@@ -85,6 +92,8 @@ def list_jobs(
     order = order or JobOrder()
     key = job_queries.final_value(order.metric) if order.metric else None
     query = select(Job, key.label("key") if key is not None else null())
+    if project is not None:
+        query = query.where(Job.project == project)
     if status:
         query = query.where(Job.status == status)
     if tag:
@@ -106,8 +115,9 @@ def list_jobs(
     return [job for job, _ in page[:limit]], next_cursor
 
 
-def request_cancel(session: Session, *, job_id: str) -> Job:
+def request_cancel(session: Session, *, job_id: str, project: str | None = None) -> Job:
     """A queued job is cancelled at once; a running one is flagged and its worker stops it."""
+    get_job(session, job_id=job_id, project=project)
     changed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
@@ -141,10 +151,12 @@ class Reopened(NamedTuple):
     attempts: int
 
 
-def reopen_job(session: Session, *, job_id: str) -> tuple[Job, Reopened]:
+def reopen_job(
+    session: Session, *, job_id: str, project: str | None = None
+) -> tuple[Job, Reopened]:
     """A cancelled or failed job back to queued; its next attempt resumes from its `last`
     checkpoint if it has one. ConflictError for any other status."""
-    job = get_job(session, job_id=job_id)
+    job = get_job(session, job_id=job_id, project=project)
     before = Reopened(
         job.status,
         job.error,

@@ -1,5 +1,8 @@
 """The tables: jobs, their tags, metric points unique on (job, name, step), uploaded data sets,
-and sweeps with their trials."""
+sweeps with their trials; projects, their API keys and the idempotency records of submissions.
+
+Jobs, sweeps and uploaded data sets belong to a project (`project`) and name the API key that
+created them (`created_by`, null when authentication is off)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.store.base import Base, JSONType, UTCDateTime, utcnow
+
+DEFAULT_PROJECT = "default"  # where rows made before projects, and keyless local use, belong
 
 
 class JobStatus(StrEnum):
@@ -45,6 +50,8 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
     name: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), index=True)
     queue: Mapped[str] = mapped_column(String(16))
@@ -78,7 +85,10 @@ class Job(Base):
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
     )
 
-    __table_args__ = (Index("ix_jobs_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_created_at_id", "created_at", "id"),
+        Index("ix_jobs_project_status", "project", "status"),
+    )
 
 
 class JobTag(Base):
@@ -135,6 +145,8 @@ class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
     name: Mapped[str] = mapped_column(String(200), default="")
     format: Mapped[str] = mapped_column(String(16))  # csv, npz or parquet: what was uploaded
     sha256: Mapped[str] = mapped_column(String(64))  # of the uploaded file
@@ -151,7 +163,7 @@ class Dataset(Base):
     artifact_key: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("sha256", "target", "task"),)
+    __table_args__ = (UniqueConstraint("project", "sha256", "target", "task"),)
 
 
 class SweepStatus(StrEnum):
@@ -171,6 +183,8 @@ class Sweep(Base):
     __tablename__ = "sweeps"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
     name: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), index=True)
     method: Mapped[str] = mapped_column(String(16))
@@ -183,7 +197,10 @@ class Sweep(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the lock's write
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
-    __table_args__ = (Index("ix_sweeps_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_sweeps_created_at_id", "created_at", "id"),
+        Index("ix_sweeps_project_status", "project", "status"),
+    )
 
 
 class SweepTrial(Base):
@@ -200,3 +217,40 @@ class SweepTrial(Base):
     job: Mapped[Job] = relationship(back_populates="trial")
 
     __table_args__ = (Index("ix_sweep_trials_sweep_id_number", "sweep_id", "number", unique=True),)
+
+
+class Project(Base):
+    """A tenant. Its row is also the lock that serializes the quota checks of its submissions."""
+
+    __tablename__ = "projects"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the lock's write
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the secret is kept. `id` is the key's public part."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    project: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(8))  # read, write or admin
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST sent with an `Idempotency-Key`, replayed to its repeats."""
+
+    __tablename__ = "idempotency_records"
+
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of method, path, query and body
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -17,7 +17,15 @@ from core.errors import ConflictError, InvalidArgumentError, NotFoundError
 from core.store import jobs as job_store
 from core.store.base import utcnow
 from core.store.metrics import decode_value
-from core.store.models import Job, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial
+from core.store.models import (
+    DEFAULT_PROJECT,
+    Job,
+    JobStatus,
+    MetricPoint,
+    Sweep,
+    SweepStatus,
+    SweepTrial,
+)
 
 
 def create_sweep(
@@ -29,9 +37,13 @@ def create_sweep(
     base: dict[str, Any],
     run_cap: int,
     max_parallel: int,
+    project: str = DEFAULT_PROJECT,
+    created_by: str | None = None,
 ) -> Sweep:
     sweep = Sweep(
         id=str(uuid.uuid4()),
+        project=project,
+        created_by=created_by,
         name=name,
         status=SweepStatus.RUNNING.value,
         method=method,
@@ -46,9 +58,10 @@ def create_sweep(
     return sweep
 
 
-def get_sweep(session: Session, *, sweep_id: str) -> Sweep:
+def get_sweep(session: Session, *, sweep_id: str, project: str | None = None) -> Sweep:
+    """The sweep; NotFoundError also when it belongs to another project than `project`."""
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
+    if sweep is None or (project is not None and sweep.project != project):
         raise NotFoundError(f"no sweep with id {sweep_id!r}")
     return sweep
 
@@ -81,10 +94,17 @@ def sweep_of_job(session: Session, *, job_id: str) -> str | None:
 
 
 def list_sweeps(
-    session: Session, *, status: str | None = None, limit: int = 50, cursor: str | None = None
+    session: Session,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    project: str | None = None,
 ) -> tuple[list[Sweep], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first, keyset-paginated on (created_at, id); `project` None: every project's."""
     query = select(Sweep)
+    if project is not None:
+        query = query.where(Sweep.project == project)
     if status:
         query = query.where(Sweep.status == status)
     if cursor:

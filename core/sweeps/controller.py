@@ -104,7 +104,7 @@ def _create_trial(
     number, params = _propose(sweep, spec, settings, sweep.trials)
     trial = build_trial(spec, sweep.base, params, number=number)
     try:
-        plan = check_trial(trial, params, settings, SessionUploads(session))
+        plan = check_trial(trial, params, settings, SessionUploads(session, sweep.project))
         job_spec = JobSpec.model_validate(trial)
         error = None
     except SweepError as e:
@@ -118,6 +118,8 @@ def _create_trial(
         queue=queue_for(job_spec.resources.device if job_spec else "auto", settings.auto_queue),
         summary=plan.summary() if plan else {},
         epochs=job_spec.training.epochs if job_spec else 0,
+        project=sweep.project,
+        created_by=sweep.created_by,
     )
     sweep_store.add_trial(session, sweep=sweep, job=job, number=number, params=params)
     if error is not None:

@@ -1,0 +1,111 @@
+"""Deleting what has ended: a job with its metric points, checkpoints, exports and model files,
+and a sweep with its trials.
+
+A job's points go in batches, each its own short transaction, so a job with millions of points
+never holds a long lock; then its files; then its row (the tags, trial and rollups follow by
+cascade). A deletion interrupted half-way leaves the job in place, ended and with fewer points,
+and deleting it again finishes the work: nothing is left without a row that names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.orm import Session
+
+from core.errors import ConflictError
+from core.store import jobs as job_store
+from core.store import sweeps as sweep_store
+from core.store.artifacts import Artifacts
+from core.store.models import (
+    Job,
+    JobStatus,
+    MetricPoint,
+    MetricRollup,
+    Sweep,
+    SweepStatus,
+    SweepTrial,
+)
+
+Sessions = Callable[[], AbstractContextManager[Session]]
+BATCH = 20_000  # metric points per transaction
+
+
+def delete_job(
+    sessions: Sessions, artifacts: Artifacts, *, job_id: str, project: str | None
+) -> None:
+    """ConflictError while the job is queued or running, or when it is a sweep's trial."""
+    with sessions() as session:
+        job = job_store.get_job(session, job_id=job_id, project=project)
+        if not JobStatus(job.status).finished:
+            raise ConflictError(
+                f"job {job_id} is {job.status}; cancel it first (POST /v1/jobs/{job_id}/cancel), "
+                "then delete it once it has ended"
+            )
+        if job.trial is not None:
+            raise ConflictError(
+                f"job {job_id} is a trial of sweep {job.trial.sweep_id}; a sweep's trials are "
+                "deleted with their sweep (DELETE /v1/sweeps/{id})"
+            )
+    _remove_job(sessions, artifacts, job_id)
+
+
+def delete_sweep(
+    sessions: Sessions, artifacts: Artifacts, *, sweep_id: str, project: str | None
+) -> list[str]:
+    """An ended sweep and all its trials; ConflictError while it runs, is paused, or a trial
+    of it has not stopped yet. Returns the deleted trials' ids."""
+    with sessions() as session:
+        sweep = sweep_store.get_sweep(session, sweep_id=sweep_id, project=project)
+        if not SweepStatus(sweep.status).ended:
+            raise ConflictError(
+                f"sweep {sweep_id} is {sweep.status}; cancel it first "
+                f"(POST /v1/sweeps/{sweep_id}/cancel), then delete it"
+            )
+        trials = list(
+            session.execute(
+                select(Job.id, Job.status)
+                .join(SweepTrial, SweepTrial.job_id == Job.id)
+                .where(SweepTrial.sweep_id == sweep_id)
+            )
+        )
+    if busy := [job_id for job_id, status in trials if not JobStatus(status).finished]:
+        raise ConflictError(
+            f"sweep {sweep_id} still has {len(busy)} trial(s) stopping ({', '.join(busy[:3])}); "
+            "try again in a few seconds"
+        )
+    for job_id, _ in trials:
+        _remove_job(sessions, artifacts, job_id)
+    with sessions() as session:
+        session.execute(delete(Sweep).where(Sweep.id == sweep_id))
+        session.commit()
+    return [job_id for job_id, _ in trials]
+
+
+def _remove_job(sessions: Sessions, artifacts: Artifacts, job_id: str) -> None:
+    for table in (MetricPoint, MetricRollup):
+        _delete_in_batches(sessions, table, job_id)
+    artifacts.delete_prefix(f"jobs/{job_id}/")
+    with sessions() as session:
+        session.execute(delete(Job).where(Job.id == job_id))
+        session.commit()
+
+
+def _delete_in_batches(sessions: Sessions, table: type, job_id: str) -> None:
+    second = table.step if table is MetricPoint else table.bucket  # type: ignore[attr-defined]
+    key = tuple_(table.name, second)  # type: ignore[attr-defined]
+    while True:
+        with sessions() as session:
+            batch = (
+                select(table.name, second)  # type: ignore[attr-defined]
+                .where(table.job_id == job_id)  # type: ignore[attr-defined]
+                .limit(BATCH)
+            )
+            deleted = session.execute(
+                delete(table).where(table.job_id == job_id, key.in_(batch))  # type: ignore[attr-defined]
+            ).rowcount
+            session.commit()
+        if deleted < BATCH:
+            return
