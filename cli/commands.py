@@ -190,6 +190,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def delete(client: Client, args: argparse.Namespace, out: Console) -> int:
+    client.delete(args.id)
+    out.print(f"{args.id} deleted")
+    return 0
+
+
 # --- wiring -----------------------------------------------------------------------------
 
 
@@ -235,6 +241,7 @@ def register(sub: Any) -> None:
     sp.add_argument("--names", default=None, help="comma-separated series names")
     sp.add_argument("--max-points", type=int, default=None, help="downsample to N points")
     add("cancel", cancel, "cancel a job").add_argument("id")
+    add("delete", delete, "delete an ended job with its metrics and files").add_argument("id")
     sp = add("list", list_jobs, "list jobs, newest first")
     sp.add_argument("--status", default=None, help="queued, running, succeeded, failed, ...")
     sp.add_argument("--tag", default=None)

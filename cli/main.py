@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 
 import migrations
-from cli import commands, sweep_commands
+from cli import commands, key_commands, sweep_commands
 from cli.embedded import EmbeddedBroker
-from core.settings import EMBEDDED, get_settings
+from core.settings import EMBEDDED, get_settings, is_loopback
 
 log = logging.getLogger("epochal")
 
@@ -67,10 +67,28 @@ def migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def api_env(host: str) -> dict[str, str]:
+    """The API's environment: the address it listens on, which decides whether keys are
+    required (EPOCHAL_AUTH unset: off on a loopback address only), said in the log."""
+    settings = get_settings().model_copy(update={"api_host": host})
+    if settings.auth == "off" and not is_loopback(host):
+        log.warning(
+            "API keys are OFF on %s (EPOCHAL_AUTH=off): anyone who reaches this port can train, "
+            "read and delete everything",
+            host,
+        )
+    elif settings.auth_required:
+        log.info("API keys are required on %s (epochal keys create makes one)", host)
+    else:
+        log.info("API keys are off on the loopback address %s (EPOCHAL_AUTH=required asks)", host)
+    return {"EPOCHAL_API_HOST": host}
+
+
 def run_api(args: argparse.Namespace) -> int:
     s = get_settings()
+    host = args.host or s.api_host
     return subprocess.call(
-        api_command(args.host or s.api_host, args.port or s.api_port, s.log_level)
+        api_command(host, args.port or s.api_port, s.log_level), env={**os.environ, **api_env(host)}
     )
 
 
@@ -90,6 +108,7 @@ def serve(args: argparse.Namespace) -> int:
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     migrate(args)
     host, port = args.host or settings.api_host, args.port or settings.api_port
+    env = {**env, **api_env(host)}
     # Each child leads its own process group, so stopping it reaches its pool processes too.
     children = [
         subprocess.Popen(
@@ -170,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     add("migrate", migrate, "apply the store's migrations")
     commands.register(sub)
     sweep_commands.register(sub)
+    key_commands.register(sub)
     return p
 
 

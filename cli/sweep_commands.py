@@ -1,5 +1,5 @@
 """`epochal sweep | sweep-status | sweep-list | leaderboard | sweep-cancel | sweep-pause |
-sweep-resume`: hyperparameter sweeps from a terminal, as `cli/commands.py` does for jobs."""
+sweep-resume | sweep-delete`: hyperparameter sweeps from a terminal, as `cli/commands.py` does for jobs."""
 
 from __future__ import annotations
 
@@ -147,6 +147,12 @@ def _action(name: str) -> Any:
     return act
 
 
+def sweep_delete(client: Client, args: argparse.Namespace, out: Console) -> int:
+    client.delete_sweep(args.id)
+    out.print(f"{args.id} deleted, with its trials")
+    return 0
+
+
 # --- wiring -----------------------------------------------------------------------------
 
 
@@ -172,3 +178,6 @@ def register(sub: Any) -> None:
         ("resume", "resume a paused sweep"),
     ):
         add_command(sub, f"sweep-{name}", _action(name), help_).add_argument("id")
+    add_command(
+        sub, "sweep-delete", sweep_delete, "delete an ended sweep with all its trials"
+    ).add_argument("id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from client.sweeps import SweepRun
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({502, 503, 504})
 # Only failures to connect are retried: the request never reached the server, so even a
-# POST is safe to send again.
+# POST is safe to send again. (A POST sent with an Idempotency-Key is retried on any failure.)
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
 T = TypeVar("T", Job, Sweep)
@@ -27,6 +28,10 @@ T = TypeVar("T", Job, Sweep)
 
 def default_url() -> str:
     return os.environ.get("EPOCHAL_URL") or DEFAULT_URL
+
+
+def default_api_key() -> str | None:
+    return os.environ.get("EPOCHAL_API_KEY") or None
 
 
 def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -53,11 +58,15 @@ class Client:
         timeout: float = 30,
         retries: int = 3,
         backoff: float = 0.2,
+        api_key: str | None = None,
     ):
+        """`api_key` (default EPOCHAL_API_KEY) is sent as `Authorization: Bearer <key>`."""
         self.base_url = (base_url or default_url()).rstrip("/")
         self.retries = retries
         self.backoff = backoff
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        key = api_key or default_api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -70,12 +79,21 @@ class Client:
 
     # --- transport ----------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, idempotent: bool = False, **kwargs: Any) -> Any:
+        """`idempotent`: a POST that creates something is sent with a fresh `Idempotency-Key`,
+        the same for each retry, so it may be retried whatever happened to the first try (a
+        timeout, a dropped connection) without ever creating two."""
+        retry_errors: tuple[type[Exception], ...] = RETRY_ERRORS
+        if idempotent:
+            headers = {**kwargs.pop("headers", {}), "Idempotency-Key": uuid.uuid4().hex}
+            kwargs["headers"] = headers
+            retry_errors = (httpx.TransportError,)
         attempt = 0
         while True:
+            wait = min(self.backoff * 2**attempt, 5.0)
             try:
                 r = self._http.request(method, path, **kwargs)
-            except RETRY_ERRORS as e:
+            except retry_errors as e:
                 if attempt >= self.retries:
                     raise EpochalConnectionError(
                         f"cannot reach the Epochal API at {self.base_url}: {e}"
@@ -83,18 +101,23 @@ class Client:
             else:
                 if r.status_code not in RETRY_STATUSES or attempt >= self.retries:
                     break
-            time.sleep(min(self.backoff * 2**attempt, 5.0))
+                wait = max(wait, _retry_after(r))
+            time.sleep(wait)
             attempt += 1
         if r.is_error:
             raise _api_error(r)
-        return r.json()
+        return None if r.status_code == 204 else r.json()
 
     # --- jobs ---------------------------------------------------------------------------
 
     def submit(self, spec: Mapping[str, Any] | str | os.PathLike[str]) -> Job:
         """Submit a spec (a mapping, or the path of a .yaml/.json file); the queued job."""
         body = dict(spec) if isinstance(spec, Mapping) else load_spec(spec)
-        return Job.model_validate(self._request("POST", "/v1/jobs", json=body))
+        return Job.model_validate(self._request("POST", "/v1/jobs", json=body, idempotent=True))
+
+    def delete(self, job_id: str) -> None:
+        """Delete an ended job with its metrics and files (409 while it is queued or running)."""
+        self._request("DELETE", f"/v1/jobs/{job_id}")
 
     def get(self, job_id: str) -> Job:
         return Job.model_validate(self._request("GET", f"/v1/jobs/{job_id}"))
@@ -183,7 +206,11 @@ class Client:
         """Start a sweep from a SweepSpec (a mapping, or the path of a .yaml/.json file).
         Every trial is validated first: a bad one raises a 422 naming the parameter path."""
         body = dict(spec) if isinstance(spec, Mapping) else load_spec(spec)
-        return Sweep.model_validate(self._request("POST", "/v1/sweeps", json=body))
+        return Sweep.model_validate(self._request("POST", "/v1/sweeps", json=body, idempotent=True))
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Delete an ended sweep with all its trials."""
+        self._request("DELETE", f"/v1/sweeps/{sweep_id}")
 
     def get_sweep(self, sweep_id: str) -> Sweep:
         return Sweep.model_validate(self._request("GET", f"/v1/sweeps/{sweep_id}"))
@@ -257,6 +284,12 @@ def _poll(
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"{what} is still {item.status} after {timeout}s")
         time.sleep(poll)
+
+
+def _retry_after(r: httpx.Response) -> float:
+    """The server's `Retry-After` in seconds (capped at 30), or 0."""
+    value = r.headers.get("retry-after", "")
+    return min(float(value), 30.0) if value.isdigit() else 0.0
 
 
 def _api_error(r: httpx.Response) -> EpochalAPIError:
