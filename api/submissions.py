@@ -77,11 +77,14 @@ def find_replay(session: Session, idem: IdempotencyKey | None) -> JSONResponse |
     return replayed(replay) if replay is not None else None
 
 
-def lock_and_check(
+def admit(
     session: Session, idem: IdempotencyKey | None, project: str, check: Callable[[], None]
 ) -> JSONResponse | None:
-    """Take the project's lock; the stored answer if a repeat committed meanwhile, else run the
-    quota `check` (which raises QuotaExceededError) and return None."""
+    """The stored answer of a repeated request; else take the project's lock (held until the
+    caller commits), look again (a repeat may have committed meanwhile), run the quota `check`
+    (which raises QuotaExceededError) and return None: the caller goes on to create."""
+    if (answer := find_replay(session, idem)) is not None:
+        return answer
     projects.lock_project(session, project)
     if (answer := find_replay(session, idem)) is not None:
         session.rollback()
@@ -105,13 +108,11 @@ def submit_job(
     """Store a new job in the caller's project and queue it, once: quota checked under the
     project's lock; with an idempotency key, a repeat gets the first answer instead."""
     project = me.owner
-    if (answer := find_replay(session, idem)) is not None:
-        return answer
 
     def check() -> None:
         projects.check_active_jobs(session, project, settings.project_max_active_jobs)
 
-    if (answer := lock_and_check(session, idem, project, check)) is not None:
+    if (answer := admit(session, idem, project, check)) is not None:
         return answer
     body: dict[str, Any] = {}
 

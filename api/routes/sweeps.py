@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.auth import Caller, CallerDep
 from api.deps import EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
 from api.queue import BrokerUnavailable
-from api.submissions import IdempotencyDep, find_replay, lock_and_check
+from api.submissions import IdempotencyDep, admit, find_replay
 from api.sweep_schemas import LeaderboardOut, MetricOut, SweepOut, SweepPage, TrialOut
 from core.store import idempotency, projects
 from core.store import sweeps as sweep_store
@@ -50,13 +50,11 @@ def submit_sweep(
     `Idempotency-Key`, a repeat answers the first response and starts nothing."""
     plan = plan_sweep(spec, settings, uploads)
     project = me.owner
-    if (answer := find_replay(session, idem)) is not None:
-        return answer
 
     def check() -> None:
         projects.check_running_sweeps(session, project, settings.project_max_running_sweeps)
 
-    if (answer := lock_and_check(session, idem, project, check)) is not None:
+    if (answer := admit(session, idem, project, check)) is not None:
         return answer
     sweep = sweep_store.create_sweep(
         session,
