@@ -26,11 +26,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Then the project itself (everything it needs is installed above, so this layer is quick).
+# Then the project itself (everything it needs is installed above, so this layer is quick):
+# every package of [tool.setuptools.packages.find] in pyproject.toml, each into a folder of its
+# own (`COPY a b ./` would merge their contents). tests/test_dockerfile.py imports every module
+# from exactly what these lines copy, so a package missing here fails the tests.
 COPY api ./api
 COPY worker ./worker
 COPY core ./core
 COPY cli ./cli
+COPY client ./client
 COPY migrations ./migrations
 COPY alembic.ini ./
 RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} . \

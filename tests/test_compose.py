@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from functools import cache
 from importlib import metadata
@@ -19,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 CORE_SERVICES = {"redis", "postgres", "migrate", "api", "worker-cpu"}
+PASSWORD = {"POSTGRES_PASSWORD": "test-password"}  # the file has no default: it must be set
 
 
 @cache
@@ -50,7 +52,7 @@ def compose(
             for k, v in os.environ.items()
             if not k.startswith(("COMPOSE_", "EPOCHAL_", "POSTGRES_", "DOCKER_", "TORCH_"))
         },
-        **(env or {}),
+        **(PASSWORD if env is None else env),
     }
     return subprocess.run(
         [str(compose_binary()), "--env-file", os.devnull, "-f", str(file), *args],
@@ -65,7 +67,7 @@ def compose(
 
 def config(*profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     flags = [arg for p in profiles for arg in ("--profile", p)]
-    result = compose(*flags, "config", "--format", "json", env=env)
+    result = compose(*flags, "config", "--format", "json", env={**PASSWORD, **(env or {})})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -147,7 +149,7 @@ def test_epochal_services_wiring() -> None:
         assert service["image"] == "epochal:latest"
         assert service["build"]["context"] == str(ROOT)
         assert service["environment"] == {
-            "EPOCHAL_DATABASE_URL": "postgresql://epochal:epochal@postgres:5432/epochal",
+            "EPOCHAL_DATABASE_URL": "postgresql://epochal:test-password@postgres:5432/epochal",
             "EPOCHAL_BROKER_URL": "redis://redis:6379/0",
             "EPOCHAL_ARTIFACTS_DIR": "/data/artifacts",
             "EPOCHAL_LOG_LEVEL": "info",
@@ -164,3 +166,22 @@ def test_settings_can_be_overridden_from_the_environment() -> None:
     )
     assert services["api"]["ports"][0]["published"] == "9000"
     assert services["api"]["build"]["args"] == {"TORCH_INDEX_URL": "x"}
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_there_is_no_default_database_password(value: str | None) -> None:
+    env = {} if value is None else {"POSTGRES_PASSWORD": value}
+    result = compose("config", "--quiet", env=env)
+    assert result.returncode != 0
+    assert "required variable POSTGRES_PASSWORD is missing a value" in result.stderr
+    assert "set POSTGRES_PASSWORD" in result.stderr
+    # Every use says so, not only the first: no `${POSTGRES_PASSWORD:-default}` anywhere.
+    uses = re.findall(r"\$\{?POSTGRES_PASSWORD([^}]*)", COMPOSE_FILE.read_text())
+    assert len(uses) >= 2
+    assert all(use.startswith(":?") for use in uses), uses
+
+
+def test_only_the_api_publishes_a_port() -> None:
+    services = config("gpu")["services"]
+    assert {name for name, service in services.items() if service.get("ports")} == {"api"}
+    assert [p["target"] for p in services["api"]["ports"]] == [8000]
