@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import problems
+from api import problems, submissions
 from api.auth import KeyCache, caller
 from api.queue import Enqueuer
 from api.routes import (
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.enqueuer = Enqueuer(settings)
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     problems.install(app)
+    submissions.install(app)
     app.include_router(health.router)
     # Every /v1 route checks its caller, whether or not it reads the caller's project.
     authenticated = [Depends(caller)]

@@ -112,7 +112,13 @@ def _bearer(request: Request) -> str | None:
 
 
 def needed_role(request: Request) -> Role:
-    if request.url.path.startswith("/v1/keys"):
+    """By the matched route's own path, never the URL's (a root path or a mount would shift
+    the URL, not the route)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        raise RuntimeError("caller() runs as a route's dependency, after routing")
+    if path.startswith("/v1/keys"):
         return Role.ADMIN
     return Role.READ if request.method in SAFE_METHODS else Role.WRITE
 

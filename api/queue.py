@@ -59,12 +59,14 @@ def create_and_send(
     *,
     undo: Callable[[], None] | None = None,
     before_commit: Callable[[Job], None] | None = None,
+    on_refused: Callable[[], None] | None = None,
     **fields: Any,
 ) -> Job:
     """Create a job, commit it, then send it. When the broker refuses, the job is deleted again
-    (nothing half-written; `undo` removes anything else made for it) and BrokerUnavailable
-    propagates as a 503. Should the store fail at that point too, the workers' reaper sends the
-    queued job once the broker is back. `before_commit` adds to the job's transaction."""
+    (nothing half-written; `on_refused` removes more rows in that same transaction, `undo`
+    anything else made for it) and BrokerUnavailable propagates as a 503. Should the store fail
+    at that point too, the workers' reaper sends the queued job once the broker is back.
+    `before_commit` adds to the job's transaction."""
     job = job_store.create_job(session, **fields)
     if before_commit is not None:
         before_commit(job)
@@ -73,6 +75,8 @@ def create_and_send(
         enqueuer.send_train(job.id, job.queue)
     except BrokerUnavailable:
         job_store.delete_job(session, job_id=job.id)
+        if on_refused is not None:
+            on_refused()
         session.commit()
         if undo is not None:
             undo()

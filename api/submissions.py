@@ -8,14 +8,15 @@ import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, CallerDep
-from api.queue import Enqueuer, create_and_send
+from api.queue import BrokerUnavailable, Enqueuer, create_and_send
 from core.settings import Settings
 from core.store import idempotency, projects
 from core.store.idempotency import IdempotencyKey, Replay
@@ -43,8 +44,32 @@ async def idempotency_key(
     route fingerprints it from the digest it computes (see `for_upload`)."""
     if key is None:
         return None
-    body = b"" if _is_upload(request) else await request.body()
-    return _key(request, me, key, hashlib.sha256(body).hexdigest())
+    if _is_upload(request):
+        return _key(request, me, key, "")  # completed by the route (`for_upload`)
+    idem = _key(request, me, key, hashlib.sha256(await request.body()).hexdigest())
+    # A repeat is answered here, before the route looks at anything that may have changed since
+    # (a deleted data set or source job would otherwise turn the stored 201 into an error).
+    if (replay := await run_in_threadpool(_find, request, idem)) is not None:
+        raise ReplayedError(replay)
+    return idem
+
+
+class ReplayedError(Exception):
+    """Raised by the dependency to answer a repeated request with the stored response."""
+
+    def __init__(self, replay: Replay):
+        self.replay = replay
+
+
+def _find(request: Request, idem: IdempotencyKey) -> Replay | None:
+    with request.app.state.sessions() as session:
+        return idempotency.find(session, idem)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ReplayedError)
+    async def replay(request: Request, exc: ReplayedError) -> JSONResponse:
+        return replayed(exc.replay)
 
 
 def _is_upload(request: Request) -> bool:
@@ -112,7 +137,15 @@ def submit_job(
     def check() -> None:
         projects.check_active_jobs(session, project, settings.project_max_active_jobs)
 
-    if (answer := admit(session, idem, project, check)) is not None:
+    try:
+        answer = admit(session, idem, project, check)
+    except BaseException:
+        if undo is not None:
+            undo()
+        raise
+    if answer is not None:
+        if undo is not None:
+            undo()
         return answer
     body: dict[str, Any] = {}
 
@@ -121,19 +154,17 @@ def submit_job(
         if idem is not None:
             idempotency.remember(session, idem, status_code=status_code, response=body)
 
-    def undo_all() -> None:
+    def forget() -> None:
         if idem is not None:
             idempotency.forget(session, idem)
-            session.commit()
-        if undo is not None:
-            undo()
 
     try:
         create_and_send(
             session,
             enqueuer,
-            undo=undo_all,
+            undo=undo,
             before_commit=record,
+            on_refused=forget,
             project=project,
             created_by=me.key_id,
             **fields,
@@ -145,5 +176,11 @@ def submit_job(
             undo()
         if (answer := find_replay(session, idem)) is not None:
             return answer
+        raise
+    except BrokerUnavailable:
+        raise  # create_and_send has undone everything
+    except BaseException:
+        if undo is not None:
+            undo()
         raise
     return JSONResponse(body, status_code=status_code)

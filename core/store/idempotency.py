@@ -67,13 +67,14 @@ def remember(
     expired = select(IdempotencyRecord.key).where(
         IdempotencyRecord.project == idem.project, IdempotencyRecord.created_at < utcnow() - KEEP
     )
-    stale = list(session.scalars(expired.limit(100)))
-    if stale:
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.project == idem.project, IdempotencyRecord.key.in_(stale)
-            )
+    stale = [idem.key, *session.scalars(expired.limit(100))]  # this key's own, if it expired
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.project == idem.project,
+            IdempotencyRecord.key.in_(stale),
+            IdempotencyRecord.created_at < utcnow() - KEEP,
         )
+    )
     session.add(
         IdempotencyRecord(
             project=idem.project,

@@ -210,3 +210,13 @@ def test_without_settings_keys_are_needed_beyond_loopback(
         assert c.get("/v1/jobs").status_code == 401  # ... but this request is not from there
     exposed = make_settings(database_url, redis_url, tmp_path, auth=None, api_host="0.0.0.0")
     assert exposed.auth_required
+
+
+def test_roles_follow_the_route_under_a_root_path(keyed: Settings) -> None:
+    """Behind a prefix (`uvicorn --root-path /api`), the keys routes stay admin-only."""
+    write = bearer(make_key(keyed, "a", Role.WRITE))
+    with TestClient(create_app(keyed), root_path="/api") as c:
+        assert c.get("/api/v1/jobs", headers=write).status_code == 200
+        made = c.post("/api/v1/keys", json={"project": "z", "role": "admin"}, headers=write)
+        assert made.status_code == 403, made.text
+        assert c.get("/api/v1/keys", headers=write).status_code == 403

@@ -68,22 +68,37 @@ def test_the_same_key_with_another_body_is_refused_naming_the_header(
 def test_a_key_is_remembered_for_24_hours(client: TestClient, settings: Settings) -> None:
     first = client.post("/v1/jobs", json=DIGITS, headers=key("day")).json()
     with session_factory(settings.database_url)() as s:
+        # Many other expired keys: the reused one is dropped whichever others are.
+        old = {"status_code": 201, "response": {}, "fingerprint": "x", "project": "default"}
+        s.add_all(IdempotencyRecord(key=f"old-{i}", **old) for i in range(150))
+        s.flush()
         s.execute(update(IdempotencyRecord).values(created_at=utcnow() - timedelta(hours=25)))
         s.commit()
     later = client.post("/v1/jobs", json=DIGITS, headers=key("day"))
     assert later.status_code == 201 and later.json()["id"] != first["id"]
-    assert count(settings, IdempotencyRecord) == 1  # the expired record was replaced
+    with session_factory(settings.database_url)() as s:
+        fresh = s.scalars(
+            select(IdempotencyRecord.key).where(
+                IdempotencyRecord.created_at > utcnow() - timedelta(hours=1)
+            )
+        )
+        assert list(fresh) == ["day"]  # the expired record was replaced
 
 
 def test_clones_sweeps_and_uploads_are_idempotent(client: TestClient, settings: Settings) -> None:
     job = client.post("/v1/jobs", json=DIGITS).json()
     clones = [client.post(f"/v1/jobs/{job['id']}/clone", json={}, headers=key("c")) for _ in "ab"]
     assert clones[0].json()["id"] == clones[1].json()["id"] and count(settings, Job) == 2
+    # A repeat is answered from what was stored, even once its source is gone.
+    assert client.post(f"/v1/jobs/{job['id']}/cancel").status_code == 202
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    late = client.post(f"/v1/jobs/{job['id']}/clone", json={}, headers=key("c"))
+    assert late.status_code == 201 and late.json() == clones[0].json()
     sweeps = [client.post("/v1/sweeps", json=sweep_spec(), headers=key("s")) for _ in "ab"]
     assert sweeps[0].status_code == sweeps[1].status_code == 201
     assert sweeps[0].json()["id"] == sweeps[1].json()["id"]
     assert sweeps[1].json()["trials"] == 2  # the answer once the sweep started, not before
-    assert count(settings, Sweep) == 1 and count(settings, Job) == 4
+    assert count(settings, Sweep) == 1 and count(settings, Job) == 3
     ups = [
         client.post(
             "/v1/datasets", params={"target": "species"}, content=table_csv(), headers=key("u")
@@ -157,3 +172,16 @@ def test_past_a_quota_the_answer_is_429_and_nothing_is_stored(tight: Settings) -
         assert count(tight, Dataset) == 1 and stored_files(tight) == files
         # The same file again is no new data: it is found, not counted.
         assert c.post("/v1/datasets", params=params, content=table_csv()).status_code == 200
+
+
+def test_a_refused_clone_leaves_no_copy_of_the_weights(tight: Settings) -> None:
+    from tests.api.test_models import digits, train
+
+    source = train(tight, digits(epochs=1))
+    with TestClient(create_app(tight)) as c:
+        for _ in range(2):
+            assert c.post("/v1/jobs", json=DIGITS).status_code == 201
+        files = stored_files(tight)
+        r = c.post(f"/v1/jobs/{source}/clone", json={"init_from": "final"})
+        assert r.status_code == 429, r.text
+        assert stored_files(tight) == files
