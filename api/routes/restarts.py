@@ -56,8 +56,9 @@ def resume_job(
         )
     if job.status in job_store.RESUMABLE:  # (reopen_job refuses the others with a 409)
         plan_job(JobSpec.model_validate(job.spec), settings, uploads)  # its data set is there
-    projects.lock_project(session, job.project)
-    projects.check_active_jobs(session, job.project, settings.project_max_active_jobs)
+        project = job.project
+        projects.lock_project(session, project)
+        projects.check_active_jobs(session, project, settings.project_max_active_jobs)
     job, before = job_store.reopen_job(session, job_id=job_id)
     session.commit()
     try:

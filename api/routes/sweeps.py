@@ -166,13 +166,14 @@ def pause_sweep(sweep_id: str, session: SessionDep, me: CallerDep) -> SweepOut:
 def resume_sweep(
     sweep_id: str, session: SessionDep, settings: SettingsDep, queue: EnqueuerDep, me: CallerDep
 ) -> SweepOut:
-    """Counts towards the project's running sweeps (`429` past its limit)."""
-    sweep = sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project)
-    if sweep.status == SweepStatus.PAUSED.value:
-        projects.lock_project(session, sweep.project)
-        projects.check_running_sweeps(session, sweep.project, settings.project_max_running_sweeps)
-        session.commit()
-    _change(session, sweep_id, "resume", me)
+    """Counts towards the project's running sweeps (`429` past its limit): checked and
+    changed in one transaction under the project's lock."""
+    project = sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project).project
+    projects.lock_project(session, project)
+    if sweep_store.lock_sweep(session, sweep_id=sweep_id).status == SweepStatus.PAUSED.value:
+        projects.check_running_sweeps(session, project, settings.project_max_running_sweeps)
+    set_status(session, sweep_id=sweep_id, action="resume")
+    session.commit()
     # Should sending fail here, the trials stay queued and the workers' reaper sends them.
     advance(session, sweep_id=sweep_id, settings=settings, send=queue.send_train)
     return sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep_id))

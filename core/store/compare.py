@@ -65,7 +65,7 @@ def _jobs_in_order(session: Session, job_ids: list[str], project: str | None) ->
         raise InvalidArgumentError(
             f"ids: expected distinct job ids. Received more than once: {', '.join(repeated)}"
         )
-    query = select(Job).where(Job.id.in_(job_ids))
+    query = select(Job).where(Job.id.in_(job_ids), Job.deleted_at.is_(None))
     if project is not None:  # another project's job is reported as unknown
         query = query.where(Job.project == project)
     found = {job.id: job for job in session.scalars(query)}

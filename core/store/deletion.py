@@ -1,10 +1,13 @@
 """Deleting what has ended: a job with its metric points, checkpoints, exports and model files,
 and a sweep with its trials.
 
-A job's points go in batches, each its own short transaction, so a job with millions of points
-never holds a long lock; then its files; then its row (the tags, trial and rollups follow by
-cascade). A deletion interrupted half-way leaves the job in place, ended and with fewer points,
-and deleting it again finishes the work: nothing is left without a row that names it.
+First the job is marked (`deleted_at`, set only while it has ended): from then on every reader
+and writer finds no such job, so a resume, clone or download racing the deletion gets 404, and a
+resume that got there first makes the deletion a 409. Then its points go in batches, each its
+own short transaction, so a job with millions of points never holds a long lock; then its files;
+then its row (tags, trial and rollups follow by cascade). A deletion interrupted half-way leaves
+the marked row, and deleting it again finishes the work: nothing is left without a row that
+names it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.errors import ConflictError
 from core.store import jobs as job_store
 from core.store import sweeps as sweep_store
 from core.store.artifacts import Artifacts
+from core.store.base import utcnow
 from core.store.models import (
     Job,
     JobStatus,
@@ -38,18 +42,35 @@ def delete_job(
 ) -> None:
     """ConflictError while the job is queued or running, or when it is a sweep's trial."""
     with sessions() as session:
-        job = job_store.get_job(session, job_id=job_id, project=project)
-        if not JobStatus(job.status).finished:
-            raise ConflictError(
-                f"job {job_id} is {job.status}; cancel it first (POST /v1/jobs/{job_id}/cancel), "
-                "then delete it once it has ended"
-            )
+        job = job_store.get_job(session, job_id=job_id, project=project, deleting=True)
         if job.trial is not None:
             raise ConflictError(
                 f"job {job_id} is a trial of sweep {job.trial.sweep_id}; a sweep's trials are "
                 "deleted with their sweep (DELETE /v1/sweeps/{id})"
             )
+        _mark(session, [job_id])
     _remove_job(sessions, artifacts, job_id)
+
+
+def _mark(session: Session, job_ids: list[str]) -> None:
+    """Mark ended jobs deleted and commit; ConflictError (nothing marked) when one has not
+    ended, or is being resumed."""
+    ended = [s.value for s in JobStatus if s.finished]
+    marked = session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status.in_(ended))
+        .values(deleted_at=func.coalesce(Job.deleted_at, utcnow()))
+    ).rowcount
+    if marked != len(job_ids):
+        session.rollback()
+        busy = session.scalars(
+            select(Job.id).where(Job.id.in_(job_ids), Job.status.not_in(ended))
+        ).all()
+        raise ConflictError(
+            f"job {', '.join(busy[:3]) or job_ids[0]} is queued or running; cancel it first "
+            "(POST /v1/jobs/{id}/cancel), then delete it once it has ended"
+        )
+    session.commit()
 
 
 def delete_sweep(
@@ -76,6 +97,9 @@ def delete_sweep(
             f"sweep {sweep_id} still has {len(busy)} trial(s) stopping ({', '.join(busy[:3])}); "
             "try again in a few seconds"
         )
+    if trials:
+        with sessions() as session:
+            _mark(session, [job_id for job_id, _ in trials])
     for job_id, _ in trials:
         _remove_job(sessions, artifacts, job_id)
     with sessions() as session:

@@ -61,11 +61,18 @@ def create_job(
     return job
 
 
-def get_job(session: Session, *, job_id: str, project: str | None = None) -> Job:
-    """The job; NotFoundError when there is none, or it belongs to another project than
-    `project` (None: any), so that another project's ids look exactly like unknown ones."""
+def get_job(
+    session: Session, *, job_id: str, project: str | None = None, deleting: bool = False
+) -> Job:
+    """The job; NotFoundError when there is none, it belongs to another project than
+    `project` (None: any), so that another project's ids look exactly like unknown ones, or
+    it is being deleted (unless `deleting`: the deletion's own look-up)."""
     job = session.get(Job, job_id)
-    if job is None or (project is not None and job.project != project):
+    if (
+        job is None
+        or (project is not None and job.project != project)
+        or (job.deleted_at is not None and not deleting)
+    ):
         raise NotFoundError(f"no job with id {job_id!r}")
     return job
 
@@ -92,6 +99,7 @@ def list_jobs(
     order = order or JobOrder()
     key = job_queries.final_value(order.metric) if order.metric else None
     query = select(Job, key.label("key") if key is not None else null())
+    query = query.where(Job.deleted_at.is_(None))
     if project is not None:
         query = query.where(Job.project == project)
     if status:

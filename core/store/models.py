@@ -52,6 +52,9 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT)
     created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Set when a deletion starts: from then on the job is gone for every reader and writer
+    # (see core.store.deletion), while its points and files are removed.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     name: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), index=True)
     queue: Mapped[str] = mapped_column(String(16))

@@ -25,6 +25,7 @@ from core.errors import ConflictError
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store import jobs as job_store
+from core.store import projects
 from core.store import sweeps as sweep_store
 from core.store.base import utcnow
 from core.store.datasets import SessionUploads
@@ -65,7 +66,10 @@ def _advance_locked(session: Session, sweep_id: str, settings: Settings) -> Adva
     counts = sweep_store.counts(session, sweep_id=sweep_id)
     in_flight = counts[JobStatus.QUEUED.value] + counts[JobStatus.RUNNING.value]
     if sweep.status == SweepStatus.RUNNING.value:
-        room = min(sweep.max_parallel - in_flight, sweep.run_cap - sweep.trials)
+        # Trials wait for room under the project's quota of active jobs (a later tick or
+        # trial completion makes them), so a sweep never takes its project past it.
+        quota = settings.project_max_active_jobs - projects.active_jobs(session, sweep.project)
+        room = min(sweep.max_parallel - in_flight, sweep.run_cap - sweep.trials, quota)
         for _ in range(max(room, 0)):
             _create_trial(session, sweep, spec, settings, result)
         in_flight += len(result.created)

@@ -73,6 +73,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column("created_by", sa.String(32), nullable=True))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("project", server_default=None)
+    with op.batch_alter_table("jobs") as batch:
+        batch.add_column(sa.Column("deleted_at", TIMESTAMP, nullable=True))
     op.create_index("ix_jobs_project_status", "jobs", ["project", "status"])
     op.create_index("ix_sweeps_project_status", "sweeps", ["project", "status"])
     with op.batch_alter_table("datasets") as batch:
@@ -88,6 +90,8 @@ def downgrade() -> None:
         batch.create_unique_constraint("uq_datasets_sha256", ["sha256", "target", "task"])
     op.drop_index("ix_sweeps_project_status", table_name="sweeps")
     op.drop_index("ix_jobs_project_status", table_name="jobs")
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("deleted_at")
     for table in OWNED:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("created_by")

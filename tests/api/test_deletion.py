@@ -80,3 +80,19 @@ def test_an_ended_sweep_is_deleted_with_its_trials(client: TestClient, settings:
     for ident in [sweep["id"], *trials]:
         assert rows_naming(settings, ident) == [], ident
     assert client.get(f"/v1/sweeps/{sweep['id']}").status_code == 404
+
+
+def test_a_job_being_deleted_is_gone_for_everyone_and_a_second_delete_finishes(
+    client: TestClient, settings: Settings
+) -> None:
+    job_id = client.post("/v1/jobs", json=DIGITS).json()["id"]
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+    with session_factory(settings.database_url)() as s:
+        deletion._mark(s, [job_id])  # a deletion that stopped after its first step
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert client.post(f"/v1/jobs/{job_id}/resume").status_code == 404
+    assert client.post(f"/v1/jobs/{job_id}/clone", json={}).status_code == 404
+    assert job_id not in client.get("/v1/jobs").text
+    assert rows_naming(settings, job_id) != []
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert rows_naming(settings, job_id) == []
