@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import problems
+from api.body_limits import BodyLimitsMiddleware
 from api.queue import Enqueuer
 from api.routes import (
     compare,
@@ -20,7 +21,6 @@ from api.routes import (
     restarts,
     sweeps,
 )
-from api.yaml_body import YamlBodyMiddleware
 from core.settings import Settings, get_settings
 from core.store.db import session_factory
 
@@ -52,5 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(restarts.router)
     app.include_router(evaluate.router)
     app.include_router(sweeps.router)
-    app.add_middleware(YamlBodyMiddleware)
+    # Uploads stream to disk under EPOCHAL_MAX_UPLOAD_BYTES; every other body is bounded here.
+    app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])
     return app

@@ -72,6 +72,17 @@ class Settings(BaseSettings):
         1, ge=1, description="epochs between `last` checkpoints (the final epoch always has one)"
     )
 
+    # Request bodies of every route but uploads: JSON, or YAML turned into JSON.
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1, description="largest request body but an upload's, in bytes"
+    )
+    max_body_depth: int = Field(
+        64, ge=1, le=500, description="deepest nesting of lists and objects in a JSON or YAML body"
+    )
+    max_yaml_nodes: int = Field(
+        50_000, ge=1, description="most values (scalars, lists, mappings) in a YAML body"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"
