@@ -80,6 +80,26 @@ SUBMISSIONS = {
 }
 
 
+class BodyError(Exception):
+    """A request body that cannot be read at all (too deep, malformed, YAML aliases): what is
+    wrong and, where known, where (1-based line and column)."""
+
+    def __init__(self, msg: str, type: str, line: int | None = None, column: int | None = None):
+        super().__init__(msg)
+        self.msg, self.type, self.line, self.column = msg, type, line, column
+
+    def as_dict(self) -> dict[str, Any]:
+        where = {"line": self.line, "column": self.column} if self.line is not None else {}
+        return {"loc": [], "msg": self.msg, "type": self.type, **where}
+
+
+def body_problem(method: str, path: str, error: BodyError) -> JSONResponse:
+    """422 for an unreadable body, with the code its route gives any problem in its body."""
+    submission = SUBMISSIONS.get(path.rstrip("/"))
+    code, what = submission if method == "POST" and submission else ("invalid_request", "the body")
+    return problem(code, f"{what} cannot be read: {error.msg}", [error.as_dict()])
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} problem{'s' if n != 1 else ''} in {what}"
 

@@ -1,7 +1,12 @@
 """YAML request bodies: a spec may be sent as `application/yaml` as well as JSON.
 
-A small ASGI middleware turns a YAML body into the equivalent JSON before routing, so every
+The body is turned into the equivalent JSON before routing (see api/body_limits.py), so every
 route, its validation and its OpenAPI schema stay JSON-only.
+
+Only what JSON can say is accepted. A first pass over the parser's events, which builds
+nothing, refuses anchors and aliases (a spec never needs them, and nested aliases expand
+exponentially: "billion laughs"), nesting deeper than the limit and more values than the limit;
+only then is the document built, by libyaml's safe loader where it is installed.
 """
 
 from __future__ import annotations
@@ -10,59 +15,88 @@ import json
 from typing import Any
 
 import yaml
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import BodyError
 
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 
-
-class YamlBodyMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int = 10 * 1024 * 1024):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _content_type(scope) not in YAML_TYPES:
-            await self.app(scope, receive, send)
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await problem("invalid_request", "the body is too large")(scope, receive, send)
-                return
-            if not message.get("more_body"):
-                break
-        try:
-            document: Any = yaml.safe_load(body) if body.strip() else None
-        except yaml.YAMLError as e:
-            error = {"loc": ["body"], "msg": f"malformed YAML: {e}", "type": "yaml_invalid"}
-            await problem("invalid_spec", "1 problem in the spec", [error])(scope, receive, send)
-            return
-        converted = json.dumps(document).encode() if document is not None else b""
-        headers = [
-            (k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")
-        ]
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(converted)).encode()),
-        ]
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": converted, "more_body": False}
-
-        await self.app({**scope, "headers": headers}, replay, send)
+_Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _content_type(scope: Scope) -> str:
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            return value.decode("latin-1").split(";")[0].strip().lower()
-    return ""
+class _Loader(_Parser):  # type: ignore[misc,valid-type]
+    """The safe loader, with YAML 1.1 timestamps (`2024-01-01`) kept as the text they are."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def yaml_to_json(body: bytes, *, max_depth: int, max_nodes: int) -> bytes:
+    """The JSON text of the YAML document `body` (empty for an empty document), or BodyError."""
+    _check_events(body, max_depth=max_depth, max_nodes=max_nodes)
+    try:
+        document: Any = yaml.load(body, Loader=_Loader)  # _Loader is a safe loader
+    except yaml.YAMLError as e:
+        raise _malformed(e) from e
+    except ValueError as e:  # e.g. an integer longer than Python converts
+        raise BodyError(f"malformed YAML: {e}", "yaml_invalid") from e
+    if document is None:
+        return b""
+    try:
+        return json.dumps(document, default=_not_json).encode()
+    except (TypeError, ValueError) as e:
+        raise BodyError(f"malformed YAML: {e}", "yaml_invalid") from e
+
+
+def _check_events(body: bytes, *, max_depth: int, max_nodes: int) -> None:
+    depth = nodes = 0
+    try:
+        for event in yaml.parse(body, Loader=_Parser):
+            if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+                sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+                raise _refused(
+                    f"YAML anchors and aliases are not accepted (found {sign}{event.anchor}); "
+                    "write each value out in full",
+                    "yaml_alias",
+                    event,
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_depth:
+                    raise _refused(_too_deep(max_depth), "body_too_deep", event)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > max_nodes:
+                    raise _refused(
+                        f"the body holds more than {max_nodes:,} values (EPOCHAL_MAX_YAML_NODES)",
+                        "yaml_too_many_nodes",
+                        event,
+                    )
+    except yaml.YAMLError as e:
+        error = _malformed(e)
+        if "maximum nesting depth" in error.msg:  # libyaml's own limit, met while reading ahead
+            error = BodyError(_too_deep(max_depth), "body_too_deep", error.line, error.column)
+        raise error from e
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"the body is nested deeper than {max_depth} levels (EPOCHAL_MAX_BODY_DEPTH)"
+
+
+def _refused(msg: str, type: str, event: yaml.Event) -> BodyError:
+    mark = event.start_mark
+    return BodyError(msg, type, mark.line + 1, mark.column + 1)
+
+
+def _malformed(e: yaml.YAMLError) -> BodyError:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = (mark.line + 1, mark.column + 1) if mark is not None else ()
+    problem = getattr(e, "problem", None) or str(e)
+    if isinstance(e, yaml.reader.ReaderError):  # not UTF-8, or a control character
+        problem, where = str(e).splitlines()[0], ()
+    return BodyError(f"malformed YAML: {problem}", "yaml_invalid", *where)
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"a {type(value).__name__} value has no JSON equivalent")

@@ -90,6 +90,17 @@ class Settings(BaseSettings):
         10 * 1024**3, ge=1, description="most bytes of uploaded data sets one project keeps"
     )
 
+    # Request bodies of every route but uploads: JSON, or YAML turned into JSON.
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1, description="largest request body but an upload's, in bytes"
+    )
+    max_body_depth: int = Field(
+        64, ge=1, le=500, description="deepest nesting of lists and objects in a JSON or YAML body"
+    )
+    max_yaml_nodes: int = Field(
+        50_000, ge=1, description="most values (scalars, lists, mappings) in a YAML body"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"

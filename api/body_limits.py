@@ -1,0 +1,120 @@
+"""Bounds on every request body but an upload's, enforced before any route reads one.
+
+A body larger than `EPOCHAL_MAX_BODY_BYTES` answers 413 as soon as its Content-Length says so,
+or as soon as the bytes received pass the limit (a chunked body), without reading the rest.
+A JSON body is checked by api/json_body.py, a YAML body turned into JSON by api/yaml_body.py;
+one that cannot be read answers 422 naming what is wrong and where. Uploads
+(`POST /v1/datasets`) stream to disk under their own, larger limit and pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.json_body import check_json
+from api.problems import BodyError, body_problem, problem
+from api.yaml_body import YAML_TYPES, yaml_to_json
+from core.settings import Settings
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body ended: nothing to answer, nothing to run."""
+
+
+class BodyLimitsMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings, raw_paths: Collection[str]):
+        self.app = app
+        self.max_bytes = settings.max_body_bytes
+        self.max_depth = settings.max_body_depth
+        self.max_yaml_nodes = settings.max_yaml_nodes
+        self.raw_paths = {p.rstrip("/") for p in raw_paths}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not _has_body(scope)
+            or scope["path"].rstrip("/") in self.raw_paths
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await read_body(scope, receive, self.max_bytes)
+            content_type = _content_type(scope)
+            if content_type in YAML_TYPES:
+                body = await run_in_threadpool(
+                    yaml_to_json, body, max_depth=self.max_depth, max_nodes=self.max_yaml_nodes
+                )
+                scope = _with_json_headers(scope, len(body))
+            elif content_type == "application/json" or content_type.endswith("+json"):
+                await run_in_threadpool(check_json, body, max_depth=self.max_depth)
+        except ClientGone:
+            return
+        except BodyTooLarge:
+            detail = (
+                f"the body is larger than {self.max_bytes:,} bytes (EPOCHAL_MAX_BODY_BYTES); "
+                "nothing was stored"
+            )
+            await problem("too_large", detail)(scope, receive, send)
+            return
+        except BodyError as e:
+            await body_problem(scope["method"], scope["path"], e)(scope, receive, send)
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:  # later messages: a client that disconnects
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it is known to pass `max_bytes`: from its
+    Content-Length before reading anything, else from the bytes received so far."""
+    declared = _header(scope, b"content-length")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body += message.get("body", b"")
+        if len(body) > max_bytes:
+            raise BodyTooLarge
+        if not message.get("more_body"):
+            break
+    return bytes(body)
+
+
+def _has_body(scope: Scope) -> bool:
+    declared = _header(scope, b"content-length")
+    return bool(_header(scope, b"transfer-encoding")) or (declared != "" and declared != "0")
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1").strip()
+    return ""
+
+
+def _content_type(scope: Scope) -> str:
+    return _header(scope, b"content-type").split(";")[0].strip().lower()
+
+
+def _with_json_headers(scope: Scope, length: int) -> Scope:
+    headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
+    return {**scope, "headers": headers}
