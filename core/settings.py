@@ -92,7 +92,7 @@ class Settings(BaseSettings):
 
     # Request bodies of every route but uploads: JSON, or YAML turned into JSON.
     max_body_bytes: int = Field(
-        1024 * 1024, ge=1, description="largest request body but an upload's, in bytes"
+        8 * 1024 * 1024, ge=1, description="largest request body but an upload's, in bytes"
     )
     max_body_depth: int = Field(
         64, ge=1, le=500, description="deepest nesting of lists and objects in a JSON or YAML body"
