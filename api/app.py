@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import browsers, problems
+from api.nul_bytes import NulBytesMiddleware
 from api.queue import Enqueuer
 from api.routes import (
     compare,
@@ -53,4 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluate.router)
     app.include_router(sweeps.router)
     app.add_middleware(YamlBodyMiddleware)
+    app.add_middleware(NulBytesMiddleware)
+    browsers.install(app, settings)  # outermost: CORS and the browser rules come first
     return app

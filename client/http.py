@@ -22,6 +22,9 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 # POST is safe to send again.
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_ARGS = frozenset({"json", "content", "data", "files"})
+
 T = TypeVar("T", Job, Sweep)
 
 
@@ -71,6 +74,9 @@ class Client:
     # --- transport ----------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method in BODY_METHODS and not BODY_ARGS.intersection(kwargs):
+            # The API refuses a POST without a Content-Type (a web page could send one).
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         attempt = 0
         while True:
             try:
