@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from api.app import create_app
 from core.settings import Settings
+from core.store.artifacts import FolderArtifacts
 from core.store.db import session_factory
 from core.store.models import Job
 from core.training.job import Runner
@@ -260,3 +261,28 @@ def test_a_clone_fine_tunes_from_the_source_weights(
     fresh = client.post(f"/v1/jobs/{source}/clone", json={"overrides": {"training.epochs": 1}})
     assert run(settings, fresh.json()["id"]) == "succeeded"
     assert clone["spec"]["training"]["seed"] == fresh.json()["spec"]["training"]["seed"]
+
+
+def test_a_corrupt_checkpoint_is_a_409_for_clone_and_download(
+    client: TestClient, settings: Settings
+) -> None:
+    """A stored checkpoint that is not one (truncated, overwritten) conflicts with the request:
+    409 naming it, never a 500; nothing is written."""
+    job_id = client.post("/v1/jobs", json=MOONS).json()["id"]
+    key = f"jobs/{job_id}/checkpoints/last.safetensors"
+    FolderArtifacts(settings.artifacts_dir).write(key, b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    pointer = {"key": key, "epoch": 2, "step": 30, "attempt": 1}
+    with session_factory(settings.database_url).begin() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(checkpoint={"last": pointer}))
+    before = queued_messages(settings)
+    r = client.post(f"/v1/jobs/{job_id}/clone", json={"init_from": "last"})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "urn:epochal:problem:invalid_checkpoint"
+    assert "not an Epochal checkpoint" in r.json()["detail"]
+    assert len(client.get("/v1/jobs").json()["items"]) == 1
+    assert queued_messages(settings) == before
+    download = client.get(f"/v1/jobs/{job_id}/model", params={"checkpoint": "last"})
+    assert (
+        download.status_code == 409 and download.json()["title"] == "The checkpoint cannot be read"
+    )

@@ -284,3 +284,14 @@ def test_readyz_names_what_is_down_not_where_it_lives(
         assert secret not in str(body), secret
     logged = caplog.text  # where it lives is told to the operator, in the log
     assert str(db_port) in logged and str(broker_port) in logged
+
+
+def test_a_submission_the_broker_cannot_take_does_not_say_where_it_lives(
+    sqlite_settings: Settings,
+) -> None:
+    port = free_port()
+    settings = sqlite_settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{port}/0"})
+    with TestClient(create_app(settings)) as client:
+        body = problem_of(client.post("/v1/jobs", json=DIGITS), 503)
+    assert body["detail"] == "the queue is unreachable; nothing was stored"
+    assert str(port) not in str(body)
