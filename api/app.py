@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import problems, submissions
+from api import browsers, problems, submissions
 from api.auth import KeyCache, caller
 from api.body_limits import BodyLimitsMiddleware
+from api.nul_bytes import NulBytesMiddleware
 from api.queue import Enqueuer
 from api.routes import (
     compare,
@@ -60,4 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=authenticated)
     # Uploads stream to disk under EPOCHAL_MAX_UPLOAD_BYTES; every other body is bounded here.
     app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])
+    app.add_middleware(NulBytesMiddleware)
+    browsers.install(app, settings)  # outermost: CORS and the browser rules come first
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from core.dispatch import QUEUES, TRAIN_TASK, celery_config
 from core.settings import EMBEDDED, Settings
 from core.store import jobs as job_store
 from core.store.models import Job
+
+log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(Exception):
@@ -39,17 +42,23 @@ class Enqueuer:
                 retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
             )
         except Exception as e:  # kombu's connection errors vary by transport
-            raise BrokerUnavailable(f"the queue is unreachable: {e}") from e
+            raise _unreachable(e) from e
 
     def ping(self) -> None:
         try:
             with self.app.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as e:
-            raise BrokerUnavailable(f"the queue is unreachable: {e}") from e
+            raise _unreachable(e) from e
 
     def close(self) -> None:
         self.app.close()
+
+
+def _unreachable(error: Exception) -> BrokerUnavailable:
+    """The detail (host, port) goes to the log; a client learns only that the queue is down."""
+    log.warning("the broker is unreachable: %s: %s", type(error).__name__, error)
+    return BrokerUnavailable("the queue is unreachable")
 
 
 def create_and_send(

@@ -23,6 +23,9 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 # POST is safe to send again. (A POST sent with an Idempotency-Key is retried on any failure.)
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_ARGS = frozenset({"json", "content", "data", "files"})
+
 T = TypeVar("T", Job, Sweep)
 
 
@@ -83,6 +86,9 @@ class Client:
         """`idempotent`: a POST that creates something is sent with a fresh `Idempotency-Key`,
         the same for each retry, so it may be retried whatever happened to the first try (a
         timeout, a dropped connection) without ever creating two."""
+        if method in BODY_METHODS and not BODY_ARGS.intersection(kwargs):
+            # The API refuses a POST without a Content-Type (a web page could send one).
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
         retry_errors: tuple[type[Exception], ...] = RETRY_ERRORS
         if idempotent:
             headers = {**kwargs.pop("headers", {}), "Idempotency-Key": uuid.uuid4().hex}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED = "embedded"
 
@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     max_yaml_nodes: int = Field(
         50_000, ge=1, description="most values (scalars, lists, mappings) in a YAML body"
     )
+
+    # Browsers (api/browsers.py): web pages that may call the API. Off (none) by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="comma-separated origins (https://app.example.com) allowed by CORS; * for any",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

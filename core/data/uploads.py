@@ -27,6 +27,7 @@ from core.data.upload_types import (
     refuse,
 )
 from core.errors import SpecIssue, UnsupportedFormatError
+from core.text import nul_in, nul_message
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def parse_upload(path: Path, options: UploadOptions) -> ParsedDataset:
                 "missing",
             )
         x, y, encoding = (read_csv if fmt == "csv" else read_parquet)(path, options)
+    if (where := nul_in(encoding.as_dict())) is not None:  # names and labels are stored
+        raise refuse(("file",), f"a column name or a label: {nul_message(where[1])}", "nul")
     return finish(fmt, x, y, encoding, options)
 
 

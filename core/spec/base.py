@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from core.registry import squash
+from core.text import nul_in, nul_message
 
 
 class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """Every string of every spec (names, labels, a sweep's JSON values and their keys) is
+        stored: one holding a NUL is refused here, located at its field."""
+        if (where := nul_in(value)) is not None:
+            at, text = where
+            raise PydanticCustomError("nul", "{msg}", {"msg": f"{at}{nul_message(text)}"})
+        return value
 
 
 def normalize_type(value: Any, names: list[str]) -> Any:

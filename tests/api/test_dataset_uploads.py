@@ -55,7 +55,12 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 def upload(client: TestClient, data: bytes | str, **params: str):
     body = data.encode() if isinstance(data, str) else data
-    return client.post("/v1/datasets", params=params, content=body)
+    return client.post(
+        "/v1/datasets",
+        params=params,
+        content=body,
+        headers={"content-type": "application/octet-stream"},
+    )
 
 
 def stored_files(settings: Settings) -> list[str]:
@@ -214,7 +219,12 @@ def test_an_upload_past_the_size_limit_is_refused_while_streaming(
             for start in range(0, len(data), 256):
                 yield data[start : start + 256]
 
-        streamed = client.post("/v1/datasets", params={"target": "species"}, content=chunks())
+        streamed = client.post(
+            "/v1/datasets",
+            params={"target": "species"},
+            content=chunks(),
+            headers={"content-type": "text/csv"},
+        )
         assert streamed.status_code == 413
         assert upload(client, table_csv(rows=10), target="species").status_code == 201
     assert len(stored_files(settings)) == 1 and row_count(settings) == 1
@@ -247,13 +257,25 @@ def test_a_job_names_an_upload_and_holds_it_until_it_ends(
     clone = client.post(f"/v1/jobs/{job.json()['id']}/clone", json={"overrides": {}})
     assert clone.status_code == 201, clone.text
     assert clone.json()["spec"]["dataset"]["name"] == ds["id"]
-    assert client.post(f"/v1/jobs/{job.json()['id']}/cancel").status_code == 202
+    assert (
+        client.post(
+            f"/v1/jobs/{job.json()['id']}/cancel", headers={"content-type": "application/json"}
+        ).status_code
+        == 202
+    )
     r = client.delete(f"/v1/datasets/{ds['id']}")
     assert r.status_code == 409 and clone.json()["id"] in r.json()["detail"]
 
-    assert client.post(f"/v1/jobs/{clone.json()['id']}/cancel").status_code == 202
+    assert (
+        client.post(
+            f"/v1/jobs/{clone.json()['id']}/cancel", headers={"content-type": "application/json"}
+        ).status_code
+        == 202
+    )
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 204
-    r = client.post(f"/v1/jobs/{clone.json()['id']}/resume")  # its data set is gone
+    r = client.post(
+        f"/v1/jobs/{clone.json()['id']}/resume", headers={"content-type": "application/json"}
+    )  # its data set is gone
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["dataset", "name"]
     assert row_count(settings) == 0 and stored_files(settings) == []
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 404
@@ -282,11 +304,28 @@ def test_a_sweep_runs_on_an_upload_and_holds_it_while_it_lives(
     assert trial["spec"]["dataset"]["name"] == ds["id"] and trial["status"] == "queued"
 
     # Paused, with its one trial cancelled: no job uses the data set, but the sweep's next one will.
-    assert client.post(f"/v1/sweeps/{sweep_id}/pause").status_code == 200
-    assert client.post(f"/v1/jobs/{trial['id']}/cancel").status_code == 202
-    r = client.post(f"/v1/jobs/{trial['id']}/resume")  # its sweep decides what runs
+    assert (
+        client.post(
+            f"/v1/sweeps/{sweep_id}/pause", headers={"content-type": "application/json"}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/v1/jobs/{trial['id']}/cancel", headers={"content-type": "application/json"}
+        ).status_code
+        == 202
+    )
+    r = client.post(
+        f"/v1/jobs/{trial['id']}/resume", headers={"content-type": "application/json"}
+    )  # its sweep decides what runs
     assert r.status_code == 409 and "resume the sweep" in r.json()["detail"]
     r = client.delete(f"/v1/datasets/{ds['id']}")
     assert r.status_code == 409 and sweep_id in r.json()["detail"]
-    assert client.post(f"/v1/sweeps/{sweep_id}/cancel").status_code == 200
+    assert (
+        client.post(
+            f"/v1/sweeps/{sweep_id}/cancel", headers={"content-type": "application/json"}
+        ).status_code
+        == 200
+    )
     assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 204

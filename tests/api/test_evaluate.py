@@ -52,7 +52,10 @@ def flowers_spec(dataset_id: str) -> dict:
 
 def test_upload_train_predict_evaluate(client: TestClient, settings: Settings) -> None:
     ds = client.post(
-        "/v1/datasets", params={"target": "species"}, content=table_csv(rows=90).encode()
+        "/v1/datasets",
+        params={"target": "species"},
+        content=table_csv(rows=90).encode(),
+        headers={"content-type": "text/csv"},
     ).json()
     job_id = client.post("/v1/jobs", json=flowers_spec(ds["id"])).json()["id"]
     assert client.post(f"/v1/jobs/{job_id}/evaluate", json={"dataset": ds["id"]}).status_code == 409

@@ -244,7 +244,7 @@ def test_listing_filters_and_pages(client: TestClient) -> None:
         ids[2],
         ids[0],
     ]
-    client.post(f"/v1/jobs/{ids[1]}/cancel")
+    client.post(f"/v1/jobs/{ids[1]}/cancel", headers={"content-type": "application/json"})
     assert [
         j["id"] for j in client.get("/v1/jobs", params={"status": "cancelled"}).json()["items"]
     ] == [ids[1]]
@@ -257,14 +257,19 @@ def test_listing_filters_and_pages(client: TestClient) -> None:
 
 def test_cancel_and_unknown_jobs(client: TestClient) -> None:
     job_id = client.post("/v1/jobs", json=DIGITS).json()["id"]
-    r = client.post(f"/v1/jobs/{job_id}/cancel")
+    r = client.post(f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"})
     assert r.status_code == 202 and r.json()["status"] == "cancelled" and r.json()["finished_at"]
-    again = client.post(f"/v1/jobs/{job_id}/cancel")
+    again = client.post(f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"})
     assert again.status_code == 409 and "already ended" in again.json()["detail"]
     for path in ("/v1/jobs/nope", "/v1/jobs/nope/metrics"):
         r = client.get(path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
-    assert client.post("/v1/jobs/nope/cancel").status_code == 404
+    assert (
+        client.post(
+            "/v1/jobs/nope/cancel", headers={"content-type": "application/json"}
+        ).status_code
+        == 404
+    )
     assert client.get(f"/v1/jobs/{job_id}/metrics").json() == {"job_id": job_id, "series": []}
 
 

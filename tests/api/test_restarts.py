@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from api.app import create_app
 from core.settings import Settings
+from core.store.artifacts import FolderArtifacts
 from core.store.db import session_factory
 from core.store.models import Job
 from core.training.job import Runner
@@ -75,16 +76,26 @@ def test_a_cancelled_job_resumes_from_its_last_checkpoint(
 ) -> None:
     job_id = trained["id"]
     assert trained["checkpoint"]["last"]["epoch"] == 4
-    assert client.post(f"/v1/jobs/{job_id}/resume").status_code == 409  # succeeded
+    assert (
+        client.post(
+            f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"}
+        ).status_code
+        == 409
+    )  # succeeded
     set_status(settings, job_id, "cancelled")  # as if cancelled after its last epoch
     before = queued_messages(settings)
-    r = client.post(f"/v1/jobs/{job_id}/resume")
+    r = client.post(f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"})
     assert r.status_code == 202, r.text
     job = r.json()
     assert (job["status"], job["error"], job["finished_at"]) == ("queued", None, None)
     assert job["checkpoint"] == trained["checkpoint"]  # what the next attempt continues from
     assert queued_messages(settings) == before + 1
-    assert client.post(f"/v1/jobs/{job_id}/resume").status_code == 409  # queued
+    assert (
+        client.post(
+            f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"}
+        ).status_code
+        == 409
+    )  # queued
     assert run(settings, job_id) == "succeeded"
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["attempts"] == 2
@@ -92,7 +103,12 @@ def test_a_cancelled_job_resumes_from_its_last_checkpoint(
     assert job["summary"]["final"] == trained["summary"]["final"]
     series = {s["name"]: s for s in client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]}
     assert series["batch_loss"]["steps"] == list(range(1, 61))
-    assert client.post("/v1/jobs/nope/resume").status_code == 404
+    assert (
+        client.post(
+            "/v1/jobs/nope/resume", headers={"content-type": "application/json"}
+        ).status_code
+        == 404
+    )
 
 
 def test_a_resume_the_broker_cannot_take_changes_nothing(
@@ -101,11 +117,16 @@ def test_a_resume_the_broker_cannot_take_changes_nothing(
     settings = make_settings(database_url, redis_url, tmp_path)
     with TestClient(create_app(settings)) as client:
         job_id = client.post("/v1/jobs", json=MOONS).json()["id"]
-        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        assert (
+            client.post(
+                f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"}
+            ).status_code
+            == 202
+        )
         cancelled = client.get(f"/v1/jobs/{job_id}").json()
     offline = make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
     with TestClient(create_app(offline)) as client:
-        r = client.post(f"/v1/jobs/{job_id}/resume")
+        r = client.post(f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"})
         assert r.status_code == 503
         assert client.get(f"/v1/jobs/{job_id}").json() == cancelled
 
@@ -240,3 +261,28 @@ def test_a_clone_fine_tunes_from_the_source_weights(
     fresh = client.post(f"/v1/jobs/{source}/clone", json={"overrides": {"training.epochs": 1}})
     assert run(settings, fresh.json()["id"]) == "succeeded"
     assert clone["spec"]["training"]["seed"] == fresh.json()["spec"]["training"]["seed"]
+
+
+def test_a_corrupt_checkpoint_is_a_409_for_clone_and_download(
+    client: TestClient, settings: Settings
+) -> None:
+    """A stored checkpoint that is not one (truncated, overwritten) conflicts with the request:
+    409 naming it, never a 500; nothing is written."""
+    job_id = client.post("/v1/jobs", json=MOONS).json()["id"]
+    key = f"jobs/{job_id}/checkpoints/last.safetensors"
+    FolderArtifacts(settings.artifacts_dir).write(key, b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    pointer = {"key": key, "epoch": 2, "step": 30, "attempt": 1}
+    with session_factory(settings.database_url).begin() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(checkpoint={"last": pointer}))
+    before = queued_messages(settings)
+    r = client.post(f"/v1/jobs/{job_id}/clone", json={"init_from": "last"})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "urn:epochal:problem:invalid_checkpoint"
+    assert "not an Epochal checkpoint" in r.json()["detail"]
+    assert len(client.get("/v1/jobs").json()["items"]) == 1
+    assert queued_messages(settings) == before
+    download = client.get(f"/v1/jobs/{job_id}/model", params={"checkpoint": "last"})
+    assert (
+        download.status_code == 409 and download.json()["title"] == "The checkpoint cannot be read"
+    )

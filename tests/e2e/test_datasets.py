@@ -92,7 +92,12 @@ def test_csv_upload_train_download_predict_evaluate(stack: Stack) -> None:
 def test_npz_images_train_a_cnn_and_a_busy_data_set_stays(stack: Stack) -> None:
     x, y = halves(300, 0)
     with stack.client() as client:
-        r = client.post("/v1/datasets", params={"name": "halves"}, content=npz(x, y))
+        r = client.post(
+            "/v1/datasets",
+            params={"name": "halves"},
+            content=npz(x, y),
+            headers={"content-type": "application/octet-stream"},
+        )
         assert r.status_code == 201, r.text
         ds = r.json()
         assert (ds["feature_shape"], ds["num_classes"]) == ([8, 8, 1], 2)
@@ -103,7 +108,11 @@ def test_npz_images_train_a_cnn_and_a_busy_data_set_stays(stack: Stack) -> None:
         r = client.post(f"/v1/jobs/{job['id']}/predict", json={"inputs": new_x.tolist()})
         labels = [o["label"] for o in r.json()["outputs"]]
         assert np.mean(np.array(labels) == new_y) >= 0.9, r.text
-        held_out = client.post("/v1/datasets", content=npz(*halves(100, 2))).json()
+        held_out = client.post(
+            "/v1/datasets",
+            content=npz(*halves(100, 2)),
+            headers={"content-type": "application/octet-stream"},
+        ).json()
         r = client.post(f"/v1/jobs/{job['id']}/evaluate", json={"dataset": held_out["id"]})
         assert r.json()["samples"] == 100 and r.json()["metrics"]["accuracy"] >= 0.9, r.text
 
@@ -111,7 +120,7 @@ def test_npz_images_train_a_cnn_and_a_busy_data_set_stays(stack: Stack) -> None:
         wait_for_epoch(client, long_run, 1, stack)
         r = client.delete(f"/v1/datasets/{ds['id']}")
         assert r.status_code == 409 and long_run in r.json()["detail"]
-        client.post(f"/v1/jobs/{long_run}/cancel")
+        client.post(f"/v1/jobs/{long_run}/cancel", headers={"content-type": "application/json"})
         assert wait_for_job(client, long_run, FINISHED, 60, stack)["status"] == "cancelled"
         assert client.delete(f"/v1/datasets/{ds['id']}").status_code == 204
         assert client.get(f"/v1/datasets/{ds['id']}").status_code == 404

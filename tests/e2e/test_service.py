@@ -72,7 +72,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_metrics(stack: Stack) -
     with stack.client() as client:
         job_id = client.post("/v1/jobs", json=long_run).json()["id"]
         wait_for_epoch(client, job_id, 2, stack)
-        r = client.post(f"/v1/jobs/{job_id}/cancel")
+        r = client.post(f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"})
         assert r.status_code == 202 and r.json()["cancel_requested"]
         asked = time.monotonic()
         job = wait_for_job(client, job_id, {"cancelled", "succeeded", "failed"}, 30, stack)
@@ -81,7 +81,12 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_metrics(stack: Stack) -
         assert job["progress"]["epoch"] < 5000
         series = {s["name"]: s for s in client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]}
         assert len(series["val_loss"]["values"]) >= 2 and series["batch_loss"]["steps"]
-        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+        assert (
+            client.post(
+                f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"}
+            ).status_code
+            == 409
+        )
 
 
 def test_a_killed_worker_loses_no_job(production_settings: dict, tmp_path: Path) -> None:
