@@ -92,7 +92,8 @@ def call(client: TestClient, method: str, path: str, ids: dict[str, str], header
     params = {"ids": f"{ids['job_id']},{ids['job_id2']}"} if path == "/v1/compare" else None
     body = BODIES.get((method, path))
     if path == "/v1/datasets" and method == "post":
-        return client.post(url, params={"target": "species"}, content=table_csv(), headers=headers)
+        csv = {**headers, "content-type": "text/csv"}
+        return client.post(url, params={"target": "species"}, content=table_csv(), headers=csv)
     if method in ("post", "put", "patch"):
         return client.request(
             method, url, json=body if body is not None else {}, headers=headers, params=params

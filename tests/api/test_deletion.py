@@ -23,8 +23,12 @@ from tests.specs import DIGITS
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=JSON) as c:
         yield c
+
+
+# POSTs without a body still say what they are (a browser could send them otherwise).
+JSON = {"content-type": "application/json"}
 
 
 def rows_naming(settings: Settings, ident: str) -> list[str]:

@@ -23,6 +23,9 @@ from tests.conftest import make_settings
 from tests.core.sweeps.helpers import sweep_spec
 from tests.specs import DIGITS
 
+# POSTs without a body still say what they are (a browser could send them otherwise).
+JSON = {"content-type": "application/json"}
+
 
 def count(settings: Settings, model: type) -> int:
     with session_factory(settings.database_url)() as s:
@@ -31,7 +34,7 @@ def count(settings: Settings, model: type) -> int:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=JSON) as c:
         yield c
 
 
@@ -116,7 +119,7 @@ def test_a_submission_the_broker_refuses_forgets_its_key(database_url: str, tmp_
     from tests.servers import free_port
 
     down = make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
-    with TestClient(create_app(down)) as c:
+    with TestClient(create_app(down), headers=JSON) as c:
         assert c.post("/v1/jobs", json=DIGITS, headers=key("retry-me")).status_code == 503
     assert count(down, Job) == 0 and count(down, IdempotencyRecord) == 0
 
@@ -137,7 +140,7 @@ def tight(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
 
 
 def test_past_a_quota_the_answer_is_429_and_nothing_is_stored(tight: Settings) -> None:
-    with TestClient(create_app(tight)) as c:
+    with TestClient(create_app(tight), headers=JSON) as c:
         jobs = [c.post("/v1/jobs", json=DIGITS) for _ in range(2)]
         assert [j.status_code for j in jobs] == [201, 201]
         refused = c.post("/v1/jobs", json=DIGITS, headers=key("q"))
@@ -178,7 +181,7 @@ def test_a_refused_clone_leaves_no_copy_of_the_weights(tight: Settings) -> None:
     from tests.api.test_models import digits, train
 
     source = train(tight, digits(epochs=1))
-    with TestClient(create_app(tight)) as c:
+    with TestClient(create_app(tight), headers=JSON) as c:
         for _ in range(2):
             assert c.post("/v1/jobs", json=DIGITS).status_code == 201
         files = stored_files(tight)

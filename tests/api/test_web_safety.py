@@ -21,7 +21,9 @@ from sqlalchemy import func, select
 import migrations
 from api.app import create_app
 from core.settings import Settings
+from core.store import keys as key_store
 from core.store.db import session_factory
+from core.store.keys import Role
 from core.store.models import Dataset, Job, Sweep
 from tests.conftest import make_settings
 from tests.core.sweeps.helpers import sweep_spec
@@ -201,7 +203,10 @@ def test_a_request_a_web_page_can_send_without_preflight_changes_nothing(
 
         # What a script sends: a JSON (or the upload's) type, or an Authorization header.
         assert client.post(cancel, headers=JSON).status_code == 202
-        r = client.post(cancel, headers={"authorization": "Bearer k"})
+        with session_factory(sqlite_settings.database_url)() as session:
+            _, key = key_store.create_key(session, project="default", role=Role.WRITE)
+            session.commit()
+        r = client.post(cancel, headers={"authorization": f"Bearer {key}"})
         assert r.status_code == 409  # reached the route: the job is already cancelled
         r = client.post("/v1/datasets?target=y", content=csv, headers={"content-type": "text/csv"})
         assert r.status_code == 201, r.text
