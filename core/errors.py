@@ -102,3 +102,9 @@ class TooLargeError(EpochalError):
     """A request body past a configured size limit."""
 
     code = "too_large"
+
+
+class TimedOutError(EpochalError):
+    """A request that did not finish within its time limit; it was stopped and stored nothing."""
+
+    code = "timed_out"

@@ -8,54 +8,126 @@ refused, naming the column and the row (rows count from 1, the header not includ
 from __future__ import annotations
 
 import csv
-import io
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.data.upload_types import Encoding, UploadOptions, refuse
-from core.errors import SpecIssue, UnsupportedFormatError
+from core.errors import SpecIssue, UnsupportedFormatError, UploadError
 
 # A column: float64 numbers (NaN where a cell is missing), or text (None where missing).
 Column = np.ndarray | list[str | None]
 
 
 def read_csv(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
-    """A UTF-8, comma-separated file whose first line names the columns."""
+    """A UTF-8, comma-separated file whose first line names the columns.
+
+    Read a line at a time, in time linear in the file's size: a line is at most
+    MAX_LINE_CHARS long, the header at most `max_columns` columns (refused as soon as it is
+    read), and the deadline is checked every ROWS_PER_BLOCK rows.
+    """
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header, cells = _read_cells(csv.reader(_lines(f, options)), options)
     except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text:
-        raise UnsupportedFormatError(
-            [
-                SpecIssue(
-                    ("file",),
-                    "the file is not UTF-8 text; expected a CSV (UTF-8, comma-separated, a "
-                    "header line), an NPZ (numpy.savez) or a Parquet file",
-                    "wrong_format",
-                )
-            ]
-        )
-    try:
-        lines = [row for row in csv.reader(io.StringIO(text)) if row]
+        raise _not_text() from None
     except csv.Error as e:
         raise refuse(("file",), f"not a readable CSV: {e}") from None
-    if not lines:
+    columns = []
+    for column in cells:
+        options.check_time()
+        columns.append(_csv_column(column))
+    return encode_table(header, columns, options)
+
+
+MAX_LINE_CHARS = 1 << 23  # one line of a CSV file, in characters (8 Mi)
+ROWS_PER_BLOCK = 4096
+
+
+def _not_text() -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        [
+            SpecIssue(
+                ("file",),
+                "the file is not UTF-8 text; expected a CSV (UTF-8, comma-separated, a "
+                "header line), an NPZ (numpy.savez) or a Parquet file",
+                "wrong_format",
+            )
+        ]
+    )
+
+
+def _too_many_columns(count: int, options: UploadOptions, at_least: bool = False) -> UploadError:
+    return refuse(
+        ("file", "header"),
+        f"the header has {'at least ' if at_least else ''}{count:,} columns; at most "
+        f"{options.max_columns:,} (EPOCHAL_MAX_COLUMNS)",
+        "too_many_columns",
+    )
+
+
+def _lines(f: TextIO, options: UploadOptions) -> Iterator[str]:
+    """The file's lines, each bounded; the first one's columns counted before it is split."""
+    number = 0
+    while line := f.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise refuse(
+                ("file", number),
+                f"line {number} is longer than {MAX_LINE_CHARS:,} characters; expected a CSV "
+                "line per row",
+                "too_long",
+            )
+        if "\x00" in line:
+            raise _not_text()
+        if number == 1 and '"' not in line and line.count(",") >= options.max_columns:
+            raise _too_many_columns(line.count(",") + 1, options)
+        if number % ROWS_PER_BLOCK == 0:
+            options.check_time()
+        yield line
+
+
+def _read_cells(
+    rows: Iterator[list[str]], options: UploadOptions
+) -> tuple[list[str], list[list[str]]]:
+    """(header, one list of cells per column), each row's length checked as it is read."""
+    first = next((row for row in rows if row), None)
+    if first is None:
         raise refuse(("file",), "the file is empty; expected a header line and rows", "empty")
-    header = [name.strip() for name in lines[0]]
-    for number, row in enumerate(lines[1:], start=1):
+    if len(first) > options.max_columns:
+        raise _too_many_columns(len(first), options)
+    header = [name.strip() for name in first]
+    cells: list[list[str]] = [[] for _ in header]
+    block: list[list[str]] = []
+    number = 0
+    for row in rows:
+        if not row:
+            continue
+        number += 1
         if len(row) != len(header):
             raise refuse(
                 ("file", number),
                 f"row {number} has {len(row)} fields; the header has {len(header)}",
                 "wrong_shape",
             )
-    cells = list(zip(*lines[1:], strict=True)) if len(lines) > 1 else [() for _ in header]
-    columns = [_csv_column(list(c)) for c in cells]
-    return encode_table(header, columns, options)
+        block.append(row)
+        if len(block) == ROWS_PER_BLOCK:
+            _append(cells, block, options)
+    _append(cells, block, options)
+    return header, cells
+
+
+def _append(cells: list[list[str]], block: list[list[str]], options: UploadOptions) -> None:
+    options.check_time()
+    if block:
+        for column, values in zip(cells, zip(*block, strict=True), strict=True):
+            column.extend(values)
+    block.clear()
 
 
 def _csv_column(cells: list[str]) -> Column:
@@ -78,12 +150,31 @@ def _is_number(text: str) -> bool:
 
 
 def read_parquet(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
+    """Its metadata (columns, rows) is checked against the limits before any row is read."""
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.metadata
+        if metadata.num_columns > options.max_columns:
+            raise _too_many_columns(metadata.num_columns, options)
+        values = metadata.num_rows * max(metadata.num_columns - 1, 1)
+        if values > options.max_values:
+            raise refuse(
+                ("file",),
+                f"the file declares {metadata.num_rows:,} rows of {metadata.num_columns:,} "
+                f"columns, {values:,} input values; the limit is {options.max_values:,} "
+                "(EPOCHAL_MAX_DATA_VALUES)",
+                "too_large",
+            )
+        batches = []
+        for batch in parquet.iter_batches(batch_size=65_536):
+            options.check_time()
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
     except (pa.ArrowException, OSError) as e:
         raise refuse(("file",), f"not a readable Parquet file: {e}") from None
     header, columns = [], []
     for name, chunked in zip(table.column_names, table.columns, strict=True):
+        options.check_time()
         kind = chunked.type
         header.append(name)
         if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
@@ -109,15 +200,13 @@ def encode_table(
     if any(not name for name in header):
         position = header.index("") + 1
         raise refuse(("file",), f"column {position} has no name; every column needs one")
-    if repeated := sorted({n for n in header if header.count(n) > 1}):
-        raise refuse(
-            ("file",), f"column names must be unique; repeated: {', '.join(map(repr, repeated))}"
-        )
+    if repeated := sorted(n for n, count in Counter(header).items() if count > 1):
+        raise refuse(("file",), f"column names must be unique; repeated: {_some(repeated, repr)}")
     target = options.target or ""
     if target not in header:
         raise refuse(
             ("target",),
-            f"no column {target!r}; expected one of: {', '.join(header)}",
+            f"no column {target!r}; expected one of: {_some(header)}",
             "unknown_column",
         )
     if len(header) < 2:
@@ -133,6 +222,7 @@ def encode_table(
     blocks, names, categories = [], [], {}
     n = len(y)
     for name, column in zip(header, columns, strict=True):
+        options.check_time()
         if name == target:
             continue
         if not isinstance(column, list):
@@ -165,3 +255,9 @@ def encode_table(
     x = np.concatenate(blocks, axis=1) if n else np.zeros((0, len(names)))
     features = [h for h in header if h != target]
     return x, y_array, Encoding(columns=features, features=names, categories=categories)
+
+
+def _some(names: list[str], show: Callable[[str], str] = str, most: int = 20) -> str:
+    """Names for a message: the first `most` of them, and how many more."""
+    shown = ", ".join(map(show, names[:most]))
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
