@@ -62,11 +62,10 @@ def _not_text() -> UnsupportedFormatError:
     )
 
 
-def _too_many_columns(count: int, options: UploadOptions, at_least: bool = False) -> UploadError:
+def _too_many_columns(count: int, options: UploadOptions) -> UploadError:
     return refuse(
         ("file", "header"),
-        f"the header has {'at least ' if at_least else ''}{count:,} columns; at most "
-        f"{options.max_columns:,} (EPOCHAL_MAX_COLUMNS)",
+        f"the header has {count:,} columns; at most {options.max_columns:,} (EPOCHAL_MAX_COLUMNS)",
         "too_many_columns",
     )
 
