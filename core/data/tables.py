@@ -1,4 +1,4 @@
-"""Tables (CSV, Parquet) to arrays: numeric columns as they are, text columns one-hot encoded.
+"""Tables (CSV, read in core.data.csv_upload; Parquet) to arrays: numeric columns as they are, text columns one-hot encoded.
 
 A column is numeric when every cell reads as a number; otherwise it is categorical and becomes
 one 0/1 feature per distinct value (sorted), up to `max_categories` values. Missing cells are
@@ -7,62 +7,22 @@ refused, naming the column and the row (rows count from 1, the header not includ
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.data.upload_types import Encoding, UploadOptions, refuse
-from core.errors import SpecIssue, UnsupportedFormatError, UploadError
+from core.errors import UploadError
 
 # A column: float64 numbers (NaN where a cell is missing), or text (None where missing).
 Column = np.ndarray | list[str | None]
 
 
-def read_csv(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
-    """A UTF-8, comma-separated file whose first line names the columns.
-
-    Read a line at a time, in time linear in the file's size: a line is at most
-    MAX_LINE_CHARS long, the header at most `max_columns` columns (refused as soon as it is
-    read), and the deadline is checked every ROWS_PER_BLOCK rows.
-    """
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            header, cells = _read_cells(csv.reader(_lines(f, options)), options)
-    except UnicodeDecodeError:
-        raise _not_text() from None
-    except csv.Error as e:
-        raise refuse(("file",), f"not a readable CSV: {e}") from None
-    columns = []
-    for column in cells:
-        options.check_time()
-        columns.append(_csv_column(column))
-    return encode_table(header, columns, options)
-
-
-MAX_LINE_CHARS = 1 << 23  # one line of a CSV file, in characters (8 Mi)
-ROWS_PER_BLOCK = 4096
-
-
-def _not_text() -> UnsupportedFormatError:
-    return UnsupportedFormatError(
-        [
-            SpecIssue(
-                ("file",),
-                "the file is not UTF-8 text; expected a CSV (UTF-8, comma-separated, a "
-                "header line), an NPZ (numpy.savez) or a Parquet file",
-                "wrong_format",
-            )
-        ]
-    )
-
-
-def _too_many_columns(count: int, options: UploadOptions) -> UploadError:
+def too_many_columns(count: int, options: UploadOptions) -> UploadError:
     return refuse(
         ("file", "header"),
         f"the header has {count:,} columns; at most {options.max_columns:,} (EPOCHAL_MAX_COLUMNS)",
@@ -70,77 +30,7 @@ def _too_many_columns(count: int, options: UploadOptions) -> UploadError:
     )
 
 
-def _lines(f: TextIO, options: UploadOptions) -> Iterator[str]:
-    """The file's lines, each bounded; the first one's columns counted before it is split."""
-    number = 0
-    while line := f.readline(MAX_LINE_CHARS + 1):
-        number += 1
-        if len(line) > MAX_LINE_CHARS:
-            raise refuse(
-                ("file", number),
-                f"line {number} is longer than {MAX_LINE_CHARS:,} characters; expected a CSV "
-                "line per row",
-                "too_long",
-            )
-        if "\x00" in line:
-            raise _not_text()
-        if number == 1 and '"' not in line and line.count(",") >= options.max_columns:
-            raise _too_many_columns(line.count(",") + 1, options)
-        if number % ROWS_PER_BLOCK == 0:
-            options.check_time()
-        yield line
-
-
-def _read_cells(
-    rows: Iterator[list[str]], options: UploadOptions
-) -> tuple[list[str], list[list[str]]]:
-    """(header, one list of cells per column), each row's length checked as it is read."""
-    first = next((row for row in rows if row), None)
-    if first is None:
-        raise refuse(("file",), "the file is empty; expected a header line and rows", "empty")
-    if len(first) > options.max_columns:
-        raise _too_many_columns(len(first), options)
-    header = [name.strip() for name in first]
-    cells: list[list[str]] = [[] for _ in header]
-    block: list[list[str]] = []
-    number = 0
-    for row in rows:
-        if not row:
-            continue
-        number += 1
-        if len(row) != len(header):
-            raise refuse(
-                ("file", number),
-                f"row {number} has {len(row)} fields; the header has {len(header)}",
-                "wrong_shape",
-            )
-        block.append(row)
-        if len(block) == ROWS_PER_BLOCK:
-            _append(cells, block, options)
-    _append(cells, block, options)
-    return header, cells
-
-
-def _append(cells: list[list[str]], block: list[list[str]], options: UploadOptions) -> None:
-    options.check_time()
-    if block:
-        for column, values in zip(cells, zip(*block, strict=True), strict=True):
-            column.extend(values)
-    block.clear()
-
-
-def _csv_column(cells: list[str]) -> Column:
-    stripped = [c.strip() for c in cells]
-    try:
-        return np.array(stripped, dtype=np.float64)
-    except ValueError:
-        pass
-    if all(c == "" or _is_number(c) for c in stripped):  # numbers with gaps
-        return np.array([float(c) if c else np.nan for c in stripped], dtype=np.float64)
-    return [c or None for c in stripped]
-
-
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -154,7 +44,7 @@ def read_parquet(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.nda
         parquet = pq.ParquetFile(path)
         metadata = parquet.metadata
         if metadata.num_columns > options.max_columns:
-            raise _too_many_columns(metadata.num_columns, options)
+            raise too_many_columns(metadata.num_columns, options)
         values = metadata.num_rows * max(metadata.num_columns - 1, 1)
         if values > options.max_values:
             raise refuse(
@@ -237,7 +127,7 @@ def encode_table(
             )
         values = sorted(set(column))
         if len(values) > options.max_categories:
-            example = next(v for v in column if not _is_number(v))
+            example = next(v for v in column if not is_number(v))
             raise refuse(
                 ("file", name),
                 f"column {name!r} holds text (e.g. {example!r}) with {len(values):,} distinct "

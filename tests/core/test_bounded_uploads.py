@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from core.data import tables
+from core.data import csv_upload
 from core.data.upload_types import UploadOptions
 from core.data.uploads import parse_upload
 from core.errors import TimedOutError, UnsupportedFormatError, UploadError
@@ -93,7 +93,7 @@ def test_duplicate_and_unknown_column_names_are_named(tmp_path: Path) -> None:
 def test_a_line_past_the_line_limit_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tables, "MAX_LINE_CHARS", 100)
+    monkeypatch.setattr(csv_upload, "MAX_LINE_CHARS", 100)
     with pytest.raises(UploadError) as e:
         parse_upload(write(tmp_path, "a" * 200 + ",label\n1,0\n"), UploadOptions(target="label"))
     assert issue(e.value) == (("file", 1), "too_long")
@@ -188,3 +188,19 @@ def test_an_ingest_stopped_by_its_deadline_stores_nothing(
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Dataset)) == 0
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").rglob("*"))
+
+
+def test_a_column_numeric_in_early_blocks_and_text_later_keeps_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_upload, "ROWS_PER_BLOCK", 4)
+    cells = ["1", "2.0", "", "1"] * 3 + ["n/a", "2.0"] * 2
+
+    def table(cells: list[str]) -> Path:
+        rows = "".join(f"{c},{i},{i % 2}\n" for i, c in enumerate(cells))
+        return write(tmp_path, "code,size,label\n" + rows)
+
+    with pytest.raises(UploadError, match="column 'code', row 3: missing"):
+        parse_upload(table(cells), UploadOptions(target="label"))
+    parsed = parse_upload(table([c or "1" for c in cells]), UploadOptions(target="label"))
+    assert parsed.encoding.categories == {"code": ["1", "2.0", "n/a"]}
