@@ -16,7 +16,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from tests.conftest import make_settings
 from tests.e2e.stack import Stack, own_stack, wait_until
 
 MEMORY_BOUND = 300 * 2**20  # bytes of peak resident memory an upload may add to the API
@@ -221,3 +224,20 @@ def test_a_slow_upload_is_stopped_at_the_time_limit(stack: Stack, artifacts: Pat
     assert UPLOAD_TIMEOUT - 0.5 <= time.monotonic() - start < TIME_BOUND
     assert b"EPOCHAL_UPLOAD_TIMEOUT_SECONDS" in answer
     assert_nothing_left(stack, artifacts)
+
+
+def test_a_file_that_takes_too_long_to_read_is_stopped(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """In-process, with a 0.1 s limit: the body arrives at once, reading 200,000 rows does not
+    finish in time; the reader stops at its deadline and nothing is kept."""
+    settings = make_settings(database_url, redis_url, tmp_path, upload_timeout_seconds=0.1)
+    rows = "".join(f"{i % 97}.5,{i % 13},{i % 7},{i % 2}\n" for i in range(200_000))
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/v1/datasets", params={"target": "label"}, content=f"a,b,c,label\n{rows}".encode()
+        )
+        assert response.status_code == 408, response.text[:300]
+        assert "reading the upload took longer than 0.1 s" in response.json()["detail"]
+        assert [d for d in client.get("/v1/datasets").json() if d["source"] == "upload"] == []
+    assert files_under(settings.artifacts_dir) == []
