@@ -10,6 +10,7 @@ header declares is refused. The zip's own size fields are not trusted. Arrays of
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from pathlib import Path
 from typing import IO
@@ -27,9 +28,12 @@ COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 KINDS = {"x": "biuf", "y": "biufUS"}  # numbers; y may hold text labels too
 MAX_HEADER_BYTES = 10_000  # of a member's .npy header (numpy's own default limit)
 CHUNK_BYTES = 1 << 20
+MAX_MEMBERS = 1_000  # a zip's directory is read whole when opened: bound it first
+MAX_DIRECTORY_BYTES = 1 << 20
 
 
 def read_npz(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
+    _check_directory(path)
     try:
         with zipfile.ZipFile(path) as archive:
             members = {i.filename.removesuffix(".npy"): i for i in archive.infolist()}
@@ -57,6 +61,26 @@ def read_npz(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray
             f"y has dtype {y.dtype} and shape {y.shape}; expected one number or text label per row",
         )
     return x, y, Encoding()
+
+
+def _check_directory(path: Path) -> None:
+    """Refuse a zip whose central directory (read whole by zipfile) is past the bounds, from
+    its end record; a file without one is left for zipfile to refuse."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - (1 << 16) - 22))  # the end record, after a comment of 64 KiB at most
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return
+    members, directory = struct.unpack_from("<HI", tail, at + 10)
+    if members > MAX_MEMBERS or directory > MAX_DIRECTORY_BYTES:
+        raise refuse(
+            ("file",),
+            f"the NPZ's zip directory lists {members:,} members in {directory:,} bytes; at most "
+            f"{MAX_MEMBERS:,} members in {MAX_DIRECTORY_BYTES:,} bytes",
+            "too_large",
+        )
 
 
 def _check_compression(name: str, info: zipfile.ZipInfo) -> None:

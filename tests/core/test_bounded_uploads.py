@@ -139,6 +139,14 @@ def test_an_npz_member_must_hold_what_its_header_declares(
     assert issue(e.value) == (("file", "x"), kind)
 
 
+def test_an_npz_with_a_huge_zip_directory_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    members = {"x.npy": npy(X), "y.npy": npy(Y)} | {f"m{i}": b"" for i in range(1_001)}
+    with pytest.raises(UploadError) as e:
+        parse_upload(write(tmp_path, zipped(members)), UploadOptions())
+    assert issue(e.value) == (("file",), "too_large")
+    assert "1,003 members" in str(e.value)
+
+
 def test_an_object_array_is_refused_from_its_header(tmp_path: Path) -> None:
     objects = npy_header((20, 2), "|O") + b"\x80\x04N."  # the pickle is never read
     with pytest.raises(UploadError) as e:
