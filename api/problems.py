@@ -36,6 +36,7 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_upload": (422, "The data set cannot be used"),
     "unsupported_format": (415, "Unsupported data set format"),
     "too_large": (413, "Too large"),
+    "timed_out": (408, "Request timeout"),
     "invalid_argument": (400, "Invalid argument"),
     "not_found": (404, "Not found"),
     "unauthorized": (401, "Unauthorized"),

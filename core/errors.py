@@ -118,3 +118,9 @@ class IdempotencyKeyReusedError(EpochalError):
     """An `Idempotency-Key` sent again with a different request than the one it first named."""
 
     code = "idempotency_key_reused"
+
+
+class TimedOutError(EpochalError):
+    """A request that did not finish within its time limit; it was stopped and stored nothing."""
+
+    code = "timed_out"

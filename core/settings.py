@@ -114,6 +114,14 @@ class Settings(BaseSettings):
             return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
         return value
 
+    # Bounded uploads (POST /v1/datasets): columns, and the time to receive and read the file.
+    max_columns: int = Field(
+        10_000, ge=2, description="most columns of an uploaded CSV or Parquet file"
+    )
+    upload_timeout_seconds: float = Field(
+        120.0, gt=0, description="time to receive an upload, and again to read it, or 408"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"

@@ -2,15 +2,21 @@
 
 An upload is the file itself as the request body (`curl --data-binary @file.csv`), streamed to a
 staging file under the artifacts folder while it is hashed and counted, and refused with 413
-past EPOCHAL_MAX_UPLOAD_BYTES. The staging file is removed whatever happens; see
-core.store.datasets for the order that leaves no half-written data set.
+past EPOCHAL_MAX_UPLOAD_BYTES. Receiving the body, and then reading it, each have
+EPOCHAL_UPLOAD_TIMEOUT_SECONDS (408 past it: the reader checks its deadline as it goes, so no
+thread is left busy). The staging file is removed whatever happens (a refusal, a time limit, a
+client that disconnects); see core.store.datasets for the order that leaves no half-written
+data set.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tempfile
+import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from api.auth import CallerDep
 from api.deps import SessionDep, SettingsDep
@@ -27,7 +34,14 @@ from api.submissions import IdempotencyDep, find_replay, for_upload
 from core.data import DATASETS
 from core.data.catalog import is_upload_id
 from core.data.upload_types import UploadOptions
-from core.errors import ConflictError, NotFoundError, TooLargeError, UnknownNameError
+from core.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    TimedOutError,
+    TooLargeError,
+    UnknownNameError,
+)
 from core.settings import Settings
 from core.spec.job import DatasetSpec
 from core.store import datasets as dataset_store
@@ -176,27 +190,33 @@ async def upload_dataset(
         min_rows=settings.min_dataset_rows,
         max_categories=settings.max_categories,
         max_values=settings.max_data_values,
+        max_columns=settings.max_columns,
     )
+    timeout = settings.upload_timeout_seconds
     staging = Path(settings.artifacts_dir) / STAGING
     staging.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=staging, prefix="upload-")
     path = Path(tmp)
-    try:
-        digest, size = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-                digest.update(chunk)
-                f.write(chunk)
-        sha256 = digest.hexdigest()
-        idem = for_upload(request, me, idem, sha256)
+    try:  # removes the staging file on every path, a client's disconnect included
+        try:
+            async with asyncio.timeout(timeout):
+                digest, size = await _receive(request, fd, limit)
+        except TimeoutError:
+            raise TimedOutError(
+                f"the upload was not received within {timeout:g} s "
+                "(EPOCHAL_UPLOAD_TIMEOUT_SECONDS); nothing was stored"
+            ) from None
+        except ClientDisconnect:  # no one to answer: a problem, not a logged 500
+            raise InvalidArgumentError(
+                "the client disconnected before the upload ended; nothing was stored"
+            ) from None
+        idem = for_upload(request, me, idem, digest)
         if (answer := await run_in_threadpool(_replay, request, idem)) is not None:
             return answer
+        options = replace(options, deadline=time.monotonic() + timeout, timeout=timeout)
         upload = dataset_store.Upload(
             path,
-            sha256,
+            digest,
             size,
             name,
             options,
@@ -236,6 +256,19 @@ def _remember(
                 return answer
             raise
     return JSONResponse(body, status_code=code)
+
+
+async def _receive(request: Request, fd: int, limit: int) -> tuple[str, int]:
+    """Stream the body into the open staging file: (its SHA-256, its size)."""
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "wb") as f:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            digest.update(chunk)
+            f.write(chunk)
+    return digest.hexdigest(), size
 
 
 def _ingest(

@@ -1,4 +1,4 @@
-"""Tables (CSV, Parquet) to arrays: numeric columns as they are, text columns one-hot encoded.
+"""Tables (CSV, read in core.data.csv_upload; Parquet) to arrays: numeric columns as they are, text columns one-hot encoded.
 
 A column is numeric when every cell reads as a number; otherwise it is categorical and becomes
 one 0/1 feature per distinct value (sorted), up to `max_categories` values. Missing cells are
@@ -7,8 +7,8 @@ refused, naming the column and the row (rows count from 1, the header not includ
 
 from __future__ import annotations
 
-import csv
-import io
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,60 +16,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.data.upload_types import Encoding, UploadOptions, refuse
-from core.errors import SpecIssue, UnsupportedFormatError
+from core.errors import UploadError
 
 # A column: float64 numbers (NaN where a cell is missing), or text (None where missing).
 Column = np.ndarray | list[str | None]
 
 
-def read_csv(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
-    """A UTF-8, comma-separated file whose first line names the columns."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text:
-        raise UnsupportedFormatError(
-            [
-                SpecIssue(
-                    ("file",),
-                    "the file is not UTF-8 text; expected a CSV (UTF-8, comma-separated, a "
-                    "header line), an NPZ (numpy.savez) or a Parquet file",
-                    "wrong_format",
-                )
-            ]
-        )
-    try:
-        lines = [row for row in csv.reader(io.StringIO(text)) if row]
-    except csv.Error as e:
-        raise refuse(("file",), f"not a readable CSV: {e}") from None
-    if not lines:
-        raise refuse(("file",), "the file is empty; expected a header line and rows", "empty")
-    header = [name.strip() for name in lines[0]]
-    for number, row in enumerate(lines[1:], start=1):
-        if len(row) != len(header):
-            raise refuse(
-                ("file", number),
-                f"row {number} has {len(row)} fields; the header has {len(header)}",
-                "wrong_shape",
-            )
-    cells = list(zip(*lines[1:], strict=True)) if len(lines) > 1 else [() for _ in header]
-    columns = [_csv_column(list(c)) for c in cells]
-    return encode_table(header, columns, options)
+def too_many_columns(count: int, options: UploadOptions) -> UploadError:
+    return refuse(
+        ("file", "header"),
+        f"the header has {count:,} columns; at most {options.max_columns:,} (EPOCHAL_MAX_COLUMNS)",
+        "too_many_columns",
+    )
 
 
-def _csv_column(cells: list[str]) -> Column:
-    stripped = [c.strip() for c in cells]
-    try:
-        return np.array(stripped, dtype=np.float64)
-    except ValueError:
-        pass
-    if all(c == "" or _is_number(c) for c in stripped):  # numbers with gaps
-        return np.array([float(c) if c else np.nan for c in stripped], dtype=np.float64)
-    return [c or None for c in stripped]
-
-
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -78,12 +39,31 @@ def _is_number(text: str) -> bool:
 
 
 def read_parquet(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
+    """Its metadata (columns, rows) is checked against the limits before any row is read."""
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.metadata
+        if metadata.num_columns > options.max_columns:
+            raise too_many_columns(metadata.num_columns, options)
+        values = metadata.num_rows * max(metadata.num_columns - 1, 1)
+        if values > options.max_values:
+            raise refuse(
+                ("file",),
+                f"the file declares {metadata.num_rows:,} rows of {metadata.num_columns:,} "
+                f"columns, {values:,} input values; the limit is {options.max_values:,} "
+                "(EPOCHAL_MAX_DATA_VALUES)",
+                "too_large",
+            )
+        batches = []
+        for batch in parquet.iter_batches(batch_size=65_536):
+            options.check_time()
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
     except (pa.ArrowException, OSError) as e:
         raise refuse(("file",), f"not a readable Parquet file: {e}") from None
     header, columns = [], []
     for name, chunked in zip(table.column_names, table.columns, strict=True):
+        options.check_time()
         kind = chunked.type
         header.append(name)
         if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
@@ -109,15 +89,13 @@ def encode_table(
     if any(not name for name in header):
         position = header.index("") + 1
         raise refuse(("file",), f"column {position} has no name; every column needs one")
-    if repeated := sorted({n for n in header if header.count(n) > 1}):
-        raise refuse(
-            ("file",), f"column names must be unique; repeated: {', '.join(map(repr, repeated))}"
-        )
+    if repeated := sorted(n for n, count in Counter(header).items() if count > 1):
+        raise refuse(("file",), f"column names must be unique; repeated: {_some(repeated, repr)}")
     target = options.target or ""
     if target not in header:
         raise refuse(
             ("target",),
-            f"no column {target!r}; expected one of: {', '.join(header)}",
+            f"no column {target!r}; expected one of: {_some(header)}",
             "unknown_column",
         )
     if len(header) < 2:
@@ -133,6 +111,7 @@ def encode_table(
     blocks, names, categories = [], [], {}
     n = len(y)
     for name, column in zip(header, columns, strict=True):
+        options.check_time()
         if name == target:
             continue
         if not isinstance(column, list):
@@ -148,7 +127,7 @@ def encode_table(
             )
         values = sorted(set(column))
         if len(values) > options.max_categories:
-            example = next(v for v in column if not _is_number(v))
+            example = next(v for v in column if not is_number(v))
             raise refuse(
                 ("file", name),
                 f"column {name!r} holds text (e.g. {example!r}) with {len(values):,} distinct "
@@ -165,3 +144,9 @@ def encode_table(
     x = np.concatenate(blocks, axis=1) if n else np.zeros((0, len(names)))
     features = [h for h in header if h != target]
     return x, y_array, Encoding(columns=features, features=names, categories=categories)
+
+
+def _some(names: list[str], show: Callable[[str], str] = str, most: int = 20) -> str:
+    """Names for a message: the first `most` of them, and how many more."""
+    shown = ", ".join(map(show, names[:most]))
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.data.base import Task
-from core.errors import SpecIssue, UploadError
+from core.errors import SpecIssue, TimedOutError, UploadError
 
 Format = Literal["csv", "npz", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "npz", "parquet")
@@ -22,6 +23,18 @@ class UploadOptions:
     min_rows: int = 10
     max_categories: int = 50
     max_values: int = 250_000_000  # rows x features
+    max_columns: int = 10_000  # of a CSV or Parquet file
+    deadline: float | None = None  # time.monotonic() past which reading stops (TimedOutError)
+    timeout: float | None = None  # the limit the deadline came from, to name it
+
+    def check_time(self) -> None:
+        """Raise TimedOutError past the deadline: the readers call this in their loops, so a
+        hostile file stops the thread that reads it rather than pinning a core."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimedOutError(
+                f"reading the upload took longer than {self.timeout or 0:g} s "
+                "(EPOCHAL_UPLOAD_TIMEOUT_SECONDS); nothing was stored"
+            )
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from core.data.base import Arrays, Task
+from core.data.csv_upload import read_csv
 from core.data.npz_upload import read_npz
-from core.data.tables import read_csv, read_parquet
+from core.data.tables import read_parquet
 from core.data.upload_types import (
     PARQUET_MAGIC,
     ZIP_MAGIC,
