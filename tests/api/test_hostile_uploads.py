@@ -66,12 +66,15 @@ def assert_nothing_left(stack: Stack, artifacts: Path) -> None:
     wait_until(lambda: not files_under(artifacts), 10, "the staging files to be removed", stack)
 
 
+FILE = {"content-type": "application/octet-stream"}  # what a script sends (see api/browsers.py)
+
+
 def post(stack: Stack, body: bytes, **params: str) -> tuple[httpx.Response, float, int]:
     """(response, seconds, growth of the API's peak memory in bytes)."""
     before = peak_memory(stack)
     start = time.monotonic()
     with httpx.Client(base_url=stack.url, timeout=120) as client:
-        response = client.post("/v1/datasets", params=params, content=body)
+        response = client.post("/v1/datasets", params=params, content=body, headers=FILE)
     return response, time.monotonic() - start, peak_memory(stack) - before
 
 
@@ -239,7 +242,10 @@ def test_a_file_that_takes_too_long_to_read_is_stopped(
     rows = "".join(f"{i % 97}.5,{i % 13},{i % 7},{i % 2}\n" for i in range(200_000))
     with TestClient(create_app(settings)) as client:
         response = client.post(
-            "/v1/datasets", params={"target": "label"}, content=f"a,b,c,label\n{rows}".encode()
+            "/v1/datasets",
+            params={"target": "label"},
+            content=f"a,b,c,label\n{rows}".encode(),
+            headers=FILE,
         )
         assert response.status_code == 408, response.text[:300]
         assert "reading the upload took longer than 0.1 s" in response.json()["detail"]
