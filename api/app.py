@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api import problems
+from api.admission import WriteGate
 from api.queue import Enqueuer
 from api.routes import (
     compare,
@@ -22,7 +24,7 @@ from api.routes import (
 )
 from api.yaml_body import YamlBodyMiddleware
 from core.settings import Settings, get_settings
-from core.store.db import session_factory
+from core.store.db import PoolLimits, session_factory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         app.state.enqueuer.close()
 
@@ -40,7 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = session_factory(settings.database_url)
+    app.state.sessions = session_factory(
+        settings.database_url,
+        PoolLimits(
+            settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds
+        ),
+    )
     app.state.enqueuer = Enqueuer(settings)
     problems.install(app)
     app.include_router(health.router)
@@ -53,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluate.router)
     app.include_router(sweeps.router)
     app.add_middleware(YamlBodyMiddleware)
+    app.add_middleware(WriteGate, limit=settings.max_inflight_writes)  # outermost: before parsing
     return app

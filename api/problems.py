@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from api.queue import BrokerUnavailable
@@ -36,8 +37,14 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "broker_unavailable": (503, "Queue unavailable"),
     "store_unavailable": (503, "Store unavailable"),
     "not_ready": (503, "Not ready"),
+    "store_busy": (503, "Store busy"),
+    "overloaded": (503, "Too many requests in flight"),
     "internal_error": (500, "Internal error"),
 }
+
+
+# Back-pressure: every 503 for a busy or unreachable dependency says when to try again.
+RETRY_AFTER = {"Retry-After": "2"}
 
 
 def problem(
@@ -110,7 +117,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BrokerUnavailable)
     async def broker(request: Request, exc: BrokerUnavailable) -> JSONResponse:
-        return problem("broker_unavailable", f"{exc}; nothing was stored")
+        return problem("broker_unavailable", f"{exc}; nothing was stored", headers=RETRY_AFTER)
+
+    @app.exception_handler(PoolTimeout)
+    async def store_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection in time on %s %s", request.method, request.url.path)
+        return problem(
+            "store_busy",
+            "every database connection is in use; nothing was stored; try again shortly",
+            headers=RETRY_AFTER,
+        )
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -126,6 +142,10 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_transient(exc):
             log.warning("store unavailable: %s", exc)
-            return problem("store_unavailable", "the store is unreachable; try again shortly")
+            return problem(
+                "store_unavailable",
+                "the store is unreachable; try again shortly",
+                headers=RETRY_AFTER,
+            )
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem("internal_error", "an unexpected error occurred; it has been logged")
