@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         5.0, gt=0, description="wait for a free producer (or the broker) before answering 503"
     )
     max_inflight_writes: int = Field(
-        32,
+        8,
         ge=1,
         description="POST/PUT/PATCH/DELETE requests under /v1 run at once; more answer 503 at once",
     )
