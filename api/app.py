@@ -6,9 +6,11 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from api import browsers, problems, submissions
+from api.admission import WriteGate
 from api.auth import KeyCache, caller
 from api.body_limits import BodyLimitsMiddleware
 from api.nul_bytes import NulBytesMiddleware
@@ -26,7 +28,7 @@ from api.routes import (
     sweeps,
 )
 from core.settings import Settings, get_settings
-from core.store.db import session_factory
+from core.store.db import PoolLimits, session_factory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # passes, which a body of many small lists or objects triggers again and again while it
         # is parsed: 1 MiB of `[[],[],...]` took 2.5 s of CPU with them, 0.1 s without.
         gc.freeze()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         gc.unfreeze()
         app.state.enqueuer.close()
@@ -49,7 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = session_factory(settings.database_url)
+    app.state.sessions = session_factory(
+        settings.database_url,
+        PoolLimits(
+            settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds
+        ),
+    )
     app.state.enqueuer = Enqueuer(settings)
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     problems.install(app)
@@ -62,5 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Uploads stream to disk under EPOCHAL_MAX_UPLOAD_BYTES; every other body is bounded here.
     app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])
     app.add_middleware(NulBytesMiddleware)
+    app.add_middleware(  # before the body is read
+        WriteGate, limit=settings.max_inflight_writes, wait=settings.admission_wait_seconds
+    )
     browsers.install(app, settings)  # outermost: CORS and the browser rules come first
     return app

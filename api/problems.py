@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from api.queue import BrokerUnavailable
@@ -48,6 +49,8 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "broker_unavailable": (503, "Queue unavailable"),
     "store_unavailable": (503, "Store unavailable"),
     "not_ready": (503, "Not ready"),
+    "store_busy": (503, "Store busy"),
+    "overloaded": (503, "Too many requests in flight"),
     "internal_error": (500, "Internal error"),
     # A stored checkpoint that cannot be read (corrupt, or another format): the request is
     # sound but conflicts with what is stored; another checkpoint (or job) can serve it.
@@ -61,6 +64,10 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "Unsupported media type"),
     "forbidden_origin": (403, "Origin not allowed"),
 }
+
+
+# Back-pressure: every 503 for a busy or unreachable dependency says when to try again.
+RETRY_AFTER = {"Retry-After": "2"}
 
 
 def problem(
@@ -176,7 +183,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BrokerUnavailable)
     async def broker(request: Request, exc: BrokerUnavailable) -> JSONResponse:
-        return problem("broker_unavailable", f"{exc}; nothing was stored")
+        return problem("broker_unavailable", f"{exc}; nothing was stored", headers=RETRY_AFTER)
+
+    @app.exception_handler(PoolTimeout)
+    async def store_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection in time on %s %s", request.method, request.url.path)
+        return problem(
+            "store_busy",
+            "every database connection is in use; nothing was stored; try again shortly",
+            headers=RETRY_AFTER,
+        )
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -192,6 +208,10 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_transient(exc):
             log.warning("store unavailable: %s", exc)
-            return problem("store_unavailable", "the store is unreachable; try again shortly")
+            return problem(
+                "store_unavailable",
+                "the store is unreachable; try again shortly",
+                headers=RETRY_AFTER,
+            )
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem("internal_error", "an unexpected error occurred; it has been logged")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
 from kombu import Queue
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.dispatch import QUEUES, TRAIN_TASK, celery_config
@@ -30,14 +33,53 @@ class Enqueuer:
                 "start the API that way, or set EPOCHAL_BROKER_URL to a Redis URL"
             )
         self.app = Celery("epochal-api", set_as_current=False)
-        self.app.conf.update(celery_config(settings), task_queues=[Queue(q) for q in QUEUES])
+        config = celery_config(settings)
+        # Back-pressure: at most broker_pool_limit producers, each waited for at most
+        # broker_pool_timeout_seconds (kombu's acquire would otherwise block for ever), and
+        # a broker that does not answer is given up on after as long.
+        timeout = settings.broker_pool_timeout_seconds
+        config["broker_transport_options"] = {
+            **config["broker_transport_options"],
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        self.app.conf.update(
+            config,
+            task_queues=[Queue(q) for q in QUEUES],
+            broker_pool_limit=settings.broker_pool_limit,
+            broker_pool_acquire_timeout=timeout,
+        )
+        # Our own count of producers in use: kombu's pools are process-wide and their number of
+        # slots follows kombu's global limit, so a wait bounded here is bounded for sure.
+        self._producers = threading.BoundedSemaphore(settings.broker_pool_limit)
+        self._wait = timeout
 
-    def send_train(self, job_id: str, queue: str) -> None:
+    @contextmanager
+    def producer(self) -> Iterator[Any]:
+        """A producer from the pool, waited for a bounded time: BrokerUnavailable when all are
+        in use (or the broker cannot be reached), before the caller has stored anything."""
+        if not self._producers.acquire(timeout=self._wait):
+            raise BrokerUnavailable(f"the queue is busy: no producer free within {self._wait}s")
+        try:
+            try:
+                acquired = self.app.producer_or_acquire()
+                producer = acquired.__enter__()
+            except Exception as e:  # celery's OperationalError, a connection error
+                raise BrokerUnavailable(f"the queue is busy or unreachable: {e}") from e
+            try:
+                yield producer
+            finally:
+                acquired.__exit__(None, None, None)
+        finally:
+            self._producers.release()
+
+    def send_train(self, job_id: str, queue: str, producer: Any = None) -> None:
         try:
             self.app.send_task(
                 TRAIN_TASK,
                 args=[job_id],
                 queue=queue,
+                producer=producer,
                 retry=True,
                 retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
             )
@@ -74,20 +116,40 @@ def create_and_send(
     """Create a job, commit it, then send it. When the broker refuses, the job is deleted again
     (nothing half-written; `on_refused` removes more rows in that same transaction, `undo`
     anything else made for it) and BrokerUnavailable propagates as a 503. Should the store fail
-    at that point too, the workers' reaper sends the queued job once the broker is back.
-    `before_commit` adds to the job's transaction."""
-    job = job_store.create_job(session, **fields)
-    if before_commit is not None:
-        before_commit(job)
-    session.commit()
+    at that point too, the job stays queued, the workers' reaper sends it once the broker is
+    back, and it is answered as created. `before_commit` adds to the job's transaction.
+
+    Back-pressure: a broker producer is held before anything is stored (a busy broker is a 503
+    with nothing written), and the returned job is complete in memory, so the response needs
+    no connection after the commit."""
+    job: Job | None = None
     try:
-        enqueuer.send_train(job.id, job.queue)
+        with enqueuer.producer() as producer:
+            job = job_store.create_job(session, **fields)
+            if before_commit is not None:
+                before_commit(job)
+            session.commit()
+            enqueuer.send_train(job.id, job.queue, producer)
     except BrokerUnavailable:
-        job_store.delete_job(session, job_id=job.id)
+        # No producer (nothing stored), or a send the broker refused (the job is removed).
+        if job is None or _deleted(session, job.id, on_refused):
+            if undo is not None:
+                undo()
+            raise
+    assert job is not None
+    return job
+
+
+def _deleted(session: Session, job_id: str, on_refused: Callable[[], None] | None) -> bool:
+    """Removes a job that could not be sent; False when the store refuses too (pool timeout,
+    connection lost), in which case the job stays for the reaper to send."""
+    try:
+        job_store.delete_job(session, job_id=job_id)
         if on_refused is not None:
             on_refused()
         session.commit()
-        if undo is not None:
-            undo()
-        raise
-    return job
+    except SQLAlchemyError:
+        session.rollback()
+        log.warning("job %s could not be sent nor removed; the reaper sends it", job_id)
+        return False
+    return True

@@ -178,7 +178,7 @@ def submit_job(
             return answer
         raise
     except BrokerUnavailable:
-        raise  # create_and_send has undone everything
+        raise  # create_and_send has undone everything (or left the job for the reaper)
     except BaseException:
         if undo is not None:
             undo()

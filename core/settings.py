@@ -122,6 +122,29 @@ class Settings(BaseSettings):
         120.0, gt=0, description="time to receive an upload, and again to read it, or 408"
     )
 
+    # Back-pressure (README, "Sizing for concurrency"): the API's threads, its database pool,
+    # its broker producers, and how many writes it runs at once before answering 503.
+    api_threads: int = Field(40, ge=1, description="threads that run the API's sync routes")
+    db_pool_size: int = Field(10, ge=1, description="database connections the API keeps open")
+    db_max_overflow: int = Field(
+        30, ge=0, description="connections the API may open beyond db_pool_size under load"
+    )
+    db_pool_timeout_seconds: float = Field(
+        5.0, gt=0, description="wait for a free connection before answering 503"
+    )
+    broker_pool_limit: int = Field(40, ge=1, description="broker producers the API may hold")
+    broker_pool_timeout_seconds: float = Field(
+        5.0, gt=0, description="wait for a free producer (or the broker) before answering 503"
+    )
+    admission_wait_seconds: float = Field(
+        10.0, ge=0, description="how long a write waits for one of the slots before a 503"
+    )
+    max_inflight_writes: int = Field(
+        8,
+        ge=1,
+        description="POST/PUT/PATCH/DELETE requests under /v1 run at once; more answer 503 at once",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"

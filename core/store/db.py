@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-_engines: dict[str, Engine] = {}
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """How many connections one engine holds (`size`), may open beyond that under load
+    (`overflow`), and how long a caller waits for one before sqlalchemy.exc.TimeoutError."""
+
+    size: int = 5
+    overflow: int = 5
+    timeout_seconds: float = 30.0
+
+
+_engines: dict[tuple[str, PoolLimits], Engine] = {}
 _lock = threading.Lock()
 
 # Errors that mean "the store is unreachable right now", as opposed to a bad statement.
@@ -36,17 +48,18 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def get_engine(url: str) -> Engine:
+def get_engine(url: str, limits: PoolLimits | None = None) -> Engine:
+    key = (url, limits or PoolLimits())
     with _lock:
-        if url not in _engines:
-            _engines[url] = _create_engine(normalize_url(url))
-        return _engines[url]
+        if key not in _engines:
+            _engines[key] = _create_engine(normalize_url(url), key[1])
+        return _engines[key]
 
 
 def dispose_engine(url: str) -> None:
     with _lock:
-        engine = _engines.pop(url, None)
-    if engine is not None:
+        engines = [_engines.pop(key) for key in list(_engines) if key[0] == url]
+    for engine in engines:
         engine.dispose()
 
 
@@ -58,13 +71,20 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, limits: PoolLimits) -> Engine:
     parsed = make_url(url)
+    pool = {
+        "pool_size": limits.size,
+        "max_overflow": limits.overflow,
+        "pool_timeout": limits.timeout_seconds,
+    }
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return create_engine(url, pool_pre_ping=True, **pool)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        pool = {}  # an in-memory database is one connection (SingletonThreadPool)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -79,5 +99,5 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def session_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+def session_factory(url: str, limits: PoolLimits | None = None) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url, limits), expire_on_commit=False)

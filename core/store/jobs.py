@@ -55,6 +55,7 @@ def create_job(
         progress={"epoch": 0, "epochs": epochs, "step": 0},
         summary=summary,
         tags=[JobTag(tag=t, position=i) for i, t in enumerate(dict.fromkeys(tags))],
+        trial=None,  # known now: reading it after the commit must not need a connection
     )
     session.add(job)
     session.flush()
