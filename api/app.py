@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import openapi, problems
 from api.queue import Enqueuer
 from api.routes import (
     compare,
@@ -52,5 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(restarts.router)
     app.include_router(evaluate.router)
     app.include_router(sweeps.router)
+    openapi.install(app)  # once every route is in
     app.add_middleware(YamlBodyMiddleware)
     return app

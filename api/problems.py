@@ -29,13 +29,14 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_upload": (422, "The data set cannot be used"),
     "unsupported_format": (415, "Unsupported data set format"),
     "too_large": (413, "Too large"),
-    "invalid_argument": (400, "Invalid argument"),
+    "invalid_argument": (422, "Invalid argument"),
     "not_found": (404, "Not found"),
     "conflict": (409, "Conflict"),
     "not_exportable": (422, "The model cannot be exported in this format"),
     "broker_unavailable": (503, "Queue unavailable"),
     "store_unavailable": (503, "Store unavailable"),
     "not_ready": (503, "Not ready"),
+    "method_not_allowed": (405, "Method not allowed"),
     "internal_error": (500, "Internal error"),
 }
 
