@@ -43,7 +43,7 @@ class Problem(BaseModel):
 
 # Codes every /v1 route can answer, by kind of route.
 V1 = ("unauthorized", "forbidden", "store_unavailable")
-BODY = ("too_large", "unsupported_media_type", "invalid_request")
+BODY = ("malformed_body", "too_large", "unsupported_media_type", "invalid_request")
 PARAMS = ("invalid_request",)
 SUBMISSION = ("quota_exceeded",)
 
@@ -53,6 +53,7 @@ EXTRA_STATUS: dict[str, tuple[int, str]] = {
     "forbidden": (403, "Forbidden"),
     "quota_exceeded": (429, "Quota exceeded"),
     "unsupported_media_type": (415, "Unsupported media type"),
+    "malformed_body": (400, "The body cannot be parsed"),  # FastAPI's own, for broken JSON
 }
 
 # (method, path) -> the error codes the route itself can raise.
