@@ -59,7 +59,7 @@ def compare(
         Query(
             min_length=1,
             max_length=MAX_JOBS * 40,
-            pattern=IDS_PATTERN,
+            json_schema_extra={"pattern": IDS_PATTERN},  # checked below, with a clearer message
             description=f"comma-separated job ids, 2 to {MAX_JOBS} distinct ones, in the order "
             "to show",
         ),

@@ -67,7 +67,7 @@ def list_jobs(
         str,
         Query(
             max_length=200,
-            pattern=r"^(created_at|metric\..{1,128})$",
+            json_schema_extra={"pattern": r"^(created_at|metric\..{1,128})$"},  # parse_order
             description="created_at, or metric.<series name>: a job's final value of that series "
             "(jobs without it come last)",
         ),
