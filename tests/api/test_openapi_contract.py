@@ -17,7 +17,7 @@ from schemathesis.engine import events, from_schema
 from api.app import create_app
 from core.settings import Settings
 
-EXAMPLES = 40  # per operation and store
+EXAMPLES = 80  # per operation and store
 
 # Where the schema cannot state what the route accepts, a schema-valid request may be refused
 # with the 4xx its problem names: a spec or sweep that cannot run (the network is checked by
@@ -103,3 +103,31 @@ def test_every_answer_is_the_one_the_openapi_document_promises(settings: Setting
     failures, counts = run_schemathesis(settings)
     print(f"schemathesis: {counts}, {time.monotonic() - started:.1f}s, {len(failures)} failures")
     assert not failures, "\n".join(dict.fromkeys(failures))
+
+
+def test_a_405_names_every_method_of_the_path(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        r = client.put("/v1/datasets/anything")
+        assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
+        assert r.headers["content-type"] == "application/problem+json"
+        assert client.patch("/v1/jobs").headers["allow"] == "GET, POST"
+
+
+def test_every_error_status_is_declared_as_a_problem(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        document = client.get("/openapi.json").json()
+    assert document["paths"]["/v1/datasets/{name}"]["delete"]["responses"].keys() >= {
+        "204",
+        "401",
+        "403",
+        "404",
+        "409",
+        "503",
+    }
+    assert "429" in document["paths"]["/v1/jobs/{job_id}/clone"]["post"]["responses"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    content = response["content"]
+                    assert list(content) == ["application/problem+json"], (method, path, status)
