@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from api import browsers, problems, submissions
+from api import browsers, openapi, problems, submissions
 from api.admission import WriteGate
 from api.auth import KeyCache, caller
 from api.body_limits import BodyLimitsMiddleware
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     authenticated = [Depends(caller)]
     for module in (jobs, datasets, compare, events, models, restarts, evaluate, sweeps, keys):
         app.include_router(module.router, dependencies=authenticated)
+    openapi.install(app)  # once every route is in
     # Uploads stream to disk under EPOCHAL_MAX_UPLOAD_BYTES; every other body is bounded here.
     app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])
     app.add_middleware(NulBytesMiddleware)

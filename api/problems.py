@@ -38,7 +38,7 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "unsupported_format": (415, "Unsupported data set format"),
     "too_large": (413, "Too large"),
     "timed_out": (408, "Request timeout"),
-    "invalid_argument": (400, "Invalid argument"),
+    "invalid_argument": (422, "Invalid argument"),
     "not_found": (404, "Not found"),
     "unauthorized": (401, "Unauthorized"),
     "forbidden": (403, "Forbidden"),
@@ -51,6 +51,7 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "not_ready": (503, "Not ready"),
     "store_busy": (503, "Store busy"),
     "overloaded": (503, "Too many requests in flight"),
+    "method_not_allowed": (405, "Method not allowed"),
     "internal_error": (500, "Internal error"),
     # A stored checkpoint that cannot be read (corrupt, or another format): the request is
     # sound but conflicts with what is stored; another checkpoint (or job) can serve it.

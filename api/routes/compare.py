@@ -13,6 +13,7 @@ from api.schemas import json_float
 from core.store.compare import MAX_JOBS, AlignedSeries, MetricSummary, compare_jobs
 
 router = APIRouter(prefix="/v1/compare", tags=["compare"])
+IDS_PATTERN = rf"^\s*[^,\s]+\s*(,\s*[^,\s]+\s*){{1,{MAX_JOBS - 1}}}$"
 
 
 class ComparedJob(BaseModel):
@@ -60,7 +61,9 @@ def compare(
         Query(
             min_length=1,
             max_length=MAX_JOBS * 40,
-            description=f"comma-separated job ids, 2 to {MAX_JOBS}, in the order to show",
+            json_schema_extra={"pattern": IDS_PATTERN},  # checked below, with a clearer message
+            description=f"comma-separated job ids, 2 to {MAX_JOBS} distinct ones, in the order "
+            "to show",
         ),
     ],
 ) -> ComparisonOut:

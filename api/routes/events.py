@@ -168,7 +168,14 @@ async def job_events(
     request: Request,
     me: CallerDep,
     interval: Annotated[float, Query(ge=0.1, le=10, description="seconds between polls")] = 1.0,
-    last_event_id: Annotated[str | None, Header(max_length=10_000)] = None,
+    last_event_id: Annotated[
+        str,
+        Header(
+            max_length=10_000,
+            pattern=r"^[A-Za-z0-9%._~-]*:[0-9]{1,18}(,[A-Za-z0-9%._~-]*:[0-9]{1,18})*$",
+            description="the id of the last event received: name:step,... (percent-encoded names)",
+        ),
+    ] = "",
 ) -> StreamingResponse:
     cursor = Cursor.decode(last_event_id) if last_event_id else Cursor()
     sessions = request.app.state.sessions

@@ -24,6 +24,9 @@ from core.store.models import JobStatus
 from core.training.plan import plan_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+CURSOR_HELP = (
+    "the previous page's next_cursor, with the same order_by and order (422 for any other value)"
+)
 
 
 def normalize(spec: JobSpec) -> JobSpec:
@@ -77,13 +80,14 @@ def list_jobs(
         str,
         Query(
             max_length=200,
+            json_schema_extra={"pattern": r"^(created_at|metric\..{1,128})$"},  # parse_order
             description="created_at, or metric.<series name>: a job's final value of that series "
             "(jobs without it come last)",
         ),
     ] = "created_at",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description=CURSOR_HELP)] = None,
 ) -> JobPage:
     """Besides these, any number of `param.<spec path>=<value>` filters, e.g.
     `param.training.optimizer.type=adam`, `param.model.layers[0].units=128`: the value is

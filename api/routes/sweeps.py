@@ -100,7 +100,12 @@ def list_sweeps(
     me: CallerDep,
     status_: Annotated[SweepStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="the previous page's next_cursor (422 for another value)"
+        ),
+    ] = None,
 ) -> SweepPage:
     sweeps, next_cursor = sweep_store.list_sweeps(
         session,

@@ -170,9 +170,9 @@ def test_unknown_id_is_404_naming_it(client: TestClient, three: list[str]) -> No
         (" , ,", "expected 2 to 20 job ids. Received: 0"),
     ],
 )
-def test_bad_id_lists_are_400(client: TestClient, ids: str, message: str) -> None:
+def test_bad_id_lists_are_422(client: TestClient, ids: str, message: str) -> None:
     r = client.get("/v1/compare", params={"ids": ids})
-    assert r.status_code == 400
+    assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     assert message in r.json()["detail"]
 

@@ -144,7 +144,7 @@ def test_last_event_id_resumes_after_the_points_already_sent(
     assert points_of(stream(client, job_id, **{"Last-Event-ID": resumed[1]["id"]})) == {}
 
     bad = client.get(f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": "x:y"})
-    assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
 
 
 def test_a_quiet_stream_sends_keep_alive_comments(

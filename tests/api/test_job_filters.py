@@ -87,7 +87,7 @@ def test_ordering_by_a_metric_with_pages(client: TestClient, ids: dict[str, str]
     assert seen == ["c", "a", "b", "d"]
     first = client.get("/v1/jobs", params={**best, "limit": 1}).json()
     replay = client.get("/v1/jobs", params={"cursor": first["next_cursor"]})
-    assert replay.status_code == 400 and "another order" in replay.json()["detail"]
+    assert replay.status_code == 422 and "another order" in replay.json()["detail"]
     bad = client.get("/v1/jobs", params={"order": "up"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "order"]
 
@@ -103,9 +103,9 @@ def test_ordering_by_a_metric_with_pages(client: TestClient, ids: dict[str, str]
         ({"order_by": "metric."}, "order_by"),
     ],
 )
-def test_unknown_filter_syntax_is_a_400_problem(
+def test_unknown_filter_syntax_is_a_422_problem(
     client: TestClient, params: dict[str, str], names: str
 ) -> None:
     r = client.get("/v1/jobs", params=params)
-    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert names in r.json()["detail"]
