@@ -129,6 +129,7 @@ def caller(
         str | None,
         Query(
             max_length=64,
+            pattern=r"^(\*|[a-z0-9][a-z0-9_.-]{0,63})$",
             description="admin keys: act on this project ('*': every project, reads only)",
         ),
     ] = None,

@@ -48,6 +48,14 @@ BODY = ("malformed_body", "too_large", "unsupported_media_type", "invalid_reques
 PARAMS = ("invalid_request",)
 SUBMISSION = ("quota_exceeded",)
 
+# A POST without a body still says it is JSON (api/browsers.py: a web page could send a POST
+# without a Content-Type, or as text/plain, from any site): `{}`, which the route ignores.
+EMPTY_JSON_BODY = {
+    "required": True,
+    "description": "no content: send `{}` as application/json",
+    "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
+}
+
 # Statuses of codes raised outside api/problems.py's table.
 EXTRA_STATUS: dict[str, tuple[int, str]] = {
     "malformed_body": (400, "The body cannot be parsed"),  # FastAPI's own, for broken JSON
@@ -149,6 +157,8 @@ def document(app: FastAPI) -> None:
             schemas["Problem"] = defs
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
+                    if method == "post" and path.startswith("/v1/"):
+                        operation.setdefault("requestBody", EMPTY_JSON_BODY)
                     responses = operation.setdefault("responses", {})
                     # FastAPI's own 422 names its HTTPValidationError body; ours is a problem.
                     responses.pop("422", None)

@@ -90,6 +90,11 @@ class QUniform(Spec):
     @model_validator(mode="after")
     def _check(self) -> QUniform:
         _bounds(self.min, self.max)
+        if not (math.isfinite(self.min / self.q) and math.isfinite(self.max / self.q)):
+            raise ValueError(
+                f"expected bounds that are finite multiples of q={self.q}. "
+                f"Received: min={self.min}, max={self.max}"
+            )
         low, high = self.steps
         if high < low:
             raise ValueError(
