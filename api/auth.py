@@ -165,6 +165,16 @@ def caller(
     return Caller(key_store.check_project_name(project), me.role, me.key_id)
 
 
+def key_still_valid(request: Request) -> Callable[[], bool]:
+    """For a long answer (an event stream): whether the request's key still works, read
+    through the cache, so a revoked key ends the stream within EPOCHAL_AUTH_CACHE_SECONDS."""
+    token = _bearer(request)
+    if token is None:
+        return lambda: True
+    cache = request.app.state.key_cache
+    return lambda: cache.get(token, lambda key: _load(request, key)) is not None
+
+
 def _load(request: Request, key: str) -> KeyInfo | None:
     with request.app.state.sessions() as session:
         return key_store.find_key(session, key)

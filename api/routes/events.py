@@ -27,7 +27,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -36,7 +36,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import CallerDep
+from api.auth import CallerDep, key_still_valid
 from api.schemas import JobOut, SeriesOut
 from core.errors import InvalidArgumentError, NotFoundError
 from core.store import jobs as job_store
@@ -118,11 +118,18 @@ def _poll(sessions: sessionmaker[Session], job_id: str, since: int) -> tuple[Job
 
 
 async def _events(
-    request: Request, sessions: sessionmaker[Session], job_id: str, cursor: Cursor, interval: float
+    request: Request,
+    sessions: sessionmaker[Session],
+    job_id: str,
+    cursor: Cursor,
+    interval: float,
+    allowed: Callable[[], bool],
 ) -> AsyncIterator[str]:
     sent_progress: dict[str, Any] | None = None
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
+        if not await run_in_threadpool(allowed):
+            return  # the key was revoked while the stream was open
         try:
             job, series = await run_in_threadpool(_poll, sessions, job_id, cursor.since)
         except NotFoundError:
@@ -181,7 +188,7 @@ async def job_events(
     sessions = request.app.state.sessions
     await run_in_threadpool(_read_job, sessions, job_id, me.project)  # 404 before the stream starts
     return StreamingResponse(
-        _events(request, sessions, job_id, cursor, interval),
+        _events(request, sessions, job_id, cursor, interval, key_still_valid(request)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -221,3 +221,23 @@ def test_roles_follow_the_route_under_a_root_path(keyed: Settings) -> None:
         made = c.post("/api/v1/keys", json={"project": "z", "role": "admin"}, headers=write)
         assert made.status_code == 403, made.text
         assert c.get("/api/v1/keys", headers=write).status_code == 403
+
+
+def test_an_open_event_stream_ends_when_its_key_is_revoked(
+    client: TestClient, keyed: Settings
+) -> None:
+    key = make_key(keyed, "a", Role.READ)
+    writer = bearer(make_key(keyed, "a", Role.WRITE))
+    job_id = client.post("/v1/jobs", json=DIGITS, headers=writer).json()["id"]
+    url = f"/v1/jobs/{job_id}/events"
+    started = None
+    with client.stream("GET", url, params={"interval": 0.1}, headers=bearer(key)) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if started is None and line.startswith("event: progress"):
+                with session_factory(keyed.database_url)() as s:
+                    key_store.revoke_key(s, key_id=key.split("_")[1])
+                    s.commit()
+                started = time.monotonic()
+            assert started is None or time.monotonic() - started < 5, "the stream goes on"
+    assert started is not None and time.monotonic() - started < 5
