@@ -47,7 +47,7 @@ from core.spec.job import DatasetSpec
 from core.store import datasets as dataset_store
 from core.store import idempotency
 from core.store.artifacts import FolderArtifacts
-from core.store.idempotency import IdempotencyKey
+from core.store.idempotency import IN_PROGRESS, IdempotencyKey
 from core.store.models import Dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -211,7 +211,7 @@ async def upload_dataset(
                 "the client disconnected before the upload ended; nothing was stored"
             ) from None
         idem = for_upload(request, me, idem, digest)
-        if (answer := await run_in_threadpool(_replay, request, idem)) is not None:
+        if (answer := await run_in_threadpool(_claim, request, idem)) is not None:
             return answer
         options = replace(options, deadline=time.monotonic() + timeout, timeout=timeout)
         upload = dataset_store.Upload(
@@ -224,38 +224,53 @@ async def upload_dataset(
             created_by=me.key_id,
             max_project_bytes=settings.project_max_upload_bytes,
         )
-        row, created = await run_in_threadpool(_ingest, request, settings, upload)
+        try:
+            row, created = await run_in_threadpool(_ingest, request, settings, upload)
+        except BaseException:
+            if idem is not None:
+                await run_in_threadpool(_settle, request, idem, None)
+            raise
     finally:
         path.unlink(missing_ok=True)
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     out = DatasetOut.of(row)
     if idem is not None:
         body = out.model_dump(mode="json", exclude_unset=True)
-        return await run_in_threadpool(_remember, request, idem, code, body)
+        await run_in_threadpool(_settle, request, idem, (code, body))
+        return JSONResponse(body, status_code=code)
     response.status_code = code
     return out
 
 
-def _replay(request: Request, idem: IdempotencyKey | None) -> JSONResponse | None:
+def _claim(request: Request, idem: IdempotencyKey | None) -> JSONResponse | None:
+    """The stored answer of a repeat; else the key is taken (`in progress`) before the file is
+    read, so the same key sent at once with another file stores nothing (409, then 422)."""
+    if idem is None:
+        return None
     with request.app.state.sessions() as session:
-        return find_replay(session, idem)
-
-
-def _remember(
-    request: Request, idem: IdempotencyKey, code: int, body: dict[str, Any]
-) -> JSONResponse:
-    """Store the answer; a repeat that stored its own first (the same file, so the same data
-    set) makes this one answer what it answered."""
-    with request.app.state.sessions() as session:
+        if (answer := find_replay(session, idem)) is not None:
+            return answer
         try:
-            idempotency.remember(session, idem, status_code=code, response=body)
+            idempotency.remember(session, idem, status_code=IN_PROGRESS, response={})
             session.commit()
         except IntegrityError:
             session.rollback()
             if (answer := find_replay(session, idem)) is not None:
                 return answer
             raise
-    return JSONResponse(body, status_code=code)
+    return None
+
+
+def _settle(
+    request: Request, idem: IdempotencyKey, answer: tuple[int, dict[str, Any]] | None
+) -> None:
+    """Store the final answer for the taken key, or free the key (nothing was stored)."""
+    with request.app.state.sessions() as session:
+        if answer is None:
+            idempotency.forget(session, idem)
+        else:
+            idempotency.complete(session, idem, response=answer[1], status_code=answer[0])
+        session.commit()
 
 
 async def _receive(request: Request, fd: int, limit: int) -> tuple[str, int]:

@@ -18,11 +18,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import IdempotencyKeyReusedError
+from core.errors import ConflictError, IdempotencyKeyReusedError
 from core.store.base import utcnow
 from core.store.models import IdempotencyRecord
 
 KEEP = timedelta(hours=24)
+IN_PROGRESS = 0  # status of a key taken by a request that has not answered yet
+ABANDONED = timedelta(minutes=15)  # ... and after this long, by one that never will
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ def find(session: Session, idem: IdempotencyKey) -> Replay | None:
     row = session.get(IdempotencyRecord, (idem.project, idem.key), populate_existing=True)
     if row is None or row.created_at < utcnow() - KEEP:
         return None
+    if row.status_code == IN_PROGRESS:
+        if row.created_at < utcnow() - ABANDONED:
+            session.delete(row)  # its request died: the key is free again
+            session.flush()
+            return None
+        raise ConflictError(
+            f"a request with Idempotency-Key {idem.key!r} is still in progress; "
+            "send it again once that one has answered"
+        )
     if row.fingerprint != idem.fingerprint:
         raise IdempotencyKeyReusedError(
             f"Idempotency-Key {idem.key!r} was first sent with another request (method, path, "
@@ -87,12 +98,22 @@ def remember(
     session.flush()
 
 
-def complete(session: Session, idem: IdempotencyKey, *, response: dict[str, Any]) -> None:
-    """Replace the stored answer by the final one (a sweep's, once its first trials exist)."""
+def complete(
+    session: Session,
+    idem: IdempotencyKey,
+    *,
+    response: dict[str, Any],
+    status_code: int | None = None,
+) -> None:
+    """Replace the stored answer by the final one (a sweep's, once its first trials exist; an
+    upload's, once it is stored)."""
+    values: dict[str, Any] = {"response": response}
+    if status_code is not None:
+        values["status_code"] = status_code
     session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.project == idem.project, IdempotencyRecord.key == idem.key)
-        .values(response=response)
+        .values(**values)
     )
 
 

@@ -188,3 +188,22 @@ def test_a_refused_clone_leaves_no_copy_of_the_weights(tight: Settings) -> None:
         r = c.post(f"/v1/jobs/{source}/clone", json={"init_from": "final"})
         assert r.status_code == 429, r.text
         assert stored_files(tight) == files
+
+
+def test_a_key_in_use_by_an_upload_still_running_is_a_409_and_stores_nothing(
+    client: TestClient, settings: Settings
+) -> None:
+    from core.store import idempotency
+
+    params = {"target": "species"}
+    csv = {"content-type": "text/csv", **key("busy")}
+    first = client.post("/v1/datasets", params=params, content=table_csv(), headers=csv)
+    assert first.status_code == 201
+    with session_factory(settings.database_url)() as s:  # as if that upload were still running
+        s.execute(
+            update(IdempotencyRecord).values(status_code=idempotency.IN_PROGRESS, response={})
+        )
+        s.commit()
+    other = client.post("/v1/datasets", params=params, content=table_csv(seed=3), headers=csv)
+    assert other.status_code == 409 and "in progress" in other.json()["detail"]
+    assert count(settings, Dataset) == 1
