@@ -3,6 +3,11 @@
     python bench/submit_load.py                          # N = 300 and 1,000, own service
     python bench/submit_load.py -n 300 --drain-seconds 120
     python bench/submit_load.py --server URL --database-url URL   # a running service
+    python bench/submit_load.py -n 1000 --pairs          # N/2 Idempotency-Keys, each sent twice
+
+With --pairs, as the Python client does, each submission carries an Idempotency-Key (N/2 keys,
+each sent twice at once) and is sent again with the same key after a 503/429 (Retry-After
+honoured): every key must end with one 201 job, both sends the same, stored once, trained once.
 
 Starts (unless --server) a fresh PostgreSQL database (EPOCHAL_BENCH_POSTGRES, default
 postgresql://postgres@127.0.0.1:5432/postgres), the API and two 1-process workers on a Redis
@@ -175,21 +180,28 @@ def reader(url: str, stop: Event, out: Queue) -> None:
     out.put((reads, failures, dropped))
 
 
-async def burst(url: str, n: int) -> list[tuple[int, float, str | None]]:
-    """N submissions at once: (status or -1, seconds, job id or error)."""
+async def burst(url: str, n: int, pairs: bool) -> list[tuple[int, float, str | None]]:
+    """N submissions at once: (status or -1, seconds, job id or error). With `pairs`, N/2
+    Idempotency-Keys each sent twice, and a 503/429 sent again (same key) after Retry-After."""
     limits = httpx.Limits(max_connections=n + 8, max_keepalive_connections=n + 8)
+    keys = [uuid.uuid4().hex for _ in range(n // 2)] if pairs else []
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
 
-        async def submit() -> tuple[int, float, str | None]:
+        async def submit(i: int) -> tuple[int, float, str | None]:
             start = time.perf_counter()
-            try:
-                r = await client.post("/v1/jobs", json=SPEC)
-            except httpx.HTTPError as e:
-                return -1, time.perf_counter() - start, type(e).__name__
+            headers = {"Idempotency-Key": keys[i // 2]} if pairs else {}
+            for _ in range(100):
+                try:
+                    r = await client.post("/v1/jobs", json=SPEC, headers=headers)
+                except httpx.HTTPError as e:
+                    return -1, time.perf_counter() - start, type(e).__name__
+                if not (pairs and r.status_code in (429, 503)):
+                    break
+                await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 2.0))
             job_id = r.json().get("id") if r.status_code == 201 else None
             return r.status_code, time.perf_counter() - start, job_id
 
-        return await asyncio.gather(*(submit() for _ in range(n)))
+        return await asyncio.gather(*(submit(i) for i in range(n)))
 
 
 def job_ids(db: str) -> set[str]:
@@ -251,8 +263,9 @@ def check(db: str, before: set[str], created: set[str]) -> list[str]:
     return failures
 
 
-def run(url: str, db: str, n: int, drain_seconds: float) -> bool:
-    print(f"\n== N = {n} concurrent POST /v1/jobs ==")
+def run(url: str, db: str, n: int, drain_seconds: float, pairs: bool) -> bool:
+    what = f" ({n // 2} Idempotency-Keys, each sent twice; 503/429 sent again)" if pairs else ""
+    print(f"\n== N = {n} concurrent POST /v1/jobs{what} ==")
     print(f"loadavg before: {loadavg()}")
     before = job_ids(db)
     start = time.perf_counter()
@@ -261,7 +274,7 @@ def run(url: str, db: str, n: int, drain_seconds: float) -> bool:
     read_process = spawn.Process(target=reader, args=(url, stop, out))
     read_process.start()
     time.sleep(1)  # reading before the burst starts
-    answers = asyncio.run(burst(url, n))
+    answers = asyncio.run(burst(url, n, pairs))
     took = time.perf_counter() - start
     stop.set()
     reads, read_failures, dropped = out.get(timeout=300)
@@ -277,6 +290,16 @@ def run(url: str, db: str, n: int, drain_seconds: float) -> bool:
             errors = Counter(j for c, _, j in answers if c == code)
             print(f"FAIL: {count} answers {code} ({dict(errors)})")
     created = {job for code, _, job in answers if code == 201 and job}
+    if pairs:
+        split = sum(answers[i][2] != answers[i + 1][2] for i in range(0, n - 1, 2))
+        print(
+            f"keys: {n // 2}, distinct jobs answered: {len(created)}, keys answered twice: {split}"
+        )
+        if split or len(created) != n // 2:
+            ok = False
+            print(
+                f"FAIL: {split} keys got two different answers; {len(created)} jobs for {n // 2} keys"
+            )
     lat = [t for code, t, _ in answers if code == 201]
     refused = [t for code, t, _ in answers if code in (429, 503)]
     print(f"201 latency: p50 {pct(lat, 50) * 1000:.0f} ms, p99 {pct(lat, 99) * 1000:.0f} ms")
@@ -324,6 +347,9 @@ def main() -> int:
     parser.add_argument("--database-url", help="the running service's PostgreSQL URL")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--drain-seconds", type=float, default=600)
+    parser.add_argument(
+        "--pairs", action="store_true", help="N/2 Idempotency-Keys, each sent twice, retried"
+    )
     args = parser.parse_args()
     sizes = args.n or [300, 1000]
     if args.server:
@@ -333,7 +359,7 @@ def main() -> int:
     else:
         contexts = own_service(args.workers)
     with contexts as (url, db):
-        results = [run(url, db, n, args.drain_seconds) for n in sizes]
+        results = [run(url, db, n, args.drain_seconds, args.pairs) for n in sizes]
     return 0 if all(results) else 1
 
 

@@ -85,15 +85,18 @@ def api_env(host: str) -> dict[str, str]:
 
 
 def run_api(args: argparse.Namespace) -> int:
+    """Becomes uvicorn (exec), so that a SIGTERM from docker or a supervisor reaches it."""
     s = get_settings()
     host = args.host or s.api_host
-    return subprocess.call(
-        api_command(host, args.port or s.api_port, s.log_level), env={**os.environ, **api_env(host)}
-    )
+    command = api_command(host, args.port or s.api_port, s.log_level)
+    os.execve(command[0], command, {**os.environ, **api_env(host)})
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    return subprocess.call(worker_command(args.queues, args.concurrency, get_settings().log_level))
+    """Becomes the Celery worker (exec), so that a SIGTERM reaches it and it hands its jobs
+    back to the queue."""
+    command = worker_command(args.queues, args.concurrency, get_settings().log_level)
+    os.execv(command[0], command)
 
 
 def serve(args: argparse.Namespace) -> int:

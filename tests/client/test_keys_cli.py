@@ -3,6 +3,8 @@ that requires keys (PostgreSQL + Redis; no worker: jobs stay queued)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 import uuid
@@ -105,7 +107,7 @@ def test_epochal_api_beyond_loopback_requires_keys(keyed: tuple[Stack, dict], tm
         wait_until(up, 60, "the API on 0.0.0.0")
         assert httpx.get(f"{url}/v1/jobs").status_code == 401
     finally:
-        api.terminate()
+        os.killpg(api.pid, signal.SIGTERM)
         api.wait(20)
         log.close()
     assert "API keys are required on 0.0.0.0" in (tmp_path / "api.log").read_text()
