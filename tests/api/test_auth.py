@@ -174,7 +174,7 @@ def test_an_admin_key_acts_on_any_project(
         assert (row.project, row.created_by) == ("c", admin["Authorization"].split("_")[1])
     assert (
         client.post("/v1/jobs", params={"project": "*"}, json=DIGITS, headers=admin).status_code
-        == 400
+        == 422
     )
 
 
