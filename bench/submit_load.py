@@ -7,7 +7,7 @@
 
 With --pairs, as the Python client does, each submission carries an Idempotency-Key (N/2 keys,
 each sent twice at once) and is sent again with the same key after a 503/429 (Retry-After
-honoured): every key must end with one 201 job, both sends the same, stored once, trained once.
+honoured) or a dropped connection: every key must end with one 201 job, both sends the same, stored once, trained once.
 
 Starts (unless --server) a fresh PostgreSQL database (EPOCHAL_BENCH_POSTGRES, default
 postgresql://postgres@127.0.0.1:5432/postgres), the API and two 1-process workers on a Redis
@@ -193,7 +193,10 @@ async def burst(url: str, n: int, pairs: bool) -> list[tuple[int, float, str | N
             for _ in range(100):
                 try:
                     r = await client.post("/v1/jobs", json=SPEC, headers=headers)
-                except httpx.HTTPError as e:
+                except httpx.TransportError as e:
+                    if pairs:  # the key makes sending again safe, as the client does
+                        await asyncio.sleep(0.5)
+                        continue
                     return -1, time.perf_counter() - start, type(e).__name__
                 if not (pairs and r.status_code in (429, 503)):
                     break
