@@ -72,7 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])
     app.add_middleware(NulBytesMiddleware)
     app.add_middleware(  # before the body is read
-        WriteGate, limit=settings.max_inflight_writes, wait=settings.admission_wait_seconds
+        WriteGate,
+        limit=settings.max_inflight_writes,
+        upload_limit=settings.max_inflight_uploads,
+        wait=settings.admission_wait_seconds,
     )
     browsers.install(app, settings)  # outermost: CORS and the browser rules come first
     return app

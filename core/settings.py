@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     broker_pool_timeout_seconds: float = Field(
         5.0, gt=0, description="wait for a free producer (or the broker) before answering 503"
     )
+    max_inflight_uploads: int = Field(
+        4, ge=1, description="uploads received at once, in a lane apart from the other writes"
+    )
     admission_wait_seconds: float = Field(
         10.0, ge=0, description="how long a write waits for one of the slots before a 503"
     )

@@ -135,3 +135,43 @@ def test_a_created_job_is_answered_without_the_store(settings: Settings) -> None
         None,
         "queued",
     )
+
+
+def test_slow_uploads_hold_none_of_the_slots_of_submissions() -> None:
+    """The gate alone, around an app whose uploads take as long as the test says: a full upload
+    lane refuses the next upload, and submissions still get their own slot."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def app(scope, receive, send) -> None:
+        if scope["path"] == "/v1/datasets":
+            await release.wait()  # a body trickling in
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    gate = WriteGate(app, limit=1, upload_limit=1, wait=0.1)
+
+    async def call(path: str) -> int:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [], "query_string": b""}
+        await gate(scope, receive, send)
+        return sent[0]["status"]
+
+    async def scenario() -> tuple[int, int, int]:
+        slow = asyncio.create_task(call("/v1/datasets"))
+        await asyncio.sleep(0.05)
+        assert gate.uploads.in_flight == 1
+        second_upload = await call("/v1/datasets")
+        submission = await call("/v1/jobs")
+        release.set()
+        return await slow, second_upload, submission
+
+    assert asyncio.run(scenario()) == (201, 503, 201)
