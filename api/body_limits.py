@@ -5,10 +5,14 @@ or as soon as the bytes received pass the limit (a chunked body), without readin
 A JSON body is checked by api/json_body.py, a YAML body turned into JSON by api/yaml_body.py;
 one that cannot be read answers 422 naming what is wrong and where. Uploads
 (`POST /v1/datasets`) stream to disk under their own, larger limit and pass through untouched.
+Only the bodies of POST, PUT and PATCH under /v1 are read: any other request's body is left
+unread (no route reads it). A body must arrive within EPOCHAL_BODY_TIMEOUT_SECONDS, or 408: a
+client that trickles its body in cannot hold an admission slot for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +22,8 @@ from api.json_body import check_json
 from api.problems import BodyError, body_problem, problem
 from api.yaml_body import YAML_TYPES, yaml_to_json
 from core.settings import Settings
+
+READ_BODIES = frozenset({"POST", "PUT", "PATCH"})
 
 
 class BodyTooLarge(Exception):
@@ -35,17 +41,29 @@ class BodyLimitsMiddleware:
         self.max_depth = settings.max_body_depth
         self.max_yaml_nodes = settings.max_yaml_nodes
         self.raw_paths = {p.rstrip("/") for p in raw_paths}
+        self.timeout = settings.body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
+            or scope["method"] not in READ_BODIES
+            or not scope["path"].startswith("/v1/")
             or not _has_body(scope)
             or scope["path"].rstrip("/") in self.raw_paths
         ):
             await self.app(scope, receive, send)
             return
         try:
-            body = await read_body(scope, receive, self.max_bytes)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    body = await read_body(scope, receive, self.max_bytes)
+            except TimeoutError:
+                detail = (
+                    f"the body did not arrive within {self.timeout:g} s "
+                    "(EPOCHAL_BODY_TIMEOUT_SECONDS); nothing was stored"
+                )
+                await problem("timed_out", detail)(scope, receive, send)
+                return
             content_type = _content_type(scope)
             if content_type in YAML_TYPES:
                 body = await run_in_threadpool(

@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import problem
-from core.settings import Settings
+from core.settings import Settings, is_loopback
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # DELETE is never sent without a preflight
@@ -90,6 +90,9 @@ class BrowserGuardMiddleware:
         await self.app(scope, receive, send)
 
     def _allows(self, origin: str, host: str) -> bool:
+        """An allowed origin, or the API's own pages (/docs) on a loopback address. Same-origin
+        on another host name is not enough: a DNS-rebinding page has the API's Host too."""
         if "*" in self.allowed or origin.rstrip("/") in self.allowed:
             return True
-        return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+        own = bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+        return own and is_loopback(urlsplit(origin).hostname or "")

@@ -30,6 +30,23 @@ class _Loader(_Parser):  # type: ignore[misc,valid-type]
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
+def _int(loader: Any, node: Any) -> int:
+    """YAML 1.1 integers, without base 60 (`1:2:3`, whose conversion is quadratic in its
+    length) and without more digits than Python converts."""
+    text = str(node.value)
+    if ":" in text or len(text) > 4300:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            "expected an integer of at most 4,300 digits, in base 10, 16, 8 or 2 (not base 60)",
+            node.start_mark,
+        )
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+
+
 def yaml_to_json(body: bytes, *, max_depth: int, max_nodes: int) -> bytes:
     """The JSON text of the YAML document `body` (empty for an empty document), or BodyError."""
     _check_events(body, max_depth=max_depth, max_nodes=max_nodes)

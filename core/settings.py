@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, ge=1, description="largest request body but an upload's, in bytes"
     )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="time for a request body (not an upload's) to arrive, or 408"
+    )
     max_body_depth: int = Field(
         64, ge=1, le=500, description="deepest nesting of lists and objects in a JSON or YAML body"
     )

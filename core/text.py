@@ -13,8 +13,11 @@ NUL = "\x00"
 
 
 def nul_message(text: str) -> str:
-    shown = repr(text if len(text) <= 40 else text[:40] + "…")
-    return f"expected text without NUL (\\x00) characters, which cannot be stored; received {shown}"
+    shown = ascii(text if len(text) <= 40 else text[:40] + "…")
+    return (
+        "expected text without NUL (\\x00) characters or lone surrogates, which cannot be "
+        f"stored; received {shown}"
+    )
 
 
 def nul_in(value: Any) -> tuple[str, str] | None:
@@ -25,13 +28,25 @@ def nul_in(value: Any) -> tuple[str, str] | None:
     while stack:
         at, node = stack.pop()
         if isinstance(node, str):
-            if NUL in node:
+            if not storable(node):
                 return (f"{at}: " if at else ""), node
         elif isinstance(node, dict):
             for key, item in node.items():
-                if isinstance(key, str) and NUL in key:
+                if isinstance(key, str) and not storable(key):
                     return (f"{at}: " if at else ""), key
                 stack.append((f"{at}[{key!r}]", item))
         elif isinstance(node, list | tuple):
             stack.extend((f"{at}[{i}]", item) for i, item in enumerate(node))
     return None
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can store `text`: no NUL, and valid Unicode (no lone surrogate, which
+    JSON's `\\ud800` escape can make)."""
+    if NUL in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

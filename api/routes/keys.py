@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.auth import CallerDep
 from api.deps import SessionDep
+from core.spec.base import Spec
 from core.store import keys as key_store
 from core.store.keys import Role
 from core.store.models import ApiKey
@@ -17,9 +18,7 @@ from core.store.models import ApiKey
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KeyIn(Spec):  # frozen, extra="forbid", and no text that cannot be stored
     project: str = Field(min_length=1, max_length=64, pattern=key_store.PROJECT_NAME.pattern)
     role: Role
     name: str = Field("", max_length=200)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -49,7 +50,7 @@ def read_npz(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray
                 _check_compression(name, members[name])
             x = _read_member(archive, members["x"], "x", options)
             y = _read_member(archive, members["y"], "y", options)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
         raise refuse(("file",), f"not a readable NPZ (zip) file: {e}") from None
     if not 2 <= x.ndim <= MAX_FEATURE_RANK + 1:
         raise refuse(("file", "x"), f"x has shape {x.shape}; expected {SHAPES}", "wrong_shape")

@@ -38,6 +38,21 @@ def is_number(text: str) -> bool:
     return True
 
 
+MAX_EXPANSION = 200  # how many times its size a Parquet file may grow once read
+
+
+def _column(chunked: pa.ChunkedArray, kind: pa.DataType) -> np.ndarray | list | None:
+    """A column as float64 numbers or as text; None for a type that is neither."""
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        values = chunked.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return chunked.to_pylist()
+    if pa.types.is_dictionary(kind):
+        return [None if v is None else str(v) for v in chunked.to_pylist()]
+    return None
+
+
 def read_parquet(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.ndarray, Encoding]:
     """Its metadata (columns, rows) is checked against the limits before any row is read."""
     try:
@@ -46,6 +61,15 @@ def read_parquet(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.nda
         if metadata.num_columns > options.max_columns:
             raise too_many_columns(metadata.num_columns, options)
         values = metadata.num_rows * max(metadata.num_columns - 1, 1)
+        decoded = metadata.num_rows * metadata.num_columns * 8  # float64 cells, at the least
+        if decoded > MAX_EXPANSION * path.stat().st_size + 64 * 1024 * 1024:
+            raise refuse(
+                ("file",),
+                f"the file declares {metadata.num_rows:,} rows of {metadata.num_columns:,} "
+                f"columns, more than {MAX_EXPANSION} times its own size once read: a "
+                "compression bomb, or a file to send uncompressed",
+                "too_large",
+            )
         if values > options.max_values:
             raise refuse(
                 ("file",),
@@ -66,13 +90,12 @@ def read_parquet(path: Path, options: UploadOptions) -> tuple[np.ndarray, np.nda
         options.check_time()
         kind = chunked.type
         header.append(name)
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-            values = chunked.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            columns.append(np.asarray(values, dtype=np.float64))
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            columns.append(chunked.to_pylist())
-        elif pa.types.is_dictionary(kind):
-            columns.append([None if v is None else str(v) for v in chunked.to_pylist()])
+        try:
+            column = _column(chunked, kind)
+        except (pa.ArrowException, UnicodeDecodeError) as e:
+            raise refuse(("file", name), f"column {name!r} cannot be read: {e}") from None
+        if column is not None:
+            columns.append(column)
         else:
             raise refuse(
                 ("file", name),
@@ -127,7 +150,7 @@ def encode_table(
             )
         values = sorted(set(column))
         if len(values) > options.max_categories:
-            example = next(v for v in column if not is_number(v))
+            example = next((v for v in column if not is_number(v)), values[0])
             raise refuse(
                 ("file", name),
                 f"column {name!r} holds text (e.g. {example!r}) with {len(values):,} distinct "

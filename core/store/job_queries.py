@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from core.errors import InvalidArgumentError
 from core.spec.paths import Path, parse_path
 from core.store.models import Job, MetricPoint, ValueKind
+from core.text import storable
 
 PARAM_PREFIX = "param."
 METRIC_PREFIX = "metric."
@@ -59,7 +60,7 @@ def parse_value(text: str) -> str | int | float | bool | None:
     """JSON when it parses to a finite scalar, otherwise the text itself as a string."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: `[[[[…`, refused by the caller
         return text
     if isinstance(value, float) and not math.isfinite(value):  # json accepts NaN, Infinity
         return text
@@ -89,7 +90,12 @@ def param_filters(query: Iterable[tuple[str, str]]) -> list[ParamFilter]:
         value = parse_value(raw)
         if isinstance(value, str) and raw.lstrip().startswith(("[", "{")):
             raise InvalidArgumentError(
-                f"{name}: expected a number, true, false, null or a string; received {raw!r}"
+                f"{name}: expected a number, true, false, null or a string; received {raw[:80]!r}"
+            )
+        if isinstance(value, str) and not storable(value):
+            raise InvalidArgumentError(
+                f"{name}: expected text without NUL characters or lone surrogates "
+                f"(\\u0000, \\ud800), which cannot be stored; received {raw[:80]!r}"
             )
         filters.append(ParamFilter(path, value))
     return filters

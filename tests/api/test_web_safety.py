@@ -237,8 +237,11 @@ def test_a_foreign_origin_changes_nothing_and_cors_is_off_by_default(
         )
         assert "access-control-allow-origin" not in preflight.headers
         assert client.get(f"/v1/jobs/{job_id}").json()["cancel_requested"] is False
-        # The API's own origin (a page it serves) may.
-        own = {**JSON, "origin": "http://testserver"}
+        # A page on another host name with the API's Host (DNS rebinding) may not ...
+        rebound = {**JSON, "origin": "http://rebind.example:8000", "host": "rebind.example:8000"}
+        assert problem_of(client.post(cancel, headers=rebound), 403)
+        # ... the API's own pages (/docs) on a loopback address may.
+        own = {**JSON, "origin": "http://127.0.0.1:8000", "host": "127.0.0.1:8000"}
         assert client.post(cancel, headers=own).status_code == 202
 
 
