@@ -145,6 +145,7 @@ def get_dataset(name: str, session: SessionDep, me: CallerDep) -> DatasetOut:
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetOut,
     response_model_exclude_unset=True,
+    responses={200: {"model": DatasetOut, "description": "the same file, uploaded before"}},
     openapi_extra={
         "requestBody": {
             "required": True,

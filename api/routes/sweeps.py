@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, CallerDep
@@ -26,6 +27,7 @@ from core.sweeps.plan import plan_sweep
 from core.sweeps.spec import SweepSpec
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+log = logging.getLogger(__name__)
 
 
 def sweep_out(session: Session, sweep: Sweep) -> SweepOut:
@@ -67,8 +69,10 @@ def submit_sweep(
         project=project,
         created_by=me.key_id,
     )
-    if idem is not None:  # the answer is stored with the sweep, and completed once it started
-        first = sweep_out(session, sweep).model_dump(mode="json")
+    # The answer is made before the commit (and stored with the sweep under an idempotency
+    # key), so a store that fails after the commit still gets the sweep its 201.
+    first = sweep_out(session, sweep).model_dump(mode="json")
+    if idem is not None:
         idempotency.remember(session, idem, status_code=201, response=first)
     try:
         advance(session, sweep_id=sweep.id, settings=settings, send=queue.send_train)
@@ -87,10 +91,14 @@ def submit_sweep(
         if (answer := find_replay(session, idem)) is not None:
             return answer
         raise
-    out = sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep.id))
-    if idem is not None:
-        idempotency.complete(session, idem, response=out.model_dump(mode="json"))
-        session.commit()
+    try:  # the answer once its first trials exist
+        out = sweep_out(session, sweep_store.get_sweep(session, sweep_id=sweep.id))
+        if idem is not None:
+            idempotency.complete(session, idem, response=out.model_dump(mode="json"))
+            session.commit()
+    except SQLAlchemyError:
+        log.warning("sweep %s: stored and started; answered as first made", sweep.id)
+        return JSONResponse(first, status_code=status.HTTP_201_CREATED)
     return out
 
 
