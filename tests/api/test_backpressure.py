@@ -4,6 +4,7 @@ connection after its commit. Real PostgreSQL/SQLite and Redis; the limits are se
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -140,7 +141,6 @@ def test_a_created_job_is_answered_without_the_store(settings: Settings) -> None
 def test_slow_uploads_hold_none_of_the_slots_of_submissions() -> None:
     """The gate alone, around an app whose uploads take as long as the test says: a full upload
     lane refuses the next upload, and submissions still get their own slot."""
-    import asyncio
 
     release = asyncio.Event()
 

@@ -14,13 +14,16 @@ from sqlalchemy import func, select, update
 
 from api.app import create_app
 from core.settings import Settings
+from core.store import idempotency
 from core.store.base import utcnow
 from core.store.db import session_factory
 from core.store.models import Dataset, IdempotencyRecord, Job, Sweep
 from tests.api.test_dataset_uploads import stored_files, table_csv
 from tests.api.test_jobs_api import queued_messages
+from tests.api.test_models import digits, train
 from tests.conftest import make_settings
 from tests.core.sweeps.helpers import sweep_spec
+from tests.servers import free_port
 from tests.specs import DIGITS
 
 # POSTs without a body still say what they are (a browser could send them otherwise).
@@ -116,7 +119,6 @@ def test_clones_sweeps_and_uploads_are_idempotent(client: TestClient, settings: 
 
 
 def test_a_submission_the_broker_refuses_forgets_its_key(database_url: str, tmp_path: Path) -> None:
-    from tests.servers import free_port
 
     down = make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
     with TestClient(create_app(down), headers=JSON) as c:
@@ -178,7 +180,6 @@ def test_past_a_quota_the_answer_is_429_and_nothing_is_stored(tight: Settings) -
 
 
 def test_a_refused_clone_leaves_no_copy_of_the_weights(tight: Settings) -> None:
-    from tests.api.test_models import digits, train
 
     source = train(tight, digits(epochs=1))
     with TestClient(create_app(tight), headers=JSON) as c:
@@ -193,7 +194,6 @@ def test_a_refused_clone_leaves_no_copy_of_the_weights(tight: Settings) -> None:
 def test_a_key_in_use_by_an_upload_still_running_is_a_409_and_stores_nothing(
     client: TestClient, settings: Settings
 ) -> None:
-    from core.store import idempotency
 
     params = {"target": "species"}
     csv = {"content-type": "text/csv", **key("busy")}

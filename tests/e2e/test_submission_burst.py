@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from core.store.db import session_factory
 from core.store.models import Job
-from tests.e2e.stack import epochal_command, own_stack, service_env
+from tests.e2e.stack import epochal_command, migrate, own_stack, service_env
 from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,6 @@ KEYS = 500
 
 def make_key(workdir, settings: dict) -> str:
     """As an operator would: `epochal keys create` prints the key on stdout."""
-    from tests.e2e.stack import migrate
 
     migrate(workdir, settings)
     done = subprocess.run(

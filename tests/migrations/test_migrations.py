@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 import migrations
 from core.store.db import get_engine
@@ -39,7 +39,6 @@ def test_the_projects_migration_keeps_every_row_and_moves_it_into_default(
     empty_database_url: str,
 ) -> None:
     """0006 rebuilds tables on SQLite (batch mode): the rows that refer to them must survive."""
-    from sqlalchemy import text
 
     migrations.upgrade(empty_database_url, "0005")
     now = "2026-12-01 00:00:00+00:00"
