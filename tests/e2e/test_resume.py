@@ -15,7 +15,7 @@ from tests.specs import DIGITS
 
 pytestmark = pytest.mark.e2e
 
-EPOCHS = 12
+EPOCHS = 40  # long enough (seconds) that the kill lands mid-run on an idle machine
 
 
 def test_a_killed_worker_is_resumed_from_its_checkpoint_exactly(
