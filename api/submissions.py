@@ -73,7 +73,9 @@ def install(app: FastAPI) -> None:
 
 
 def _is_upload(request: Request) -> bool:
-    return request.url.path.rstrip("/") == "/v1/datasets"
+    """By the matched route (a root path shifts the URL, not the route): an upload's body is
+    never read into memory here."""
+    return getattr(request.scope.get("route"), "path", None) == "/v1/datasets"
 
 
 def _key(request: Request, me: Caller, key: str, body_sha256: str) -> IdempotencyKey:
