@@ -24,6 +24,7 @@ from core.store import sweeps as sweep_store
 from core.store.artifacts import Artifacts
 from core.store.base import utcnow
 from core.store.models import (
+    IdempotencyRecord,
     Job,
     JobStatus,
     MetricPoint,
@@ -113,6 +114,9 @@ def _remove_job(sessions: Sessions, artifacts: Artifacts, job_id: str) -> None:
         _delete_in_batches(sessions, table, job_id)
     artifacts.delete_prefix(f"jobs/{job_id}/")
     with sessions() as session:
+        # A stored answer that names the job would replay a job that is gone.
+        answer = IdempotencyRecord.response["id"].as_string()
+        session.execute(delete(IdempotencyRecord).where(answer == job_id))
         session.execute(delete(Job).where(Job.id == job_id))
         session.commit()
 

@@ -58,6 +58,10 @@ def test_an_ended_job_is_deleted_with_its_points_checkpoints_exports_and_model(
     assert any("checkpoints" in f for f in files) and any(f.endswith(".pt") for f in files), files
     assert len(rows_naming(settings, job_id)) > 5_500
 
+    clone = client.post(f"/v1/jobs/{job_id}/clone", json={}, headers={"Idempotency-Key": "c1"})
+    assert client.post(f"/v1/jobs/{clone.json()['id']}/cancel").status_code == 202
+    assert client.delete(f"/v1/jobs/{clone.json()['id']}").status_code == 204
+    assert rows_naming(settings, clone.json()["id"]) == []  # its stored answer went too
     queued = client.post("/v1/jobs", json=DIGITS).json()["id"]
     r = client.delete(f"/v1/jobs/{queued}")
     assert r.status_code == 409 and "cancel it first" in r.json()["detail"]
