@@ -14,7 +14,6 @@ and most requests cost no database round trip.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from core.errors import EpochalError, InvalidArgumentError
-from core.settings import Settings
+from core.settings import Settings, is_loopback
 from core.store import keys as key_store
 from core.store.keys import KeyInfo, Role
 from core.store.models import DEFAULT_PROJECT
@@ -81,19 +80,13 @@ class KeyCache:
         return info
 
 
-def _loopback(address: object) -> bool:
-    host = address[0] if isinstance(address, (tuple, list)) and address else None
-    if not isinstance(host, str):
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _loopback(address: tuple[str, int] | None) -> bool:
+    return address is not None and is_loopback(address[0])
 
 
 def keys_needed(settings: Settings, request: Request) -> bool:
-    if settings.auth is not None:
-        return settings.auth == "required"
+    if settings.auth == "off":
+        return False
     if settings.auth_required:
         return True
     return not (_loopback(request.scope.get("server")) and _loopback(request.scope.get("client")))
@@ -137,7 +130,7 @@ def caller(
     state = request.app.state
     token = _bearer(request)
     if token is not None:
-        info = state.key_cache.get(token, lambda key: _load(request, key))
+        info = _lookup(request, token)
         if info is None:
             raise UnauthenticatedError("the API key is unknown or revoked")
         me = Caller(info.project, info.role, info.id)
@@ -171,13 +164,17 @@ def key_still_valid(request: Request) -> Callable[[], bool]:
     token = _bearer(request)
     if token is None:
         return lambda: True
-    cache = request.app.state.key_cache
-    return lambda: cache.get(token, lambda key: _load(request, key)) is not None
+    return lambda: _lookup(request, token) is not None
 
 
-def _load(request: Request, key: str) -> KeyInfo | None:
-    with request.app.state.sessions() as session:
-        return key_store.find_key(session, key)
+def _lookup(request: Request, token: str) -> KeyInfo | None:
+    """The key, through the cache: the store is read once per key per cache period."""
+
+    def load(key: str) -> KeyInfo | None:
+        with request.app.state.sessions() as session:
+            return key_store.find_key(session, key)
+
+    return request.app.state.key_cache.get(token, load)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -54,16 +54,8 @@ class BodyLimitsMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    body = await read_body(scope, receive, self.max_bytes)
-            except TimeoutError:
-                detail = (
-                    f"the body did not arrive within {self.timeout:g} s "
-                    "(EPOCHAL_BODY_TIMEOUT_SECONDS); nothing was stored"
-                )
-                await problem("timed_out", detail)(scope, receive, send)
-                return
+            async with asyncio.timeout(self.timeout):
+                body = await read_body(scope, receive, self.max_bytes)
             content_type = _content_type(scope)
             if content_type in YAML_TYPES:
                 body = await run_in_threadpool(
@@ -74,27 +66,39 @@ class BodyLimitsMiddleware:
                 await run_in_threadpool(check_json, body, max_depth=self.max_depth)
         except ClientGone:
             return
-        except BodyTooLarge:
-            detail = (
-                f"the body is larger than {self.max_bytes:,} bytes (EPOCHAL_MAX_BODY_BYTES); "
-                "nothing was stored"
+        except TimeoutError:  # only reading is timed: parsing is bounded by the limits
+            refusal = problem(
+                "timed_out",
+                f"the body did not arrive within {self.timeout:g} s "
+                "(EPOCHAL_BODY_TIMEOUT_SECONDS); nothing was stored",
             )
-            await problem("too_large", detail)(scope, receive, send)
-            return
+        except BodyTooLarge:
+            refusal = problem(
+                "too_large",
+                f"the body is larger than {self.max_bytes:,} bytes (EPOCHAL_MAX_BODY_BYTES); "
+                "nothing was stored",
+            )
         except BodyError as e:
-            await body_problem(scope["method"], scope["path"], e)(scope, receive, send)
+            refusal = body_problem(scope["method"], scope["path"], e)
+        else:
+            await self.app(scope, _replaying(body, receive), send)
             return
+        await refusal(scope, receive, send)
 
-        replayed = False
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:  # later messages: a client that disconnects
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """The `receive` of the app behind: the body read here, then the client's own messages
+    (a disconnect)."""
+    replayed = False
 
-        await self.app(scope, replay, send)
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:

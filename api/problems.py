@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from api.auth import UnauthenticatedError
 from api.queue import BrokerUnavailable
 from core.errors import (
     EpochalError,
@@ -136,7 +137,7 @@ def spec_issues_response(issues: list[SpecIssue]) -> JSONResponse:
 
 
 def _headers(exc: EpochalError) -> dict[str, str] | None:
-    if exc.code == "unauthorized":
+    if isinstance(exc, UnauthenticatedError):
         return {"WWW-Authenticate": 'Bearer realm="epochal"'}
     if isinstance(exc, QuotaExceededError) and exc.retry_after is not None:
         return {"Retry-After": str(exc.retry_after)}

@@ -108,16 +108,16 @@ def create_and_send(
     enqueuer: Enqueuer,
     /,
     *,
-    undo: Callable[[], None] | None = None,
     before_commit: Callable[[Job], None] | None = None,
     on_refused: Callable[[], None] | None = None,
     **fields: Any,
 ) -> Job:
-    """Create a job, commit it, then send it. When the broker refuses, the job is deleted again
-    (nothing half-written; `on_refused` removes more rows in that same transaction, `undo`
-    anything else made for it) and BrokerUnavailable propagates as a 503. Should the store fail
-    at that point too, the job stays queued, the workers' reaper sends it once the broker is
-    back, and it is answered as created. `before_commit` adds to the job's transaction.
+    """Create a job, commit it, then send it; a job was kept exactly when this returns. When
+    the broker refuses, the job is deleted again (nothing half-written; `on_refused` removes
+    more rows in that same transaction) and BrokerUnavailable propagates as a 503. Should the
+    store fail at that point too, the job stays queued, the workers' reaper sends it once the
+    broker is back, and it is answered as created. `before_commit` adds to the job's
+    transaction.
 
     Back-pressure: a broker producer is held before anything is stored (a busy broker is a 503
     with nothing written), and the returned job is complete in memory, so the response needs
@@ -133,8 +133,6 @@ def create_and_send(
     except BrokerUnavailable:
         # No producer (nothing stored), or a send the broker refused (the job is removed).
         if job is None or _deleted(session, job.id, on_refused):
-            if undo is not None:
-                undo()
             raise
     assert job is not None
     return job

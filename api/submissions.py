@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, CallerDep
-from api.queue import BrokerUnavailable, Enqueuer, create_and_send
+from api.queue import Enqueuer, create_and_send
 from core.settings import Settings
 from core.store import idempotency, projects
 from core.store.idempotency import IdempotencyKey, Replay
@@ -107,11 +107,9 @@ def find_replay(session: Session, idem: IdempotencyKey | None) -> JSONResponse |
 def admit(
     session: Session, idem: IdempotencyKey | None, project: str, check: Callable[[], None]
 ) -> JSONResponse | None:
-    """The stored answer of a repeated request; else take the project's lock (held until the
-    caller commits), look again (a repeat may have committed meanwhile), run the quota `check`
-    (which raises QuotaExceededError) and return None: the caller goes on to create."""
-    if (answer := find_replay(session, idem)) is not None:
-        return answer
+    """Take the project's lock (held until the caller commits); the stored answer if a repeat
+    committed meanwhile (one that committed before was answered by `idempotency_key`), else
+    run the quota `check` (which raises QuotaExceededError) and return None: go on and create."""
     projects.lock_project(session, project)
     if (answer := find_replay(session, idem)) is not None:
         session.rollback()
@@ -139,16 +137,6 @@ def submit_job(
     def check() -> None:
         projects.check_active_jobs(session, project, settings.project_max_active_jobs)
 
-    try:
-        answer = admit(session, idem, project, check)
-    except BaseException:
-        if undo is not None:
-            undo()
-        raise
-    if answer is not None:
-        if undo is not None:
-            undo()
-        return answer
     body: dict[str, Any] = {}
 
     def record(job: Job) -> None:
@@ -160,29 +148,28 @@ def submit_job(
         if idem is not None:
             idempotency.forget(session, idem)
 
+    kept = False  # whether a job was stored: else `undo` removes what was made for it
     try:
-        create_and_send(
-            session,
-            enqueuer,
-            undo=undo,
-            before_commit=record,
-            on_refused=forget,
-            project=project,
-            created_by=me.key_id,
-            **fields,
-        )
-    except IntegrityError:
-        # A repeat of this request committed first: answer what it answered.
-        session.rollback()
-        if undo is not None:
-            undo()
-        if (answer := find_replay(session, idem)) is not None:
+        if (answer := admit(session, idem, project, check)) is not None:
             return answer
-        raise
-    except BrokerUnavailable:
-        raise  # create_and_send has undone everything (or left the job for the reaper)
-    except BaseException:
-        if undo is not None:
+        try:
+            create_and_send(
+                session,
+                enqueuer,
+                before_commit=record,
+                on_refused=forget,
+                project=project,
+                created_by=me.key_id,
+                **fields,
+            )
+        except IntegrityError:
+            # A repeat of this request committed first: answer what it answered.
+            session.rollback()
+            if (answer := find_replay(session, idem)) is not None:
+                return answer
+            raise
+        kept = True
+    finally:
+        if not kept and undo is not None:
             undo()
-        raise
     return JSONResponse(body, status_code=status_code)

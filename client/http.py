@@ -86,14 +86,15 @@ class Client:
         """`idempotent`: a POST that creates something is sent with a fresh `Idempotency-Key`,
         the same for each retry, so it may be retried whatever happened to the first try (a
         timeout, a dropped connection) without ever creating two."""
+        headers = dict(kwargs.pop("headers", {}))
         if method in BODY_METHODS and not BODY_ARGS.intersection(kwargs):
             # The API refuses a POST without a Content-Type (a web page could send one).
-            kwargs["headers"] = {"Content-Type": "application/json", **kwargs.get("headers", {})}
+            headers.setdefault("Content-Type", "application/json")
         retry_errors: tuple[type[Exception], ...] = RETRY_ERRORS
         if idempotent:
-            headers = {**kwargs.pop("headers", {}), "Idempotency-Key": uuid.uuid4().hex}
-            kwargs["headers"] = headers
+            headers["Idempotency-Key"] = uuid.uuid4().hex
             retry_errors = (httpx.TransportError,)
+        kwargs["headers"] = headers
         attempt = 0
         while True:
             wait = min(self.backoff * 2**attempt, 5.0)

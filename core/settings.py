@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     max_inflight_writes: int = Field(
         8,
         ge=1,
-        description="POST/PUT/PATCH/DELETE requests under /v1 run at once; more answer 503 at once",
+        description="POST/PUT/PATCH/DELETE requests under /v1 run at once; more wait for a slot",
     )
 
     api_host: str = "127.0.0.1"

@@ -31,7 +31,7 @@ from core.errors import ConflictError, NotFoundError
 from core.store.artifacts import Artifacts
 from core.store.job_queries import ParamFilter, param_condition
 from core.store.models import DEFAULT_PROJECT, Dataset, Job, JobStatus, Sweep, SweepStatus
-from core.store.projects import check_upload_bytes, lock_project
+from core.store.projects import check_upload_bytes, in_project, lock_project
 
 Sessions = Callable[[], AbstractContextManager[Session]]
 
@@ -47,7 +47,7 @@ def dataset_id(sha256: str, target: str, task: str, project: str = DEFAULT_PROJE
 def get_dataset(session: Session, *, dataset_id: str, project: str | None = None) -> Dataset:
     """The upload; NotFoundError also when it belongs to another project than `project`."""
     row = session.get(Dataset, dataset_id) if is_upload_id(dataset_id) else None
-    if row is None or (project is not None and row.project != project):
+    if not in_project(row, project):
         raise NotFoundError(f"no uploaded data set with id {dataset_id!r}")
     return row
 
@@ -227,7 +227,7 @@ class SessionUploads:
 
     def find(self, dataset_id: str) -> UploadedDataset | None:
         row = self.session.get(Dataset, dataset_id)
-        if row is None or (self.project is not None and row.project != self.project):
+        if not in_project(row, self.project):
             return None
         return UploadedDataset(row.id, info_of(row), row.artifact_key, row.encoding.get("classes"))
 

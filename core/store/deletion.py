@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.errors import ConflictError
@@ -110,8 +110,8 @@ def delete_sweep(
 
 
 def _remove_job(sessions: Sessions, artifacts: Artifacts, job_id: str) -> None:
-    for table in (MetricPoint, MetricRollup):
-        _delete_in_batches(sessions, table, job_id)
+    for model in (MetricPoint, MetricRollup):
+        _delete_in_batches(sessions, model.__table__, job_id)
     artifacts.delete_prefix(f"jobs/{job_id}/")
     with sessions() as session:
         # A stored answer that names the job would replay a job that is gone.
@@ -121,18 +121,15 @@ def _remove_job(sessions: Sessions, artifacts: Artifacts, job_id: str) -> None:
         session.commit()
 
 
-def _delete_in_batches(sessions: Sessions, table: type, job_id: str) -> None:
-    second = table.step if table is MetricPoint else table.bucket  # type: ignore[attr-defined]
-    key = tuple_(table.name, second)  # type: ignore[attr-defined]
+def _delete_in_batches(sessions: Sessions, table: Table, job_id: str) -> None:
+    """The job's rows of `table` (primary key: job_id, then the rest), BATCH per transaction."""
+    of_job = table.c.job_id == job_id
+    rest = [c for c in table.primary_key.columns if c.name != "job_id"]
     while True:
         with sessions() as session:
-            batch = (
-                select(table.name, second)  # type: ignore[attr-defined]
-                .where(table.job_id == job_id)  # type: ignore[attr-defined]
-                .limit(BATCH)
-            )
+            batch = select(*rest).where(of_job).limit(BATCH)
             deleted = session.execute(
-                delete(table).where(table.job_id == job_id, key.in_(batch))  # type: ignore[attr-defined]
+                delete(table).where(of_job, tuple_(*rest).in_(batch))
             ).rowcount
             session.commit()
         if deleted < BATCH:

@@ -21,6 +21,7 @@ from core.store import job_queries
 from core.store.base import utcnow
 from core.store.job_queries import JobOrder, ParamFilter
 from core.store.models import DEFAULT_PROJECT, Job, JobStatus, JobTag, SweepTrial
+from core.store.projects import in_project
 
 
 def new_job_id() -> str:
@@ -69,11 +70,7 @@ def get_job(
     `project` (None: any), so that another project's ids look exactly like unknown ones, or
     it is being deleted (unless `deleting`: the deletion's own look-up)."""
     job = session.get(Job, job_id)
-    if (
-        job is None
-        or (project is not None and job.project != project)
-        or (job.deleted_at is not None and not deleting)
-    ):
+    if not in_project(job, project) or (job.deleted_at is not None and not deleting):
         raise NotFoundError(f"no job with id {job_id!r}")
     return job
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.store.base import utcnow
+from core.store.base import upsert_insert, utcnow
 from core.store.models import ROLLUP_STEPS, MetricPoint, MetricRollup, ValueKind
 
 # Names the store and its readers agree on. Per-step training loss: Keras's TensorBoard name.
@@ -56,8 +55,7 @@ def write_points(
             "kind": kind,
             "recorded_at": now,
         }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     statement = insert(MetricPoint)
     statement = statement.on_conflict_do_update(
         index_elements=["job_id", "name", "step"],
@@ -82,9 +80,7 @@ def rebuild_rollups(session: Session, *, job_id: str, name: str) -> None:
         )
     ).one()
     if bounds[0] is not None:
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
+        insert = upsert_insert(session)
         _roll_up(session, insert, job_id, name, _rollup_of(bounds[0]), _rollup_of(bounds[1]))
 
 
@@ -143,7 +139,7 @@ def delete_points(session: Session, *, job_id: str, after_step: int | None = Non
     session.execute(
         delete(MetricRollup).where(MetricRollup.job_id == job_id, MetricRollup.bucket > bucket)
     )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     for name in names:
         _roll_up(session, insert, job_id, name, bucket, bucket)
 

@@ -8,20 +8,24 @@ SQLite), so two submissions racing for the last free place cannot both take it.
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.errors import QuotaExceededError
-from core.store.base import utcnow
+from core.store.base import upsert_insert, utcnow
 from core.store.models import Dataset, Job, JobStatus, Project, Sweep, SweepStatus
 
 ACTIVE_JOBS = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
+def in_project(row: Job | Sweep | Dataset | None, project: str | None) -> bool:
+    """Whether `row` exists for a caller of `project` (None: every project). Another project's
+    row is answered exactly as a missing one, so that existence never leaks."""
+    return row is not None and (project is None or row.project == project)
+
+
 def ensure_project(session: Session, project: str) -> None:
     """The project's row, made if it is missing (a concurrent maker is not an error)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     session.execute(insert(Project).values(name=project).on_conflict_do_nothing())
 
 

@@ -26,6 +26,7 @@ from core.store.models import (
     SweepStatus,
     SweepTrial,
 )
+from core.store.projects import in_project
 
 
 def create_sweep(
@@ -61,7 +62,7 @@ def create_sweep(
 def get_sweep(session: Session, *, sweep_id: str, project: str | None = None) -> Sweep:
     """The sweep; NotFoundError also when it belongs to another project than `project`."""
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None or (project is not None and sweep.project != project):
+    if not in_project(sweep, project):
         raise NotFoundError(f"no sweep with id {sweep_id!r}")
     return sweep
 

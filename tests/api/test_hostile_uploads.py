@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.conftest import make_settings
+from tests.core.test_bounded_uploads import zipped
 from tests.e2e.stack import Stack, own_stack, wait_until
 
 MEMORY_BOUND = 300 * 2**20  # bytes of peak resident memory an upload may add to the API
@@ -101,14 +102,6 @@ def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
 
-def npz_of(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def zeros_member(archive: zipfile.ZipFile, name: str, header: bytes, zero_bytes: int) -> None:
     """Write a member of `header` then `zero_bytes` zeros, streamed (never held whole)."""
     with archive.open(name, "w") as member:
@@ -161,7 +154,7 @@ def test_npz_compressions_other_than_deflate_are_refused(
 
 
 def test_an_npz_declaring_a_trillion_rows_is_refused(stack: Stack, artifacts: Path) -> None:
-    body = npz_of({"x.npy": npy_header((10**12, 10)) + bytes(80), "y.npy": labels()})
+    body = zipped({"x.npy": npy_header((10**12, 10)) + bytes(80), "y.npy": labels()})
     problem = refused(stack, artifacts, body, 422)
     assert "'x.npy'" in problem["detail"] and "EPOCHAL_MAX_DATA_VALUES" in problem["detail"]
     assert "10,000,000,000,000 values" in problem["detail"]

@@ -24,10 +24,13 @@ from tests.conftest import make_settings
 from tests.servers import free_port
 from tests.specs import DIGITS
 
+# POSTs without a body still say what they are (a browser could send them otherwise).
+JSON = {"content-type": "application/json"}
+
 
 @pytest.fixture
 def client(settings: Settings) -> TestClient:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=JSON) as c:
         yield c
 
 
@@ -193,7 +196,7 @@ def test_each_bad_spec_is_refused_with_its_location_and_nothing_is_written(
 def test_bodies_that_are_not_a_spec_are_refused(
     client: TestClient, settings: Settings, body: bytes, expected: str
 ) -> None:
-    r = client.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+    r = client.post("/v1/jobs", content=body)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert expected in json.dumps(r.json()["errors"])
     assert job_rows(settings) == 0
@@ -244,7 +247,7 @@ def test_listing_filters_and_pages(client: TestClient) -> None:
         ids[2],
         ids[0],
     ]
-    client.post(f"/v1/jobs/{ids[1]}/cancel", headers={"content-type": "application/json"})
+    client.post(f"/v1/jobs/{ids[1]}/cancel")
     assert [
         j["id"] for j in client.get("/v1/jobs", params={"status": "cancelled"}).json()["items"]
     ] == [ids[1]]
@@ -257,19 +260,14 @@ def test_listing_filters_and_pages(client: TestClient) -> None:
 
 def test_cancel_and_unknown_jobs(client: TestClient) -> None:
     job_id = client.post("/v1/jobs", json=DIGITS).json()["id"]
-    r = client.post(f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"})
+    r = client.post(f"/v1/jobs/{job_id}/cancel")
     assert r.status_code == 202 and r.json()["status"] == "cancelled" and r.json()["finished_at"]
-    again = client.post(f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"})
+    again = client.post(f"/v1/jobs/{job_id}/cancel")
     assert again.status_code == 409 and "already ended" in again.json()["detail"]
     for path in ("/v1/jobs/nope", "/v1/jobs/nope/metrics"):
         r = client.get(path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
-    assert (
-        client.post(
-            "/v1/jobs/nope/cancel", headers={"content-type": "application/json"}
-        ).status_code
-        == 404
-    )
+    assert client.post("/v1/jobs/nope/cancel").status_code == 404
     assert client.get(f"/v1/jobs/{job_id}/metrics").json() == {"job_id": job_id, "series": []}
 
 
@@ -280,7 +278,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 
 def test_an_unreachable_broker_stores_nothing(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=JSON) as client:
         r = client.post("/v1/jobs", json=DIGITS)
         assert r.status_code == 503 and "nothing was stored" in r.json()["detail"]
         assert client.get("/readyz").status_code == 503

@@ -44,10 +44,13 @@ MOONS = {
     },
 }
 
+# POSTs without a body still say what they are (a browser could send them otherwise).
+JSON = {"content-type": "application/json"}
+
 
 @pytest.fixture
 def client(settings: Settings) -> TestClient:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=JSON) as c:
         yield c
 
 
@@ -76,26 +79,16 @@ def test_a_cancelled_job_resumes_from_its_last_checkpoint(
 ) -> None:
     job_id = trained["id"]
     assert trained["checkpoint"]["last"]["epoch"] == 4
-    assert (
-        client.post(
-            f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"}
-        ).status_code
-        == 409
-    )  # succeeded
+    assert client.post(f"/v1/jobs/{job_id}/resume").status_code == 409  # succeeded
     set_status(settings, job_id, "cancelled")  # as if cancelled after its last epoch
     before = queued_messages(settings)
-    r = client.post(f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"})
+    r = client.post(f"/v1/jobs/{job_id}/resume")
     assert r.status_code == 202, r.text
     job = r.json()
     assert (job["status"], job["error"], job["finished_at"]) == ("queued", None, None)
     assert job["checkpoint"] == trained["checkpoint"]  # what the next attempt continues from
     assert queued_messages(settings) == before + 1
-    assert (
-        client.post(
-            f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"}
-        ).status_code
-        == 409
-    )  # queued
+    assert client.post(f"/v1/jobs/{job_id}/resume").status_code == 409  # queued
     assert run(settings, job_id) == "succeeded"
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["attempts"] == 2
@@ -103,30 +96,20 @@ def test_a_cancelled_job_resumes_from_its_last_checkpoint(
     assert job["summary"]["final"] == trained["summary"]["final"]
     series = {s["name"]: s for s in client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]}
     assert series["batch_loss"]["steps"] == list(range(1, 61))
-    assert (
-        client.post(
-            "/v1/jobs/nope/resume", headers={"content-type": "application/json"}
-        ).status_code
-        == 404
-    )
+    assert client.post("/v1/jobs/nope/resume").status_code == 404
 
 
 def test_a_resume_the_broker_cannot_take_changes_nothing(
     database_url: str, tmp_path: Path, redis_url: str
 ) -> None:
     settings = make_settings(database_url, redis_url, tmp_path)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=JSON) as client:
         job_id = client.post("/v1/jobs", json=MOONS).json()["id"]
-        assert (
-            client.post(
-                f"/v1/jobs/{job_id}/cancel", headers={"content-type": "application/json"}
-            ).status_code
-            == 202
-        )
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
         cancelled = client.get(f"/v1/jobs/{job_id}").json()
     offline = make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", tmp_path)
-    with TestClient(create_app(offline)) as client:
-        r = client.post(f"/v1/jobs/{job_id}/resume", headers={"content-type": "application/json"})
+    with TestClient(create_app(offline), headers=JSON) as client:
+        r = client.post(f"/v1/jobs/{job_id}/resume")
         assert r.status_code == 503
         assert client.get(f"/v1/jobs/{job_id}").json() == cancelled
 

@@ -15,10 +15,13 @@ from core.store.db import session_factory
 from core.store.models import Job, Sweep
 from tests.core.sweeps.helpers import end_trial, sweep_spec
 
+# POSTs without a body still say what they are (a browser could send them otherwise).
+JSON = {"content-type": "application/json"}
+
 
 @pytest.fixture
 def client(settings: Settings) -> TestClient:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=JSON) as c:
         yield c
 
 
@@ -85,34 +88,23 @@ def test_a_grid_sweep_queues_max_parallel_trials(client: TestClient, settings: S
 
 def test_pause_resume_cancel_and_409_once_ended(client: TestClient, settings: Settings) -> None:
     sweep_id = client.post("/v1/sweeps", json=sweep_spec()).json()["id"]
-    assert (
-        client.post(
-            f"/v1/sweeps/{sweep_id}/pause", headers={"content-type": "application/json"}
-        ).json()["status"]
-        == "paused"
-    )
+    assert client.post(f"/v1/sweeps/{sweep_id}/pause").json()["status"] == "paused"
     jobs = client.get("/v1/jobs", params={"sweep_id": sweep_id}).json()["items"]
     end_trial(settings, jobs[0]["id"], [0.5])
-    resumed = client.post(
-        f"/v1/sweeps/{sweep_id}/resume", headers={"content-type": "application/json"}
-    ).json()
+    resumed = client.post(f"/v1/sweeps/{sweep_id}/resume").json()
     assert (resumed["status"], resumed["trials"], resumed["counts"]["queued"]) == ("running", 3, 2)
-    cancelled = client.post(
-        f"/v1/sweeps/{sweep_id}/cancel", headers={"content-type": "application/json"}
-    ).json()
+    cancelled = client.post(f"/v1/sweeps/{sweep_id}/cancel").json()
     assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
     assert cancelled["counts"]["cancelled"] == 2 and cancelled["counts"]["succeeded"] == 1
     for action in ("pause", "resume", "cancel"):
-        r = client.post(
-            f"/v1/sweeps/{sweep_id}/{action}", headers={"content-type": "application/json"}
-        )
+        r = client.post(f"/v1/sweeps/{sweep_id}/{action}")
         assert r.status_code == 409 and "already ended (cancelled)" in r.json()["detail"]
     assert client.get("/v1/sweeps/nope").status_code == 404
 
 
 def test_sweeps_are_listed_newest_first_with_a_cursor(client: TestClient) -> None:
     ids = [client.post("/v1/sweeps", json=sweep_spec()).json()["id"] for _ in range(3)]
-    client.post(f"/v1/sweeps/{ids[0]}/pause", headers={"content-type": "application/json"})
+    client.post(f"/v1/sweeps/{ids[0]}/pause")
     first = client.get("/v1/sweeps", params={"limit": 2}).json()
     second = client.get("/v1/sweeps", params={"limit": 2, "cursor": first["next_cursor"]}).json()
     assert [s["id"] for s in first["items"] + second["items"]] == ids[::-1]
