@@ -26,12 +26,12 @@ import migrations
 from core.data import DATASETS
 from core.data.base import split
 from core.nn.network import build_network
+from core.running.sink import StoreSink
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
 from core.store.db import session_factory
 from core.training.session import train_spec
-from core.training.sink import StoreSink
 
 CNN = [
     {"type": "reshape", "target_shape": [8, 8, 1]},

@@ -11,10 +11,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.dispatch import TRAIN_TASK
 from core.errors import NotFoundError
+from core.running.runner import RELEASED, Runner
 from core.settings import Settings
 from core.store.db import session_factory
 from core.sweeps.controller import after_trial
-from core.training.job import RELEASED, Runner
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from api.auth import CallerDep
 from api.deps import SessionDep, SettingsDep
 from core import export, serving
 from core.errors import InvalidArgumentError
+from core.running.resume import checkpoint_bundle
 from core.store import jobs as job_store
 from core.store.artifacts import FolderArtifacts
-from core.training.resume import checkpoint_bundle
 
 router = APIRouter(prefix="/v1/jobs", tags=["models"])
 

@@ -21,6 +21,7 @@ from api.submissions import IdempotencyDep, submit_job
 from core import serving
 from core.dispatch import queue_for
 from core.errors import ConflictError, NotFoundError, SpecError
+from core.running.resume import checkpoint_weights, weights_issues
 from core.spec import JobSpec
 from core.spec.issues import issues_of
 from core.spec.job import Tag
@@ -30,7 +31,6 @@ from core.store import projects
 from core.store.artifacts import FolderArtifacts
 from core.store.models import Job
 from core.training.plan import plan_job
-from core.training.resume import checkpoint_weights, weights_issues
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

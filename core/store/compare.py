@@ -11,14 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidArgumentError, NotFoundError
+from core.series import NO_BEST, higher_is_better, is_epoch_series
 from core.spec.paths import flatten
-from core.store.metrics import DIAGNOSTICS_PREFIX, STEP_SERIES, Series, read_series
+from core.store.metrics import Series, read_series
 from core.store.models import Job, MetricRollup
-from core.training.metrics import METRICS
 
 MIN_JOBS, MAX_JOBS = 2, 20
 UNCOMPARED_PARAMS = ("name", "tags")  # labels, not settings of the run
-NO_BEST = ("lr",)  # a schedule, not a score
 
 
 @dataclass(frozen=True)
@@ -95,21 +94,12 @@ def differing_params(specs: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return differing
 
 
-def is_epoch_series(name: str) -> bool:
-    return name != STEP_SERIES and not name.startswith(DIAGNOSTICS_PREFIX)
-
-
 def _epoch_series_names(session: Session, job_ids: list[str]) -> list[str]:
     """Named from the rollups (one row per ROLLUP_STEPS points), not by scanning every point."""
     names = session.scalars(
         select(MetricRollup.name).where(MetricRollup.job_id.in_(job_ids)).distinct()
     )
     return sorted(name for name in names if is_epoch_series(name))
-
-
-def higher_is_better(name: str) -> bool:
-    base = name.removeprefix("val_")
-    return base in METRICS and METRICS.get(base).higher_is_better
 
 
 def _summary(name: str, series: Series | None) -> MetricSummary | None:

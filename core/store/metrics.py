@@ -17,8 +17,6 @@ from core.store.base import upsert_insert, utcnow
 from core.store.models import ROLLUP_STEPS, MetricPoint, MetricRollup, ValueKind
 
 # Names the store and its readers agree on. Per-step training loss: Keras's TensorBoard name.
-STEP_SERIES = "batch_loss"
-DIAGNOSTICS_PREFIX = "diag/"  # per-layer diagnostics series: diag/<measure>/<layer>
 
 _KIND_OF = {math.inf: ValueKind.POS_INF, -math.inf: ValueKind.NEG_INF}
 _VALUE_OF = {ValueKind.NAN: math.nan, ValueKind.POS_INF: math.inf, ValueKind.NEG_INF: -math.inf}

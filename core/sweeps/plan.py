@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
+from core.series import LOSS, LR, VALIDATION_PREFIX
 from core.settings import Settings
 from core.spec.issues import issues_of
 from core.spec.job import JobSpec
@@ -203,10 +204,10 @@ def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
 def series_of(trial: dict[str, Any]) -> set[str]:
     """The per-epoch series a trial will record."""
     job = JobSpec.model_validate(trial)
-    names = {"loss", *job.training.metrics}
+    names = {LOSS, *job.training.metrics}
     if job.dataset.validation_split > 0:
-        names |= {f"val_{n}" for n in names}
-    return names | {"lr"}
+        names |= {f"{VALIDATION_PREFIX}{n}" for n in names}
+    return names | {LR}
 
 
 def _check_metric(spec: SweepSpec, trial: dict[str, Any], params: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ from torch.utils.hooks import RemovableHandle
 
 from core.nn.activations import ACTIVATIONS
 from core.nn.network import Network
-from core.store.metrics import DIAGNOSTICS_PREFIX
+from core.series import DIAGNOSTICS_PREFIX
 from core.training.callbacks import Callback, TrainState
 
 Emit = Callable[[str, int, int, float], None]  # (series name, step, epoch from 1, value)

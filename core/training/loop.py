@@ -11,6 +11,7 @@ import torch
 
 from core.errors import DivergenceError, TrainingCancelled
 from core.nn.network import Network
+from core.series import LR, REGULARIZATION_LOSS
 from core.training.callbacks import Callback, TrainState
 from core.training.checkpoint import Snapshot, capture, restore, restore_callbacks
 from core.training.checkpointing import CheckpointWriter
@@ -100,7 +101,7 @@ def fit(
             logs.update(
                 {f"val_{k}": v for k, v in evaluate(network, objective, val, eval_batch).items()}
             )
-        logs["lr"] = float(optimizer.param_groups[0]["lr"])
+        logs[LR] = float(optimizer.param_groups[0]["lr"])
         state.epoch += 1
         history.epochs.append(logs)
         for cb in callbacks:
@@ -257,7 +258,7 @@ class _Totals:
         names = ["loss", *self.states]
         values = [self.loss_sum / self.samples, *(s.compute() for s in self.states.values())]
         if self.regularization is not None:
-            names.append("regularization_loss")  # the penalties' share, per batch on average
+            names.append(REGULARIZATION_LOSS)  # the penalties' share, per batch on average
             values.append(self.regularization / self.batches)
         floats = torch.stack([v.float().reshape(()) for v in values]).tolist()
         return dict(zip(names, floats, strict=True))

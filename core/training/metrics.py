@@ -279,17 +279,3 @@ METRICS.register("root_mean_squared_error")(
     MetricDef(False, lambda: RootMean(lambda o, y: _per_sample((o - y) ** 2)))
 )
 METRICS.register("r2_score")(MetricDef(False, _sums_of(_r2_sums, _r2), higher_is_better=True))
-
-
-def best_of(history: list[dict[str, float]]) -> dict[str, float]:
-    """The best value of each logged series over the epochs (max for accuracy, min for losses)."""
-    best: dict[str, float] = {}
-    for name in history[0] if history else ():
-        if name == "lr":
-            continue
-        base = name.removeprefix("val_")
-        higher = base in METRICS and METRICS.get(base).higher_is_better
-        values = [logs[name] for logs in history if math.isfinite(logs.get(name, math.nan))]
-        if values:
-            best[name] = max(values) if higher else min(values)
-    return best

@@ -5,9 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-from core.training.metrics import METRICS
-
-LOSS_SERIES = {"loss", "regularization_loss"}
+from core.series import direction
 
 
 def higher_is_better(monitor: str, mode: str) -> bool:
@@ -15,11 +13,9 @@ def higher_is_better(monitor: str, mode: str) -> bool:
     the metric's direction the same way). ValueError for a series whose direction is unknown."""
     if mode != "auto":
         return mode == "max"
-    name = monitor.removeprefix("val_")
-    if name in LOSS_SERIES:
-        return False
-    if name in METRICS:
-        return METRICS.get(name).higher_is_better
+    higher = direction(monitor)
+    if higher is not None:
+        return higher
     raise ValueError(
         f"cannot tell whether {monitor!r} should go up or down: set mode 'min' or 'max'"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.data import DatasetInfo
 from core.errors import SpecIssue
 from core.nn.network import Network
+from core.series import LOSS, REGULARIZATION_LOSS, VALIDATION_PREFIX
 from core.spec.job import JobSpec
 from core.training.monitor import higher_is_better
 
@@ -52,9 +53,9 @@ def check_network(
 
 def logged_series(spec: JobSpec, regularized: bool) -> list[str]:
     """The per-epoch series a run of `spec` logs (what a callback may monitor)."""
-    names = ["loss", *spec.training.metrics, *(["regularization_loss"] if regularized else [])]
+    names = [LOSS, *spec.training.metrics, *([REGULARIZATION_LOSS] if regularized else [])]
     if spec.dataset.validation_split > 0:
-        names += [f"val_{n}" for n in names]
+        names += [f"{VALIDATION_PREFIX}{n}" for n in names]
     return names
 
 

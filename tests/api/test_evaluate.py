@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from safetensors import safe_open
 
 from api.app import create_app
+from core.running.runner import Runner
 from core.settings import Settings
 from core.store.db import session_factory
-from core.training.job import Runner
 from tests.api.test_dataset_uploads import SPECIES, table_csv
 
 

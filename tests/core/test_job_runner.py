@@ -10,13 +10,13 @@ import pytest
 from safetensors.torch import load_file
 from sqlalchemy import update
 
+from core.running.runner import RELEASED, Runner
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
 from core.store.db import session_factory
 from core.store.metrics import read_series
 from core.store.models import Job
-from core.training.job import RELEASED, Runner
 from core.training.plan import plan_job
 from tests.conftest import make_settings
 from tests.specs import DIVERGING

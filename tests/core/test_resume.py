@@ -18,10 +18,10 @@ import torch
 from safetensors.torch import load_file
 from sqlalchemy import update
 
+from core.running.runner import RELEASED, Runner
 from core.store import jobs
 from core.store.metrics import read_series
 from core.store.models import Job
-from core.training.job import RELEASED, Runner
 from tests.core.test_job_runner import job_of, submit
 from tests.core.test_job_runner import runner as runner  # the fixture
 

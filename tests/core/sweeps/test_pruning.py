@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from core.running.runner import Runner
 from core.settings import Settings
 from core.store import sweeps as sweep_store
 from core.store.db import session_factory
 from core.store.metrics import write_points
 from core.sweeps.controller import advance
 from core.sweeps.pruning import asha, median_rule, rule_for, rungs
-from core.training.job import Runner
 from tests.conftest import make_settings
 from tests.core.sweeps.helpers import create, sweep_spec
 

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from core.data import DATASETS
 from core.data.base import split
 from core.errors import SpecError
+from core.series import best_of
 from core.settings import Settings
 from core.spec import JobSpec
-from core.training.metrics import METRICS, best_of
+from core.training.metrics import METRICS
 from core.training.plan import plan_job
 from core.training.session import train_spec
 

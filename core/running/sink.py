@@ -23,9 +23,10 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import LeaseLost
+from core.series import STEP_SERIES
 from core.store.db import is_transient
 from core.store.jobs import record_checkpoint, record_progress
-from core.store.metrics import STEP_SERIES, write_points
+from core.store.metrics import write_points
 from core.training.callbacks import Callback, TrainState
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,9 @@ from core.errors import (
     TrainingCancelled,
     TrainingReleased,
 )
+from core.running.resume import Start, plan_start
+from core.running.sink import StoreSink
+from core.series import best_of
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store import jobs as job_store
@@ -36,10 +39,7 @@ from core.sweeps.pruning import Pruner, PruningRule, rule_for
 from core.training.callbacks import Callback, CancelCheck
 from core.training.checkpointing import CheckpointWriter
 from core.training.diagnostics import Diagnostics
-from core.training.metrics import best_of
-from core.training.resume import Start, plan_start
 from core.training.session import TrainResult, resolve_device, train_spec
-from core.training.sink import StoreSink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
