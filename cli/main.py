@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import migrations
 from cli import commands, key_commands, sweep_commands
 from cli.embedded import EmbeddedBroker
+from core import logs
 from core.settings import EMBEDDED, get_settings, is_loopback
 
 log = logging.getLogger("epochal")
@@ -28,7 +29,7 @@ def api_command(host: str, port: int, level: str) -> list[str]:
         "-m",
         "uvicorn",
         "--factory",
-        "api.app:create_app",
+        "api.main:served_app",
         "--host",
         host,
         "--port",
@@ -197,8 +198,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    level = getattr(logging, get_settings().log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s epochal: %(message)s")
+    settings = get_settings()
+    if not logging.root.handlers:  # as basicConfig did: a host's own logging (a test's) stays
+        logs.configure(settings.log_format, settings.log_level)
     args = parser().parse_args(argv)
     return args.func(args)
 

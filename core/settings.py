@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text lines, or one JSON object a line (see core/logs.py)"
+    )
 
     @property
     def auth_required(self) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 from kombu import Queue
 
+from core import logs
 from core.dispatch import QUEUES, celery_config
 from core.settings import EMBEDDED, Settings, get_settings
 from worker import recovery, tasks
@@ -30,4 +33,21 @@ def create_celery(settings: Settings | None = None) -> Celery:
     )
     tasks.register(app, settings)
     recovery.install(app, settings)
+    _log_as_configured(settings)
     return app
+
+
+def _log_as_configured(settings: Settings) -> None:
+    """Celery leaves the logging to whoever answers its setup_logging signal (its own handlers,
+    formats and stdout redirection stay off): every line, Celery's too, as EPOCHAL_LOG_FORMAT
+    says, at the level of --loglevel. The pool's processes inherit it when they fork."""
+
+    def setup(loglevel: int | None = None, **_: Any) -> None:
+        logs.configure(settings.log_format, loglevel or settings.log_level)
+
+    def no_banner(instance: Any, **_: Any) -> None:
+        if settings.log_format == "json":  # the start banner is no log line: JSON only
+            instance.quiet = True
+
+    signals.setup_logging.connect(setup, weak=False, dispatch_uid="epochal-logging")
+    signals.celeryd_after_setup.connect(no_banner, weak=False, dispatch_uid="epochal-banner")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from safetensors.torch import save as save_safetensors
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import logs
 from core.errors import (
     DivergenceError,
     LeaseLost,
@@ -59,6 +60,7 @@ class Runner:
     settings: Settings
     worker: str
 
+    @logs.own_context  # the job tagged below names every line until `run` returns
     def run(self, job_id: str) -> str | None:
         """Train `job_id` if it is still queued. Returns its final status, RELEASED when the
         worker is stopping and the job went back to the queue (the caller sends it again), or
@@ -73,6 +75,7 @@ class Runner:
             if claimed is None:
                 return None
             attempt = Attempt(job_id, claimed.attempts)
+            logs.tag_job(job_id, attempt.number)
             spec_json, summary = claimed.spec, dict(claimed.summary)
             checkpoint, init_from = claimed.checkpoint, claimed.init_from
             pruning = rule_for(session, job_id=job_id)  # a sweep trial's early termination
@@ -277,7 +280,7 @@ class Runner:
                 except Exception:
                     log.warning("job %s: heartbeat failed", attempt.job_id, exc_info=True)
 
-        thread = threading.Thread(target=beat, name=f"heartbeat-{attempt.job_id}", daemon=True)
+        thread = logs.ContextThread(target=beat, name=f"heartbeat-{attempt.job_id}", daemon=True)
         thread.start()
         try:
             yield

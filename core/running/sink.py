@@ -23,6 +23,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import LeaseLost
+from core.logs import ContextThread
 from core.series import STEP_SERIES
 from core.store.db import is_transient
 from core.store.jobs import record_checkpoint, record_progress
@@ -117,7 +118,7 @@ class StoreSink(Callback):
         self.buffer = []
         self._due = time.monotonic() + self.flush_seconds
         if self._thread is None:
-            self._thread = threading.Thread(
+            self._thread = ContextThread(
                 target=self._write_loop, name=f"sink-{self.job_id}", daemon=True
             )
             self._thread.start()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.logs import ContextThread
 from core.training.checkpoint import Snapshot, encode_to
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class CheckpointWriter:
         started = time.perf_counter()
         self.wait()
         self.times.wait.append(time.perf_counter() - started)
-        self._thread = threading.Thread(
+        self._thread = ContextThread(
             target=self._run, args=(snapshot, last, best), name="checkpoint-writer", daemon=True
         )
         self._thread.start()

@@ -47,9 +47,9 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_api(self) -> str:
+    def start_api(self, level: str = "warning") -> str:
         port = free_port()
-        self._spawn("api", api_command("127.0.0.1", port, "warning"))
+        self._spawn("api", api_command("127.0.0.1", port, level))
         self.url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _ready(self.url), 60, "the API to be ready", self)
         return self.url
