@@ -178,9 +178,8 @@ class StoreSink(Callback):
                         self._requested = False
                         self._handed = []
                 if retry:
-                    log.warning(
-                        "job %s: store unreachable; keeping %d points", self.job_id, len(points)
-                    )
+                    # The line names the job: this thread logs under the run's (core.logs).
+                    log.warning("store unreachable; keeping %d points", len(points))
                     time.sleep(min(self.flush_seconds, 1.0))
             with self._cv:
                 self._writing = False
