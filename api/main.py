@@ -7,7 +7,7 @@ from core import logs
 from core.settings import get_settings
 
 # uvicorn's loggers, which keep to their own handlers; their levels are uvicorn's --log-level.
-UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 def served_app() -> FastAPI:
