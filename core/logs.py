@@ -50,10 +50,10 @@ class ContextThread(threading.Thread):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._context = contextvars.copy_context()
+        self.context = contextvars.copy_context()
 
     def run(self) -> None:
-        self._context.run(super().run)
+        self.context.run(super().run)
 
 
 class JobFilter(logging.Filter):
@@ -119,3 +119,23 @@ def configure(log_format: LogFormat, level: str | int, *, own: Iterable[str] = (
         }
     )
     logging.captureWarnings(True)  # a library's warning is a line like the others
+    threading.excepthook = log_uncaught  # and so is a thread's uncaught error
+
+
+def log_uncaught(args: threading.ExceptHookArgs) -> None:
+    """Log what a thread did not catch (as threading's own hook would print it), under the job
+    that the thread runs for."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    log = functools.partial(
+        logging.getLogger("threading").error,
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+    context = getattr(args.thread, "context", None)  # a ContextThread's, left by now
+    if context is None:
+        log()
+    else:
+        context.run(log)

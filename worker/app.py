@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
@@ -11,6 +12,9 @@ from core import logs
 from core.dispatch import QUEUES, celery_config
 from core.settings import EMBEDDED, Settings, get_settings
 from worker import recovery, tasks
+
+# billiard's logger (a pool process that died, ...), which propagates nowhere.
+POOL_LOGGER = "multiprocessing"
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
@@ -43,7 +47,8 @@ def _log_as_configured(settings: Settings) -> None:
     says, at the level of --loglevel. The pool's processes inherit it when they fork."""
 
     def setup(loglevel: int | None = None, **_: Any) -> None:
-        logs.configure(settings.log_format, loglevel or settings.log_level)
+        logs.configure(settings.log_format, loglevel or settings.log_level, own=[POOL_LOGGER])
+        logging.getLogger(POOL_LOGGER).setLevel(logging.ERROR)  # as Celery's own set-up has it
 
     def no_banner(instance: Any, **_: Any) -> None:
         if settings.log_format == "json":  # the start banner is no log line: JSON only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,25 @@ def test_a_text_line_names_the_job_in_front_of_the_message(text_lines: Captured)
     inside, outside = text_lines.lines()
     assert inside.endswith(" INFO tests: [job j2 #1] in a thread")
     assert outside.endswith(" INFO tests: outside")
+
+
+def test_a_threads_uncaught_error_is_a_line_of_its_job(
+    json_lines: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threading, "excepthook", logs.log_uncaught)  # as configure() sets it
+
+    def fail() -> None:
+        raise OSError("disk gone")
+
+    @logs.own_context
+    def job() -> None:
+        logs.tag_job("j3", 2)
+        thread = logs.ContextThread(target=fail, name="writer")
+        thread.start()
+        thread.join()
+
+    job()
+    (line,) = json_lines.json()
+    assert (line["logger"], line["message"]) == ("threading", "uncaught exception in thread writer")
+    assert (line["job_id"], line["attempt"], line["thread"]) == ("j3", 2, "writer")
+    assert line["exception"].endswith("OSError: disk gone")
