@@ -4,8 +4,8 @@ A reaper thread recovers jobs that would otherwise wait forever:
 
 - A running job whose heartbeat stopped for `job_lease_seconds` (its worker died) goes back to
   the queue, or fails after `max_attempts`.
-- A queued job whose message is older than `requeue_unsent_seconds` is sent again, in case the
-  message was lost (a broker restarted without persistence).
+- A queued job whose message the broker lost (a Redis restarted without persistence) is sent
+  again, in its queue's order (core.running.redelivery).
 A second thread ticks the sweeps every `sweep_tick_seconds`: each running sweep is advanced
 (core.sweeps.controller), so a sweep moves on even when a trial's completion event was lost.
 A worker told to stop (SIGTERM, Ctrl-C) asks its running jobs to step back into the queue.
@@ -22,6 +22,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from core.dispatch import TRAIN_TASK
+from core.running.redelivery import redeliver
 from core.settings import Settings
 from core.store import jobs as job_store
 from core.store.db import session_factory
@@ -37,14 +38,12 @@ def reap_once(app: Celery, settings: Settings) -> list[str]:
         requeued = job_store.requeue_stale_jobs(
             session, lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts
         )
-        resent = job_store.unsent_queued_jobs(
-            session, older_than_seconds=settings.requeue_unsent_seconds
-        )
     for job_id, _ in requeued:
         log.warning("job %s: its worker went silent; requeued", job_id)
-    for job_id, queue in requeued + resent:
+    for job_id, queue in requeued:
         app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
-    return [job_id for job_id, _ in requeued + resent]
+    resent = redeliver(settings, lambda j, q: app.send_task(TRAIN_TASK, args=[j], queue=q).id)
+    return [job_id for job_id, _ in requeued] + resent
 
 
 def install(app: Celery, settings: Settings) -> None:
