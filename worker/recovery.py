@@ -6,6 +6,7 @@ A reaper thread recovers jobs that would otherwise wait forever:
   the queue, or fails after `max_attempts`.
 - A queued job whose message the broker lost (a Redis restarted without persistence) is sent
   again, in its queue's order (core.running.redelivery).
+The same check runs each time the worker (re)connects to the broker, before it takes a message.
 A second thread ticks the sweeps every `sweep_tick_seconds`: each running sweep is advanced
 (core.sweeps.controller), so a sweep moves on even when a trial's completion event was lost.
 A worker told to stop (SIGTERM, Ctrl-C) asks its running jobs to step back into the queue.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from core.dispatch import TRAIN_TASK
@@ -67,6 +68,21 @@ def install(app: Celery, settings: Settings) -> None:
                 tick(sessions, settings=settings, send=send)
             except Exception:
                 log.warning("sweep tick failed", exc_info=True)
+
+    class RedeliverOnConnect(bootsteps.StartStopStep):
+        """Each time this worker (re)connects to the broker, before it takes a message: send
+        again what the broker lost, so that after a broker restart the lost jobs are ahead
+        of those submitted since, rather than overtaken by them."""
+
+        requires = ("celery.worker.consumer.tasks:Tasks",)
+
+        def start(self, consumer: object) -> None:
+            try:
+                redeliver(settings, lambda j, q: app.send_task(TRAIN_TASK, args=[j], queue=q).id)
+            except Exception:
+                log.warning("could not check the broker for lost messages", exc_info=True)
+
+    app.steps["consumer"].add(RedeliverOnConnect)
 
     @worker_ready.connect(weak=False)
     def start(**_: object) -> None:
