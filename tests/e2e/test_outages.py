@@ -128,6 +128,8 @@ def test_a_broker_restart_loses_no_job_and_keeps_their_order(
         assert refused.headers["content-type"].startswith(PROBLEM)
         assert refused.json()["type"] == "urn:epochal:problem:broker_unavailable"
         assert job_ids(client) == stored  # nothing was stored
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "broker: unreachable" in ready.json()["detail"]
         back = stopped + OUTAGE
         if keep_data:  # the run ends in the outage: its acknowledgement cannot reach Redis
             ended = wait_for_job(client, running, FINISHED, 120, stack)
