@@ -30,6 +30,7 @@ from core.store.db import session_factory
 from core.sweeps.controller import tick
 
 log = logging.getLogger(__name__)
+CHECK_ON_CONNECT_SECONDS = 10.0  # the longest a (re)connecting worker waits for that check
 
 
 def reap_once(app: Celery, settings: Settings) -> list[str]:
@@ -49,6 +50,10 @@ def reap_once(app: Celery, settings: Settings) -> list[str]:
 
 def install(app: Celery, settings: Settings) -> None:
     stop = threading.Event()
+
+    def send_and_name(job_id: str, queue: str) -> str:
+        return app.send_task(TRAIN_TASK, args=[job_id], queue=queue).id
+
     interval = min(settings.job_lease_seconds, settings.requeue_unsent_seconds) / 2
 
     def loop() -> None:
@@ -77,10 +82,17 @@ def install(app: Celery, settings: Settings) -> None:
         requires = ("celery.worker.consumer.tasks:Tasks",)
 
         def start(self, consumer: object) -> None:
-            try:
-                redeliver(settings, lambda j, q: app.send_task(TRAIN_TASK, args=[j], queue=q).id)
-            except Exception:
-                log.warning("could not check the broker for lost messages", exc_info=True)
+            def check() -> None:
+                try:
+                    redeliver(settings, send_and_name)
+                except Exception:
+                    log.warning("could not check the broker for lost messages", exc_info=True)
+
+            # Waited for a bounded time: a store that does not answer must not keep this
+            # worker from its queue (the reaper's next round does the check then).
+            thread = threading.Thread(target=check, name="epochal-redeliver", daemon=True)
+            thread.start()
+            thread.join(CHECK_ON_CONNECT_SECONDS)
 
     app.steps["consumer"].add(RedeliverOnConnect)
 

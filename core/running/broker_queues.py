@@ -74,12 +74,11 @@ class RedisQueues:
         held = Held()
         for queue, raws in zip(queues, lists, strict=True):
             # LRANGE lists left (newest) to right (next out): reversed, the order of delivery.
-            pairs = ((job_id_of(json.loads(raw)), raw) for raw in reversed(raws))
+            pairs = ((job_id_of(_parse(raw)), raw) for raw in reversed(raws))
             held.waiting[queue] = [(job_id, raw) for job_id, raw in pairs if job_id]
         for tag in recent:
-            if (value := unacked.get(tag)) is not None and (
-                job_id := job_id_of(json.loads(value)[0])
-            ):
+            entry = _parse(unacked.get(tag, b"null"))  # [message, exchange, routing key]
+            if isinstance(entry, list) and entry and (job_id := job_id_of(entry[0])):
                 held.delivered.add(job_id)
         return held
 
@@ -89,25 +88,29 @@ class RedisQueues:
         message as stored, or None when a worker took it meanwhile (it is not to be found)."""
         key = self.prefix + queue
         for raw in self.client.lrange(key, 0, NEWEST - 1):
-            if _message_id(json.loads(raw)) == message_id:
+            message = _parse(raw)
+            if isinstance(message, dict) and (message.get("headers") or {}).get("id") == message_id:
                 return raw if self._place(keys=[key], args=[raw, behind or b""]) else None
         return None
 
 
-def job_id_of(message: dict[str, Any]) -> str | None:
+def job_id_of(message: Any) -> str | None:
     """The job id a train task's message carries; None for any other message."""
     try:
         if message["headers"]["task"] != TRAIN_TASK:
             return None
         args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
         return str(args[0])
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
 
 
-def _message_id(message: dict[str, Any]) -> str | None:
-    headers = message.get("headers") or {}
-    return headers.get("id")
+def _parse(raw: bytes) -> Any:
+    """A message as JSON; None for anything else in the list (no message of kombu's)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def redis_url(broker_url: str) -> str:

@@ -36,6 +36,7 @@ def test_the_embedded_broker_is_read_through_its_socket(tmp_path: Path) -> None:
         client = redis.Redis.from_url(redis_url(broker.url))
         for raw in (message("epochal.train", ["a"]), message("other", ["x"])):
             client.lpush("p:cpu", json.dumps(raw))
+        client.lpush("p:cpu", b"no message of kombu's")
         client.lpush("p:cpu", json.dumps(message("epochal.train", ["b"])))
         queues = RedisQueues.connect(broker.url, "p:")
         held = queues.held(["cpu", "gpu"], delivered_since=0)
