@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -196,6 +197,20 @@ def install(app: FastAPI) -> None:
             headers=RETRY_AFTER,
         )
 
+    @app.exception_handler(DBAPIError)
+    async def store_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        """Answered here, by class: the catch-all below is Starlette's last resort, which
+        re-raises after answering, and the server then drops the client's connection."""
+        if is_transient(exc):
+            log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return problem(
+                "store_unavailable",
+                "the store is unreachable; try again shortly",
+                headers=RETRY_AFTER,
+            )
+        log.error("store error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem("internal_error", "an unexpected error occurred; it has been logged")
+
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
         return problem(
@@ -208,12 +223,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_transient(exc):
-            log.warning("store unavailable: %s", exc)
-            return problem(
-                "store_unavailable",
-                "the store is unreachable; try again shortly",
-                headers=RETRY_AFTER,
-            )
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem("internal_error", "an unexpected error occurred; it has been logged")

@@ -54,7 +54,16 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(3, ge=1)
     requeue_unsent_seconds: float = Field(
-        600.0, gt=0, description="a queued job whose message is this old is sent again"
+        10.0,
+        gt=0,
+        description="a queued job the broker holds no message for is sent again once its last "
+        "message is this old (core.running.redelivery)",
+    )
+    store_outage_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="how long a running job trains on while the store is unreachable, keeping "
+        "its metric points, before it fails",
     )
     visibility_timeout: int = Field(
         43_200, ge=60, description="broker redelivery of unacked messages"

@@ -109,8 +109,16 @@ def test_backing_services() -> None:
         for v in postgres["volumes"]
     )
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
-    assert services["redis"]["image"].startswith("redis:7")
-    assert "ping" in services["redis"]["healthcheck"]["test"]
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    assert "ping" in redis["healthcheck"]["test"]
+    # Queued messages survive a Redis restart: an append-only file, on a volume.
+    assert redis["command"][:1] == ["redis-server"]
+    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert any(
+        v["type"] == "volume" and v["source"] == "redisdata" and v["target"] == "/data"
+        for v in redis["volumes"]
+    )
 
 
 def test_epochal_services_wiring() -> None:

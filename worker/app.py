@@ -34,6 +34,12 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         task_queues=[Queue(name) for name in QUEUES],
         worker_send_task_events=False,
+        # A broker outage (Redis restarting) neither stops the running jobs, which need only
+        # the store, nor makes the worker give up reconnecting: it retries for as long as it
+        # takes, and the reaper sends again what the broker lost (core.running.redelivery).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
     )
     tasks.register(app, settings)
     recovery.install(app, settings)

@@ -4,8 +4,9 @@ A reaper thread recovers jobs that would otherwise wait forever:
 
 - A running job whose heartbeat stopped for `job_lease_seconds` (its worker died) goes back to
   the queue, or fails after `max_attempts`.
-- A queued job whose message is older than `requeue_unsent_seconds` is sent again, in case the
-  message was lost (a broker restarted without persistence).
+- A queued job whose message the broker lost (a Redis restarted without persistence) is sent
+  again, in its queue's order (core.running.redelivery).
+The same check runs each time the worker (re)connects to the broker, before it takes a message.
 A second thread ticks the sweeps every `sweep_tick_seconds`: each running sweep is advanced
 (core.sweeps.controller), so a sweep moves on even when a trial's completion event was lost.
 A worker told to stop (SIGTERM, Ctrl-C) asks its running jobs to step back into the queue.
@@ -18,16 +19,18 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from core.dispatch import TRAIN_TASK
+from core.running.redelivery import redeliver
 from core.settings import Settings
 from core.store import jobs as job_store
 from core.store.db import session_factory
 from core.sweeps.controller import tick
 
 log = logging.getLogger(__name__)
+CHECK_ON_CONNECT_SECONDS = 10.0  # the longest a (re)connecting worker waits for that check
 
 
 def reap_once(app: Celery, settings: Settings) -> list[str]:
@@ -37,18 +40,20 @@ def reap_once(app: Celery, settings: Settings) -> list[str]:
         requeued = job_store.requeue_stale_jobs(
             session, lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts
         )
-        resent = job_store.unsent_queued_jobs(
-            session, older_than_seconds=settings.requeue_unsent_seconds
-        )
     for job_id, _ in requeued:
         log.warning("job %s: its worker went silent; requeued", job_id)
-    for job_id, queue in requeued + resent:
+    for job_id, queue in requeued:
         app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
-    return [job_id for job_id, _ in requeued + resent]
+    resent = redeliver(settings, lambda j, q: app.send_task(TRAIN_TASK, args=[j], queue=q).id)
+    return [job_id for job_id, _ in requeued] + resent
 
 
 def install(app: Celery, settings: Settings) -> None:
     stop = threading.Event()
+
+    def send_and_name(job_id: str, queue: str) -> str:
+        return app.send_task(TRAIN_TASK, args=[job_id], queue=queue).id
+
     interval = min(settings.job_lease_seconds, settings.requeue_unsent_seconds) / 2
 
     def loop() -> None:
@@ -68,6 +73,28 @@ def install(app: Celery, settings: Settings) -> None:
                 tick(sessions, settings=settings, send=send)
             except Exception:
                 log.warning("sweep tick failed", exc_info=True)
+
+    class RedeliverOnConnect(bootsteps.StartStopStep):
+        """Each time this worker (re)connects to the broker, before it takes a message: send
+        again what the broker lost, so that after a broker restart the lost jobs are ahead
+        of those submitted since, rather than overtaken by them."""
+
+        requires = ("celery.worker.consumer.tasks:Tasks",)
+
+        def start(self, consumer: object) -> None:
+            def check() -> None:
+                try:
+                    redeliver(settings, send_and_name)
+                except Exception:
+                    log.warning("could not check the broker for lost messages", exc_info=True)
+
+            # Waited for a bounded time: a store that does not answer must not keep this
+            # worker from its queue (the reaper's next round does the check then).
+            thread = threading.Thread(target=check, name="epochal-redeliver", daemon=True)
+            thread.start()
+            thread.join(CHECK_ON_CONNECT_SECONDS)
+
+    app.steps["consumer"].add(RedeliverOnConnect)
 
     @worker_ready.connect(weak=False)
     def start(**_: object) -> None:

@@ -138,7 +138,7 @@ class Runner:
             attempt.number,
             flush_seconds=self.settings.metrics_flush_seconds,
             flush_points=self.settings.metrics_flush_points,
-            outage_seconds=self.settings.job_lease_seconds,
+            outage_seconds=self.settings.store_outage_seconds,
         )
         cancel = CancelCheck(
             lambda: self._cancel_requested(attempt), self.settings.cancel_poll_seconds
@@ -236,8 +236,8 @@ class Runner:
             return job_store.release_job(session, job_id=attempt.job_id, attempt=attempt.number)
 
     def _retrying(self, action: Callable[[], T], what: str) -> T:
-        """Retry `action` on transient store errors for as long as a lease lasts."""
-        deadline = time.monotonic() + self.settings.job_lease_seconds
+        """Retry `action` on transient store errors for as long as an outage is tolerated."""
+        deadline = time.monotonic() + self.settings.store_outage_seconds
         delay = 0.5
         while True:
             try:

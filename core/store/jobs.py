@@ -370,17 +370,14 @@ def requeue_stale_jobs(
     return requeued
 
 
-def unsent_queued_jobs(session: Session, *, older_than_seconds: float) -> list[tuple[str, str]]:
-    """Queued jobs whose last message is older than this: it may have been lost (a broker
-    restart without persistence, a crash between commit and send). Marks them sent now and
-    returns (id, queue); sending one twice is harmless, since only one claim can win."""
-    now = utcnow()
-    old = (Job.status == JobStatus.QUEUED.value) & (
-        Job.enqueued_at < now - timedelta(seconds=older_than_seconds)
-    )
-    due = session.execute(select(Job.id, Job.queue).where(old)).all()
-    if due:
-        session.execute(
-            update(Job).where(old, Job.id.in_([j for j, _ in due])).values(enqueued_at=now)
-        )
-    return [(job_id, queue) for job_id, queue in due]
+def waiting_jobs(session: Session, *, sent_before_seconds: float) -> list[tuple[str, str]]:
+    """Queued jobs whose last message was sent more than this long ago, as (id, queue), in
+    the order they entered their queue (`enqueued_at`, then creation). Redelivery
+    (core.running.redelivery) checks that the broker still holds a message for each."""
+    sent_before = utcnow() - timedelta(seconds=sent_before_seconds)
+    rows = session.execute(
+        select(Job.id, Job.queue)
+        .where(Job.status == JobStatus.QUEUED.value, Job.enqueued_at < sent_before)
+        .order_by(Job.enqueued_at, Job.created_at, Job.id)
+    ).all()
+    return [(job_id, queue) for job_id, queue in rows]

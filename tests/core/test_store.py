@@ -88,14 +88,23 @@ def test_a_worker_that_lost_its_lease_can_no_longer_write(session: Session) -> N
     assert (done.status, done.worker, done.progress["epoch"]) == ("succeeded", "b", 0)
 
 
-def test_queued_jobs_with_an_old_message_are_sent_again_once_per_interval(session: Session) -> None:
-    new_job(session)  # a fresh queued job, which must not be sent again
-    old = new_job(session)
-    session.execute(
-        update(Job).where(Job.id == old.id).values(enqueued_at=utcnow() - timedelta(seconds=601))
-    )
-    assert jobs.unsent_queued_jobs(session, older_than_seconds=600) == [(old.id, "cpu")]
-    assert jobs.unsent_queued_jobs(session, older_than_seconds=600) == []  # marked as sent now
+def test_waiting_jobs_are_the_queued_ones_sent_before_the_grace_in_queue_order(
+    session: Session,
+) -> None:
+    fresh = new_job(session)  # its message may not be sent yet
+    first, second, running = new_job(session), new_job(session), new_job(session)
+    for job, age in ((first, 30), (second, 20), (running, 40)):
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(enqueued_at=utcnow() - timedelta(seconds=age))
+        )
+    jobs.claim_job(session, job_id=running.id, worker="w", device="cpu")
+    expected = [(first.id, "cpu"), (second.id, "cpu")]
+    assert jobs.waiting_jobs(session, sent_before_seconds=10) == expected
+    assert jobs.waiting_jobs(session, sent_before_seconds=10) == expected  # a read: no mark
+    everyone = jobs.waiting_jobs(session, sent_before_seconds=-1)
+    assert [j for j, _ in everyone] == [first.id, second.id, fresh.id]
 
 
 def test_cancel_queued_at_once_running_by_flag_finished_refused(session: Session) -> None:

@@ -19,8 +19,8 @@ from worker.recovery import reap_once
 
 
 def messages(settings: Settings, queue: str) -> list[str]:
-    """The job ids of the messages waiting in a queue (Celery's message: a JSON envelope whose
-    base64 body is [args, kwargs, embed])."""
+    """The job ids of the messages waiting in a queue, newest first (Celery's message: a JSON
+    envelope whose base64 body is [args, kwargs, embed])."""
     key = f"{settings.broker_key_prefix}{queue}"
     ids = []
     for raw in redis.Redis.from_url(settings.broker_url).lrange(key, 0, -1):
@@ -55,16 +55,49 @@ def test_a_silent_workers_job_is_requeued_and_sent_to_its_queue(settings: Settin
         assert jobs.get_job(s, job_id=job_id).status == "queued"
 
 
-def test_a_queued_job_whose_message_is_old_is_sent_again(settings: Settings) -> None:
-    app = create_celery(settings)
-    job_id = new_job(settings, "cpu")
-    assert reap_once(app, settings) == []
+def sent_before(settings: Settings, job_ids: list[str]) -> None:
+    """Backdate the jobs' messages past the grace, one second apart, in this order."""
     with session_factory(settings.database_url).begin() as s:
-        s.execute(
-            update(Job).values(
-                enqueued_at=utcnow() - timedelta(seconds=settings.requeue_unsent_seconds + 1)
+        for i, job_id in enumerate(job_ids):
+            age = settings.requeue_unsent_seconds + 10 + len(job_ids) - i
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(enqueued_at=utcnow() - timedelta(seconds=age))
             )
-        )
-    assert reap_once(app, settings) == [job_id]
-    assert reap_once(app, settings) == []  # once per interval, not every round
-    assert messages(settings, "cpu") == [job_id]
+
+
+def test_lost_messages_are_sent_again_in_queue_order_ahead_of_later_jobs(
+    settings: Settings,
+) -> None:
+    app = create_celery(settings)
+    a, b, c, d, e = (new_job(settings, "cpu") for _ in range(5))
+    sent_before(settings, [a, b, c, d])
+    for job_id in (b, d, e):  # the broker kept these; a and c were lost
+        app.send_task("epochal.train", args=[job_id], queue="cpu")
+    assert reap_once(app, settings) == [a, c]
+    # Workers take from the right end: a, then b, c, d, and e, submitted last, after them.
+    assert messages(settings, "cpu")[::-1] == [a, b, c, d, e]
+    assert reap_once(app, settings) == []  # the broker holds each one now: nothing twice
+    assert messages(settings, "cpu")[::-1] == [a, b, c, d, e]
+
+
+def test_a_queued_job_sent_within_the_grace_or_delivered_to_a_worker_is_not_sent_again(
+    settings: Settings,
+) -> None:
+    app = create_celery(settings)
+    fresh, delivered = new_job(settings, "gpu"), new_job(settings, "gpu")
+    sent_before(settings, [delivered])
+    app.send_task("epochal.train", args=[delivered], queue="gpu")
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        message = channel.basic_get("gpu", no_ack=False)  # as a worker takes it, unacknowledged
+        assert message is not None and messages(settings, "gpu") == []
+        assert (
+            reap_once(app, settings) == []
+        )  # fresh: maybe not sent yet; delivered: a worker has it
+        channel.basic_ack(message.delivery_tag)
+    assert reap_once(app, settings) == [delivered]  # acknowledged, yet still queued: lost
+    sent_before(settings, [fresh])
+    assert reap_once(app, settings) == [fresh]
+    assert messages(settings, "gpu")[::-1] == [delivered, fresh]
