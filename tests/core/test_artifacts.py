@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store.artifacts import FolderArtifacts
+from core.artifacts import FolderArtifacts
 
 
 def test_write_from_streams_a_file_into_place_and_returns_its_size(tmp_path: Path) -> None:
