@@ -27,6 +27,7 @@ from api.routes import (
     restarts,
     sweeps,
 )
+from core.artifacts import open_artifacts
 from core.settings import Settings, get_settings
 from core.store.db import PoolLimits, session_factory
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds
         ),
     )
+    app.state.artifacts = open_artifacts(settings)  # one store (and HTTP pool) per process
     app.state.enqueuer = Enqueuer(settings)
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     problems.install(app)

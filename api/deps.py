@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import CallerDep
 from api.queue import Enqueuer
+from core.artifacts import Artifacts
 from core.settings import Settings
-from core.store.artifacts import FolderArtifacts
 from core.store.datasets import StoreUploads
 
 
@@ -33,15 +33,21 @@ def get_enqueuer(request: Request) -> Enqueuer:
     return request.app.state.enqueuer
 
 
+def get_artifacts(request: Request) -> Artifacts:
+    """The process's artifacts store (core.artifacts.open_artifacts, built with the app)."""
+    return request.app.state.artifacts
+
+
 def get_uploads(request: Request, me: CallerDep) -> StoreUploads:
     """The caller's project's uploaded data sets, for specs that name one (look-ups open
     their own sessions)."""
     state = request.app.state
-    return StoreUploads(state.sessions, FolderArtifacts(state.settings.artifacts_dir), me.project)
+    return StoreUploads(state.sessions, state.artifacts, me.project)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ArtifactsDep = Annotated[Artifacts, Depends(get_artifacts)]
 EnqueuerDep = Annotated[Enqueuer, Depends(get_enqueuer)]
 UploadsDep = Annotated[StoreUploads, Depends(get_uploads)]

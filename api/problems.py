@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from api.auth import UnauthenticatedError
 from api.queue import BrokerUnavailable
+from core.artifacts import ArtifactsUnavailable
 from core.errors import (
     EpochalError,
     IdempotencyKeyReusedError,
@@ -50,6 +51,7 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "not_exportable": (422, "The model cannot be exported in this format"),
     "broker_unavailable": (503, "Queue unavailable"),
     "store_unavailable": (503, "Store unavailable"),
+    "artifacts_unavailable": (503, "Artifacts store unavailable"),
     "not_ready": (503, "Not ready"),
     "store_busy": (503, "Store busy"),
     "overloaded": (503, "Too many requests in flight"),
@@ -187,6 +189,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BrokerUnavailable)
     async def broker(request: Request, exc: BrokerUnavailable) -> JSONResponse:
         return problem("broker_unavailable", f"{exc}; nothing was stored", headers=RETRY_AFTER)
+
+    @app.exception_handler(ArtifactsUnavailable)
+    async def artifacts(request: Request, exc: ArtifactsUnavailable) -> JSONResponse:
+        log.warning("%s on %s %s", exc, request.method, request.url.path)
+        return problem("artifacts_unavailable", f"{exc}; try again shortly", headers=RETRY_AFTER)
 
     @app.exception_handler(PoolTimeout)
     async def store_busy(request: Request, exc: PoolTimeout) -> JSONResponse:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from core.artifacts import open_artifacts
 from core.settings import Settings
 from core.spec import JobSpec
-from core.store.artifacts import FolderArtifacts
 from core.training.callbacks import Callback, TrainState
 from core.training.checkpointing import CheckpointWriter
 from core.training.session import train_spec
@@ -86,7 +86,7 @@ def main() -> None:
     settings = Settings(artifacts_dir=folder, max_parameters=10**9)
     job = spec(args.width, args.depth, args.epochs, args.device)
     device = torch.device(args.device)
-    artifacts = FolderArtifacts(folder)
+    artifacts = open_artifacts(settings)  # the folder, or EPOCHAL_ARTIFACTS_URL's bucket
     params = sum(
         (1024 if i == 0 else args.width) * args.width + args.width for i in range(args.depth)
     )

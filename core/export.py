@@ -24,10 +24,10 @@ import onnx
 import torch
 
 from core import serving
+from core.artifacts import Artifacts
 from core.errors import EpochalError, InvalidArgumentError
 from core.nn.network import Network, layer_label
 from core.settings import Settings
-from core.store.artifacts import Artifacts
 
 Format = Literal["safetensors", "onnx", "torchscript"]
 FORMATS: tuple[str, ...] = get_args(Format)

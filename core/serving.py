@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from core.artifacts import Artifacts
 from core.data import DatasetInfo
 from core.data.catalog import SavedUploads
 from core.data.preprocessing import ModelData
@@ -29,7 +30,6 @@ from core.nn.layers import activation_module
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import JobSpec
-from core.store.artifacts import Artifacts
 from core.store.models import Job, JobStatus
 from core.training.losses import LOSSES
 from core.training.plan import JobPlan, plan_job

@@ -24,6 +24,24 @@ class Settings(BaseSettings):
     )
     broker_key_prefix: str = Field("", description="prefix of every broker key (share a Redis)")
     artifacts_dir: Path = Path("var/artifacts")
+    artifacts_url: str = Field(
+        "",
+        description="where models, checkpoints and data sets live: unset, the artifacts_dir "
+        "folder; s3://bucket/prefix, an S3-compatible bucket (README, 'Artifacts in object "
+        "storage')",
+    )
+    s3_endpoint_url: str = Field(
+        "", description="the S3 endpoint of a store other than AWS, e.g. http://minio:9000"
+    )
+    artifacts_timeout_seconds: float = Field(
+        30.0, gt=0, description="time limit of one request to the S3 store"
+    )
+    artifacts_retry_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="how long a worker keeps retrying a checkpoint or model write while the "
+        "S3 store is unreachable, before the write fails",
+    )
     embedded_broker_dir: Path = Path("var/broker")
 
     # Limits checked when a spec is submitted.
@@ -118,6 +136,13 @@ class Settings(BaseSettings):
         (),
         description="comma-separated origins (https://app.example.com) allowed by CORS; * for any",
     )
+
+    @field_validator("artifacts_url")
+    @classmethod
+    def _s3_url(cls, value: str) -> str:
+        if value and not value.startswith("s3://"):
+            raise ValueError(f"expected s3://bucket/prefix or nothing. Received {value!r}")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

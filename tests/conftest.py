@@ -17,6 +17,7 @@ import torch
 
 import migrations
 from core.settings import Settings
+from tests.s3 import CREDENTIALS, S3Server, moto_server
 from tests.servers import fresh_postgres_database, throwaway_postgres, throwaway_redis
 
 
@@ -97,3 +98,17 @@ def make_settings(database_url: str, broker_url: str, tmp_path: Path, **override
 @pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, redis_url, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One moto S3 server for the session; each test takes a bucket of its own."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The standard AWS variables the S3 store reads (credentials, region)."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)

@@ -19,8 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-CORE_SERVICES = {"redis", "postgres", "migrate", "api", "worker-cpu"}
-PASSWORD = {"POSTGRES_PASSWORD": "test-password"}  # the file has no default: it must be set
+CORE_SERVICES = {"redis", "postgres", "minio", "minio-init", "migrate", "api", "worker-cpu"}
+# The file has no default for either: they must be set.
+PASSWORD = {"POSTGRES_PASSWORD": "test-password", "MINIO_ROOT_PASSWORD": "test-minio-secret"}
 
 
 @cache
@@ -137,12 +138,9 @@ def test_epochal_services_wiring() -> None:
         service = services[name]
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-        assert any(
-            v["type"] == "volume"
-            and v["source"] == "artifacts"
-            and v["target"] == "/data/artifacts"
-            for v in service["volumes"]
-        )
+        # The bucket exists before anyone writes to it.
+        assert service["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+        assert not service.get("volumes")  # nothing shared but the servers: scales anywhere
     assert services["worker-cpu"]["command"] == [
         "epochal",
         "worker",
@@ -159,9 +157,43 @@ def test_epochal_services_wiring() -> None:
         assert service["environment"] == {
             "EPOCHAL_DATABASE_URL": "postgresql://epochal:test-password@postgres:5432/epochal",
             "EPOCHAL_BROKER_URL": "redis://redis:6379/0",
-            "EPOCHAL_ARTIFACTS_DIR": "/data/artifacts",
+            "EPOCHAL_ARTIFACTS_URL": "s3://epochal/artifacts",
+            "EPOCHAL_S3_ENDPOINT_URL": "http://minio:9000",
+            "AWS_ACCESS_KEY_ID": "epochal",
+            "AWS_SECRET_ACCESS_KEY": "test-minio-secret",
+            "AWS_REGION": "us-east-1",
             "EPOCHAL_LOG_LEVEL": "info",
         }
+
+
+def test_minio_is_the_store_and_its_bucket_is_made_at_start() -> None:
+    services = config(env={"MINIO_ROOT_USER": "owner", "EPOCHAL_S3_BUCKET": "models"})["services"]
+    minio, init, api = services["minio"], services["minio-init"], services["api"]
+    assert minio["image"].startswith("minio/minio:RELEASE.")  # a pinned release
+    assert minio["command"] == ["server", "/data"]
+    assert minio["environment"] == {
+        "MINIO_ROOT_USER": "owner",
+        "MINIO_ROOT_PASSWORD": "test-minio-secret",
+    }
+    assert any(
+        v["type"] == "volume" and v["source"] == "miniodata" and v["target"] == "/data"
+        for v in minio["volumes"]
+    )
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert not minio.get("ports")  # reached by the services only, on compose's network
+
+    assert init["image"] == minio["image"] and init["restart"] == "no"
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    script = " ".join(init["command"])
+    assert "mc alias set store http://minio:9000" in script
+    assert 'mc mb --ignore-existing "store/$$BUCKET"' in script
+    assert init["environment"]["BUCKET"] == "models"
+    # The services use the bucket that minio-init makes, with the same credentials.
+    assert api["environment"]["EPOCHAL_ARTIFACTS_URL"] == "s3://models/artifacts"
+    assert api["environment"]["AWS_ACCESS_KEY_ID"] == init["environment"]["MINIO_ROOT_USER"]
+    assert (
+        api["environment"]["AWS_SECRET_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"]
+    )
 
 
 def test_settings_can_be_overridden_from_the_environment() -> None:
@@ -176,15 +208,19 @@ def test_settings_can_be_overridden_from_the_environment() -> None:
     assert services["api"]["build"]["args"] == {"TORCH_INDEX_URL": "x"}
 
 
+@pytest.mark.parametrize("name", ["POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"])
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
-def test_there_is_no_default_database_password(value: str | None) -> None:
-    env = {} if value is None else {"POSTGRES_PASSWORD": value}
+def test_there_is_no_default_password(name: str, value: str | None) -> None:
+    env = {k: v for k, v in PASSWORD.items() if k != name}
+    if value is not None:
+        env[name] = value
     result = compose("config", "--quiet", env=env)
     assert result.returncode != 0
-    assert "required variable POSTGRES_PASSWORD is missing a value" in result.stderr
-    assert "set POSTGRES_PASSWORD" in result.stderr
-    # Every use says so, not only the first: no `${POSTGRES_PASSWORD:-default}` anywhere.
-    uses = re.findall(r"\$\{?POSTGRES_PASSWORD([^}]*)", COMPOSE_FILE.read_text())
+    assert f"required variable {name} is missing a value" in result.stderr
+    assert f"set {name}" in result.stderr
+    # Every use says so, not only the first: no `${PASSWORD:-default}` anywhere.
+    # (`$$NAME` is the shell's variable inside a container, not an interpolation.)
+    uses = re.findall(r"(?<!\$)\$\{?" + name + r"([^}]*)", COMPOSE_FILE.read_text())
     assert len(uses) >= 2
     assert all(use.startswith(":?") for use in uses), uses
 

@@ -1,7 +1,7 @@
 """/v1/datasets: the data sets a spec can name: built-ins, and uploads (add, read, delete).
 
 An upload is the file itself as the request body (`curl --data-binary @file.csv`), streamed to a
-staging file under the artifacts folder while it is hashed and counted, and refused with 413
+local staging file (core.artifacts.staging_dir) while it is hashed and counted, and refused with 413
 past EPOCHAL_MAX_UPLOAD_BYTES. Receiving the body, and then reading it, each have
 EPOCHAL_UPLOAD_TIMEOUT_SECONDS (408 past it: the reader checks its deadline as it goes, so no
 thread is left busy). The staging file is removed whatever happens (a refusal, a time limit, a
@@ -29,8 +29,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.auth import CallerDep
-from api.deps import SessionDep, SettingsDep
+from api.deps import ArtifactsDep, SessionDep, SettingsDep
 from api.submissions import IdempotencyDep, find_replay, for_upload
+from core.artifacts import staging_dir
 from core.data import DATASETS
 from core.data.catalog import is_upload_id
 from core.data.upload_types import UploadOptions
@@ -42,16 +43,13 @@ from core.errors import (
     TooLargeError,
     UnknownNameError,
 )
-from core.settings import Settings
 from core.spec.job import DatasetSpec
 from core.store import datasets as dataset_store
 from core.store import idempotency
-from core.store.artifacts import FolderArtifacts
 from core.store.idempotency import IN_PROGRESS, IdempotencyKey
 from core.store.models import Dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-STAGING = ".uploads"  # under the artifacts folder; emptied as each upload ends
 
 
 class DatasetOut(BaseModel):
@@ -194,7 +192,7 @@ async def upload_dataset(
         max_columns=settings.max_columns,
     )
     timeout = settings.upload_timeout_seconds
-    staging = Path(settings.artifacts_dir) / STAGING
+    staging = staging_dir(settings)  # a local folder, whatever the store
     staging.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=staging, prefix="upload-")
     path = Path(tmp)
@@ -226,7 +224,7 @@ async def upload_dataset(
             max_project_bytes=settings.project_max_upload_bytes,
         )
         try:
-            row, created = await run_in_threadpool(_ingest, request, settings, upload)
+            row, created = await run_in_threadpool(_ingest, request, upload)
         except BaseException:
             if idem is not None:
                 await run_in_threadpool(_settle, request, idem, None)
@@ -287,11 +285,9 @@ async def _receive(request: Request, fd: int, limit: int) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _ingest(
-    request: Request, settings: Settings, upload: dataset_store.Upload
-) -> tuple[Dataset, bool]:
-    artifacts = FolderArtifacts(settings.artifacts_dir)
-    return dataset_store.ingest(request.app.state.sessions, artifacts, upload)
+def _ingest(request: Request, upload: dataset_store.Upload) -> tuple[Dataset, bool]:
+    state = request.app.state
+    return dataset_store.ingest(state.sessions, state.artifacts, upload)
 
 
 def _too_large(limit: int) -> TooLargeError:
@@ -302,7 +298,7 @@ def _too_large(limit: int) -> TooLargeError:
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(
-    name: str, session: SessionDep, settings: SettingsDep, me: CallerDep
+    name: str, session: SessionDep, artifacts: ArtifactsDep, me: CallerDep
 ) -> Response:
     """`409` while a queued or running job names the data set; built-ins cannot be deleted."""
     if not is_upload_id(name):
@@ -311,5 +307,5 @@ def delete_dataset(
         raise NotFoundError(f"no uploaded data set with id {name!r}")
     key = dataset_store.delete_dataset(session, dataset_id=name, project=me.project)
     session.commit()
-    FolderArtifacts(settings.artifacts_dir).delete(key)  # after the commit: never a row without
+    artifacts.delete(key)  # after the commit: never a row without
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CallerDep
-from api.deps import SessionDep, SettingsDep, UploadsDep
+from api.deps import ArtifactsDep, SessionDep, SettingsDep, UploadsDep
 from api.routes.models import ModelCacheDep
 from api.schemas import json_float
 from core import serving
@@ -22,7 +22,6 @@ from core.errors import SpecIssue
 from core.evaluation import check_fits, evaluate_model
 from core.spec.job import DatasetSpec
 from core.store import jobs as job_store
-from core.store.artifacts import FolderArtifacts
 
 router = APIRouter(prefix="/v1/jobs", tags=["models"])
 
@@ -48,6 +47,7 @@ async def evaluate(
     body: EvaluateIn,
     session: SessionDep,
     settings: SettingsDep,
+    artifacts: ArtifactsDep,
     cache: ModelCacheDep,
     uploads: UploadsDep,
     me: CallerDep,
@@ -66,7 +66,6 @@ async def evaluate(
         resolved = resolve(spec.name, spec, uploads)
     except UnknownDataset as e:
         raise _invalid(str(e)) from None
-    artifacts = FolderArtifacts(settings.artifacts_dir)
 
     def run() -> dict[str, float]:
         model = cache.get(

@@ -9,14 +9,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from api.auth import CallerDep
-from api.deps import EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
+from api.deps import ArtifactsDep, EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
 from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
 from api.submissions import IdempotencyDep
 from api.submissions import submit_job as store_and_send
 from core.dispatch import queue_for
 from core.spec import JobSpec
 from core.store import jobs as job_store
-from core.store.artifacts import FolderArtifacts
 from core.store.deletion import delete_job as delete_ended_job
 from core.store.job_queries import param_filters, parse_order
 from core.store.metrics import read_series
@@ -113,11 +112,10 @@ def get_job(job_id: str, session: SessionDep, me: CallerDep) -> JobOut:
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_job(
-    job_id: str, sessions: SessionsDep, settings: SettingsDep, me: CallerDep
+    job_id: str, sessions: SessionsDep, artifacts: ArtifactsDep, me: CallerDep
 ) -> Response:
     """An ended job, with its metric points, checkpoints, exports and model files. `409` while
     it is queued or running (cancel it first), and for a sweep's trial (delete the sweep)."""
-    artifacts = FolderArtifacts(settings.artifacts_dir)
     delete_ended_job(sessions, artifacts, job_id=job_id, project=me.project)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -12,12 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CallerDep
-from api.deps import SessionDep, SettingsDep
+from api.deps import ArtifactsDep, SessionDep, SettingsDep
 from core import export, serving
 from core.errors import InvalidArgumentError
 from core.running.resume import checkpoint_bundle
 from core.store import jobs as job_store
-from core.store.artifacts import FolderArtifacts
 
 router = APIRouter(prefix="/v1/jobs", tags=["models"])
 
@@ -66,6 +65,7 @@ def download_model(
     job_id: str,
     session: SessionDep,
     settings: SettingsDep,
+    artifacts: ArtifactsDep,
     me: CallerDep,
     format: export.Format = "safetensors",
     checkpoint: Annotated[
@@ -83,7 +83,7 @@ def download_model(
             raise InvalidArgumentError(
                 f"format: a checkpoint downloads as safetensors only; received {format!r}"
             )
-        data = checkpoint_bundle(job, checkpoint, FolderArtifacts(settings.artifacts_dir))
+        data = checkpoint_bundle(job, checkpoint, artifacts)
         filename = f"{_safe(job.name) or 'job'}-{job.id[:8]}-{checkpoint}.safetensors"
         return Response(
             data,
@@ -92,7 +92,6 @@ def download_model(
         )
     ref = serving.model_ref(job)
     session.close()  # the file is read without holding a connection
-    artifacts = FolderArtifacts(settings.artifacts_dir)
     data = export.model_file(ref, artifacts, settings, format)
     filename = f"{_safe(ref.name) or 'job'}-{ref.job_id[:8]}{export.SUFFIXES[format]}"
     return Response(
@@ -108,13 +107,13 @@ def predict(
     body: PredictIn,
     session: SessionDep,
     settings: SettingsDep,
+    artifacts: ArtifactsDep,
     cache: ModelCacheDep,
     me: CallerDep,
 ) -> PredictOut:
     """Run the trained network on a batch of inputs (on the CPU, in eval mode)."""
     ref = serving.model_ref(job_store.get_job(session, job_id=job_id, project=me.project))
     session.close()
-    artifacts = FolderArtifacts(settings.artifacts_dir)
     model = cache.get(
         (ref.job_id, ref.weights), lambda: serving.load_model(ref, artifacts, settings)
     )

@@ -13,12 +13,13 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from api.auth import CallerDep
-from api.deps import EnqueuerDep, SessionDep, SettingsDep, UploadsDep
+from api.deps import ArtifactsDep, EnqueuerDep, SessionDep, SettingsDep, UploadsDep
 from api.queue import BrokerUnavailable
 from api.routes.jobs import normalize
 from api.schemas import JobOut
 from api.submissions import IdempotencyDep, submit_job
 from core import serving
+from core.artifacts import Artifacts
 from core.dispatch import queue_for
 from core.errors import ConflictError, NotFoundError, SpecError
 from core.running.resume import checkpoint_weights, weights_issues
@@ -28,7 +29,6 @@ from core.spec.job import Tag
 from core.spec.paths import with_values
 from core.store import jobs as job_store
 from core.store import projects
-from core.store.artifacts import FolderArtifacts
 from core.store.models import Job
 from core.training.plan import plan_job
 
@@ -92,6 +92,7 @@ def clone_job(
     body: CloneIn,
     session: SessionDep,
     settings: SettingsDep,
+    artifacts: ArtifactsDep,
     queue: EnqueuerDep,
     uploads: UploadsDep,
     me: CallerDep,
@@ -102,7 +103,6 @@ def clone_job(
     source = job_store.get_job(session, job_id=job_id, project=me.project)
     spec = _cloned_spec(source, body)
     plan = plan_job(spec, settings, uploads)
-    artifacts = FolderArtifacts(settings.artifacts_dir)
     weights = None
     if body.init_from is not None:
         weights = _source_weights(source, body.init_from, artifacts)
@@ -159,7 +159,7 @@ def _cloned_spec(source: Job, body: CloneIn) -> JobSpec:
         raise SpecError(issues_of(e, spec)) from None
 
 
-def _source_weights(source: Job, kind: str, artifacts: FolderArtifacts) -> dict[str, Any]:
+def _source_weights(source: Job, kind: str, artifacts: Artifacts) -> dict[str, Any]:
     if kind != "final":
         return checkpoint_weights(source, kind, artifacts)
     key = (source.summary.get("model") or {}).get("weights")

@@ -11,13 +11,19 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, CallerDep
-from api.deps import EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
+from api.deps import (
+    ArtifactsDep,
+    EnqueuerDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    UploadsDep,
+)
 from api.queue import BrokerUnavailable
 from api.submissions import IdempotencyDep, admit, find_replay
 from api.sweep_schemas import LeaderboardOut, MetricOut, SweepOut, SweepPage, TrialOut
 from core.store import idempotency, projects
 from core.store import sweeps as sweep_store
-from core.store.artifacts import FolderArtifacts
 from core.store.deletion import delete_sweep as delete_ended_sweep
 from core.store.models import Sweep, SweepStatus
 from core.sweeps import optuna_sampler
@@ -132,11 +138,14 @@ def get_sweep(sweep_id: str, session: SessionDep, me: CallerDep) -> SweepOut:
 
 @router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_sweep(
-    sweep_id: str, sessions: SessionsDep, settings: SettingsDep, me: CallerDep
+    sweep_id: str,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    artifacts: ArtifactsDep,
+    me: CallerDep,
 ) -> Response:
     """An ended (finished or cancelled) sweep with all its trials, their metric points and
     files. `409` while it runs or is paused (cancel it first)."""
-    artifacts = FolderArtifacts(settings.artifacts_dir)
     with sessions() as session:
         method = sweep_store.get_sweep(session, sweep_id=sweep_id, project=me.project).method
     delete_ended_sweep(sessions, artifacts, sweep_id=sweep_id, project=me.project)

@@ -199,10 +199,11 @@ def encode_targets(
     return ids.astype(np.int64), task, [c.item() for c in classes]
 
 
-def to_npz(arrays: Arrays) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, x=arrays.x, y=arrays.y)
-    return buffer.getvalue()
+def write_npz(arrays: Arrays, path: Path) -> None:
+    """The arrays as the store keeps them (an .npz archive, read back by `from_npz`), written
+    to a file without the archive's bytes in memory."""
+    with open(path, "wb") as f:
+        np.savez(f, x=arrays.x, y=arrays.y)
 
 
 def from_npz(data: bytes) -> Arrays:

@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from core.artifacts import Artifacts
 from core.data import DatasetInfo
 from core.errors import ConflictError, NotFoundError, SpecIssue
 from core.nn.network import build_network
 from core.spec.job import JobSpec
-from core.store.artifacts import Artifacts
 from core.store.models import Job
 from core.training.checkpoint import CheckpointError, Snapshot, decode, model_weights
 

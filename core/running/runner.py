@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from safetensors.torch import save as save_safetensors
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import logs
+from core.artifacts import Artifacts, open_artifacts
 from core.errors import (
     DivergenceError,
     LeaseLost,
@@ -31,7 +33,6 @@ from core.series import best_of
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store import jobs as job_store
-from core.store.artifacts import FolderArtifacts
 from core.store.datasets import StoreUploads
 from core.store.db import is_transient
 from core.store.metrics import delete_points
@@ -80,7 +81,7 @@ class Runner:
             checkpoint, init_from = claimed.checkpoint, claimed.init_from
             pruning = rule_for(session, job_id=job_id)  # a sweep trial's early termination
         try:
-            start = plan_start(self._artifacts(), job_id, checkpoint, init_from)
+            start = plan_start(self.artifacts, job_id, checkpoint, init_from)
             # A resumed run keeps the points up to its checkpoint and writes the rest again.
             self._retrying(lambda: self._clear_points(job_id, start), f"job {job_id}: points")
         except Exception as e:
@@ -143,12 +144,11 @@ class Runner:
         cancel = CancelCheck(
             lambda: self._cancel_requested(attempt), self.settings.cancel_poll_seconds
         )
-        artifacts = self._artifacts()
         writer = CheckpointWriter(
             prefix=f"jobs/{attempt.job_id}/attempt-{attempt.number}/checkpoints",
             attempt=attempt.number,
-            write=artifacts.write_from,
-            delete=artifacts.delete,
+            write=self.artifacts.write_from,
+            delete=self.artifacts.delete,
             publish=sink.publish_checkpoint,
             every_epochs=self.settings.checkpoint_every_epochs,
             pointers=start.pointers,
@@ -164,7 +164,7 @@ class Runner:
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
                 callbacks.insert(1, diagnostics)
-            uploads = StoreUploads(self.sessions, self._artifacts())
+            uploads = StoreUploads(self.sessions, self.artifacts)
             with self._heartbeat(attempt):
                 result = train_spec(
                     spec,
@@ -211,8 +211,11 @@ class Runner:
             error = {"type": type(e).__name__, "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
 
-    def _artifacts(self) -> FolderArtifacts:
-        return FolderArtifacts(self.settings.artifacts_dir)
+    @cached_property
+    def artifacts(self) -> Artifacts:
+        """One store per Runner. Its writes (checkpoints, the final model) keep trying through
+        an object store's outage for EPOCHAL_ARTIFACTS_RETRY_SECONDS before they fail."""
+        return open_artifacts(self.settings, patience=self.settings.artifacts_retry_seconds)
 
     def _clear_points(self, job_id: str, start: Start) -> None:
         with self.sessions.begin() as session:
@@ -293,11 +296,12 @@ class Runner:
         folder = f"jobs/{attempt.job_id}/attempt-{attempt.number}"
         state = result.network.state_dict()
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        artifacts = self._artifacts()
-        artifacts.write(f"{folder}/model.safetensors", save_safetensors(tensors))
-        # Scaler statistics, class labels, uploaded data sets' shapes: what predict and
-        # evaluate need besides the weights.
-        artifacts.write(f"{folder}/preprocessing.json", result.model_data.to_json())
+        # Beating: a write may wait out an object store's outage longer than a lease.
+        with self._heartbeat(attempt):
+            self.artifacts.write(f"{folder}/model.safetensors", save_safetensors(tensors))
+            # Scaler statistics, class labels, uploaded data sets' shapes: what predict and
+            # evaluate need besides the weights.
+            self.artifacts.write(f"{folder}/preprocessing.json", result.model_data.to_json())
         return {
             "weights": f"{folder}/model.safetensors",
             "format": "safetensors",

@@ -23,12 +23,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.artifacts import Artifacts
 from core.data import Arrays, DatasetInfo
 from core.data.catalog import UploadedDataset, is_upload_id
 from core.data.upload_types import UploadOptions
-from core.data.uploads import ParsedDataset, from_npz, parse_upload, to_npz
+from core.data.uploads import ParsedDataset, from_npz, parse_upload, write_npz
 from core.errors import ConflictError, NotFoundError
-from core.store.artifacts import Artifacts
 from core.store.job_queries import ParamFilter, param_condition
 from core.store.models import DEFAULT_PROJECT, Dataset, Job, JobStatus, Sweep, SweepStatus
 from core.store.projects import check_upload_bytes, in_project, lock_project
@@ -134,7 +134,7 @@ def ingest(sessions: Sessions, artifacts: Artifacts, upload: Upload) -> tuple[Da
             return existing, False  # a repeated upload: found before the quota is counted
     _check_quota(sessions, upload)
     key = f"datasets/{new_id}.npz"
-    artifacts.write(key, to_npz(parsed.arrays))
+    artifacts.write_from(key, lambda path: write_npz(parsed.arrays, path))
     try:
         with sessions() as session:
             _check_quota(sessions, upload, session)

@@ -18,10 +18,10 @@ from contextlib import AbstractContextManager
 from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from core.artifacts import Artifacts
 from core.errors import ConflictError
 from core.store import jobs as job_store
 from core.store import sweeps as sweep_store
-from core.store.artifacts import Artifacts
 from core.store.base import utcnow
 from core.store.models import (
     IdempotencyRecord,

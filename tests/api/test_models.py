@@ -20,13 +20,13 @@ from safetensors.torch import load_file
 
 from api.app import create_app
 from core import serving
+from core.artifacts import FolderArtifacts
 from core.data import DATASETS, DatasetInfo
 from core.nn.network import build_network
 from core.running.runner import Runner
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs as job_store
-from core.store.artifacts import FolderArtifacts
 from core.store.db import session_factory
 from core.training.plan import plan_job
 from tests.specs import DIGITS

@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from sqlalchemy import update
 
 from api.app import create_app
+from core.artifacts import FolderArtifacts
 from core.running.runner import Runner
 from core.settings import Settings
-from core.store.artifacts import FolderArtifacts
 from core.store.db import session_factory
 from core.store.models import Job
 from tests.conftest import make_settings

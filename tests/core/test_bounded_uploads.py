@@ -16,12 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
+from core.artifacts import FolderArtifacts
 from core.data import csv_upload
 from core.data.upload_types import UploadOptions
 from core.data.uploads import parse_upload
 from core.errors import TimedOutError, UnsupportedFormatError, UploadError
 from core.store import datasets as dataset_store
-from core.store.artifacts import FolderArtifacts
 from core.store.db import session_factory
 from core.store.models import Dataset
 

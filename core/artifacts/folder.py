@@ -1,6 +1,4 @@
-"""The artifacts store: files addressed by key. A folder by default; the interface is what an
-S3-compatible bucket would implement for deployments with many machines (put, get, head,
-delete object: nothing a bucket lacks, such as renames or directory listings)."""
+"""The artifacts store in a local folder: the default (`make run`), one machine."""
 
 from __future__ import annotations
 
@@ -9,29 +7,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
-
-class Artifacts(Protocol):
-    def write(self, key: str, data: bytes) -> None:
-        """Store `data` under `key` atomically (a reader never sees a part)."""
-
-    def write_from(self, key: str, fill: Callable[[Path], None]) -> int:
-        """Store what `fill` writes into a local file at the path it is given, atomically, and
-        return its size: a large file streams to disk without its bytes in memory (a bucket
-        uploads the file)."""
-
-    def read(self, key: str) -> bytes:
-        """The bytes under `key`; FileNotFoundError when there are none."""
-
-    def exists(self, key: str) -> bool: ...
-
-    def delete(self, key: str) -> None:
-        """Remove `key`; nothing happens when it is not there (as an S3 DeleteObject)."""
-
-    def delete_prefix(self, prefix: str) -> None:
-        """Remove every key under `prefix` (`jobs/<id>/`: a job's files), as a bucket does by
-        listing the prefix and deleting what it lists."""
+from core.artifacts.base import check_key, check_prefix
 
 
 class FolderArtifacts:
@@ -39,7 +16,7 @@ class FolderArtifacts:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / check_key(key)).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"artifact key escapes the store: {key!r}")
         return path
@@ -76,8 +53,4 @@ class FolderArtifacts:
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> None:
-        if not prefix.endswith("/") or prefix.strip("/") == "":
-            raise ValueError(
-                f"expected a folder-like prefix such as 'jobs/<id>/'. Received {prefix!r}"
-            )
-        shutil.rmtree(self._path(prefix), ignore_errors=True)
+        shutil.rmtree(self._path(check_prefix(prefix)), ignore_errors=True)
