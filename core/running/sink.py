@@ -54,11 +54,13 @@ class StoreSink(Callback):
         self.outage_seconds = outage_seconds
         self.buffer: list[Point] = []  # the training thread's, until handed over
         self.progress: dict[str, int] = {}
+        self.ended = -1  # the step of the last epoch end whose points are buffered
         self._due = time.monotonic() + flush_seconds
         # Shared with the writer thread, under the condition's lock:
         self._cv = threading.Condition()
         self._handed: list[Point] = []
         self._handed_progress: dict[str, int] = {}
+        self._handed_ended = -1
         self._checkpoint: tuple[dict, int, Callable[[], None]] | None = None
         self._requested = self._writing = self._closing = False
         self._error: BaseException | None = None
@@ -89,6 +91,7 @@ class StoreSink(Callback):
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         self.buffer.extend((name, state.step, state.epoch, value) for name, value in logs.items())
+        self.ended = state.step
         self._track(state)
         # Each epoch's end is written at once, unless epochs are so short that this would mean
         # more than a few writes a second: then within a quarter of `flush_seconds`.
@@ -113,6 +116,7 @@ class StoreSink(Callback):
                 raise self._error
             self._handed.extend(self.buffer)
             self._handed_progress = dict(self.progress)
+            self._handed_ended = self.ended
             self._requested = True
             self._cv.notify_all()
         self.buffer = []
@@ -159,8 +163,10 @@ class StoreSink(Callback):
                     return
                 points, progress = self._handed, self._handed_progress
                 checkpoint = self._checkpoint
-                if checkpoint is not None and checkpoint[1] > progress.get("step", -1):
-                    checkpoint = None  # its points are not all handed over yet
+                if checkpoint is not None and checkpoint[1] > self._handed_ended:
+                    # Its epoch's points are not all handed over yet: a flush at the epoch's
+                    # last step carries its step losses but not the epoch's own series.
+                    checkpoint = None
                 self._handed, self._requested, self._writing = [], False, True
             try:
                 self._write(points, progress, checkpoint)

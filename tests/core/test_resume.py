@@ -210,4 +210,4 @@ def test_a_resumed_run_never_publishes_a_checkpoint_ahead_of_its_points(runner: 
     assert runner.run(job_id) == "succeeded"
     stop.set()
     thread.join()
-    assert seen and all(stored >= step for step, stored in seen)
+    assert seen and all(stored >= step for step, stored in seen), [p for p in seen if p[1] < p[0]]
