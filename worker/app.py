@@ -7,7 +7,7 @@ from kombu import Queue
 
 from core.dispatch import QUEUES, celery_config
 from core.settings import EMBEDDED, Settings, get_settings
-from worker import recovery, tasks
+from worker import recovery, registry, tasks
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
@@ -30,4 +30,5 @@ def create_celery(settings: Settings | None = None) -> Celery:
     )
     tasks.register(app, settings)
     recovery.install(app, settings)
+    registry.install(app, settings)
     return app
