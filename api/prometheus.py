@@ -1,7 +1,7 @@
 """GET /metrics in Prometheus' text format: HTTP latencies, and the whole fleet read from the store.
 
-HTTP requests are timed by prometheus-fastapi-instrumentator (by route template, method and
-status, this API process's own). Everything else is read from the store at scrape time by
+HTTP requests are timed by `HttpMetrics`, a small ASGI middleware (by route template, method
+and status: this API process's own requests). Everything else is read from the store at scrape time by
 `FleetCollector`, so one scrape of any API process sees the whole fleet, workers included, and
 no multiprocess mode is needed: jobs by status and queue, queue depths and their oldest job,
 live workers by device, training throughput, metric points written and job durations. When the
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -27,9 +28,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_fastapi_instrumentator import Instrumentator
-from prometheus_fastapi_instrumentator import metrics as http_metrics
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ForbiddenError, caller
 from api.queue import Enqueuer
@@ -178,20 +178,54 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+class HttpMetrics:
+    """ASGI middleware: each HTTP request's duration by route template (`/v1/jobs/{job_id}`,
+    `unmatched` for a path no route has), method and status. Innermost, where the matched
+    route is in the scope; a stream (server-sent events) counts until its headers are sent."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram):
+        self.app, self.histogram = app, histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, headers_sent = 500, None
+
+        async def sending(message: Message) -> None:
+            nonlocal status, headers_sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if (b"content-type", b"text/event-stream") in [
+                    (k.lower(), v.split(b";")[0]) for k, v in message.get("headers", ())
+                ]:
+                    headers_sent = time.perf_counter()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            handler = getattr(scope.get("route"), "path", None) or "unmatched"
+            if handler != PATH:
+                ended = headers_sent or time.perf_counter()
+                labels = (handler, scope["method"], str(status))
+                self.histogram.labels(*labels).observe(ended - started)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """A registry of this app's own (tests build many apps in one process), the HTTP timing
-    middleware, the fleet's collector and the route."""
+    middleware (call before any other middleware is added: it must be the innermost), the
+    fleet's collector and the route."""
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
-    instrumentator = Instrumentator(
-        should_group_status_codes=False,
-        should_exclude_streaming_duration=True,
-        excluded_handlers=[PATH],
+    histogram = Histogram(
+        "epochal_http_request_duration_seconds",
+        "Duration of HTTP requests in seconds, by route template, method and status",
+        ["handler", "method", "status"],
+        buckets=LATENCY_BUCKETS,
         registry=registry,
     )
-    instrumentator.add(
-        http_metrics.latency(metric_namespace="epochal", buckets=LATENCY_BUCKETS, registry=registry)
-    )
-    instrumentator.instrument(app)
+    app.add_middleware(HttpMetrics, histogram=histogram)
     registry.register(FleetCollector(app.state.sessions, settings, app.state.enqueuer))
     app.include_router(router)

@@ -78,10 +78,6 @@ class Settings(BaseSettings):
         "Prometheus server's); empty: none",
     )
 
-    @property
-    def worker_live_seconds(self) -> float:
-        return self.worker_heartbeat_seconds * self.worker_live_beats
-
     # Streaming from the training loop.
     metrics_flush_seconds: float = Field(1.0, gt=0)
     metrics_flush_points: int = Field(1_000, ge=1)
@@ -173,6 +169,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "info"
+
+    @property
+    def worker_live_seconds(self) -> float:
+        """A worker whose last heartbeat is older than this is not live."""
+        return self.worker_heartbeat_seconds * self.worker_live_beats
 
     @property
     def auth_required(self) -> bool:

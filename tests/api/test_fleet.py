@@ -212,7 +212,11 @@ def test_metrics_parse_and_follow_the_jobs(settings: Settings, tmp_path) -> None
         handler = (("handler", "/v1/jobs"), ("method", "GET"), ("status", "200"))
         assert after.get(("epochal_http_request_duration_seconds_count", handler), 0) == 0
         client.get("/v1/jobs")
-        assert scrape(client)[("epochal_http_request_duration_seconds_count", handler)] == 1
+        client.get("/v1/jobs/no-such-job")
+        http = scrape(client)
+        assert http[("epochal_http_request_duration_seconds_count", handler)] == 1
+        template = (("handler", "/v1/jobs/{job_id}"), ("method", "GET"), ("status", "404"))
+        assert http[("epochal_http_request_duration_seconds_count", template)] == 1
 
         # A running job's speed: its steps per second times its batch size.
         running = submit(settings, tiny())
