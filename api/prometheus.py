@@ -43,6 +43,7 @@ from core.store.workers import Fleet, age_seconds
 
 log = logging.getLogger(__name__)
 PATH = "/metrics"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # or "other"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -209,7 +210,8 @@ class HttpMetrics:
             handler = getattr(scope.get("route"), "path", None) or "unmatched"
             if handler != PATH:
                 ended = headers_sent or time.perf_counter()
-                labels = (handler, scope["method"], str(status))
+                method = scope["method"] if scope["method"] in METHODS else "other"
+                labels = (handler, method, str(status))
                 self.histogram.labels(*labels).observe(ended - started)
 
 
