@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from api import browsers, openapi, problems, submissions
+from api import browsers, openapi, problems, prometheus, submissions
 from api.admission import WriteGate
 from api.auth import KeyCache, caller
 from api.body_limits import BodyLimitsMiddleware
@@ -20,6 +20,7 @@ from api.routes import (
     datasets,
     evaluate,
     events,
+    fleet,
     health,
     jobs,
     keys,
@@ -67,8 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     # Every /v1 route checks its caller, whether or not it reads the caller's project.
     authenticated = [Depends(caller)]
-    for module in (jobs, datasets, compare, events, models, restarts, evaluate, sweeps, keys):
+    routers = (jobs, datasets, compare, events, models, restarts, evaluate, sweeps, keys, fleet)
+    for module in routers:
         app.include_router(module.router, dependencies=authenticated)
+    prometheus.install(app, settings)  # /metrics: its own key rule (api/prometheus.py)
     openapi.install(app)  # once every route is in
     # Uploads stream to disk under EPOCHAL_MAX_UPLOAD_BYTES; every other body is bounded here.
     app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])

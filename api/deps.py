@@ -13,6 +13,7 @@ from api.queue import Enqueuer
 from core.artifacts import Artifacts
 from core.settings import Settings
 from core.store.datasets import StoreUploads
+from core.store.workers import Fleet
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -45,9 +46,16 @@ def get_uploads(request: Request, me: CallerDep) -> StoreUploads:
     return StoreUploads(state.sessions, state.artifacts, me.project)
 
 
+def get_fleet(request: Request, session: Annotated[Session, Depends(get_session)]) -> Fleet:
+    """The live workers, read once per request (for the warnings of the jobs it answers)."""
+    settings = request.app.state.settings
+    return Fleet.read(session, within_seconds=settings.worker_live_seconds)
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ArtifactsDep = Annotated[Artifacts, Depends(get_artifacts)]
 EnqueuerDep = Annotated[Enqueuer, Depends(get_enqueuer)]
 UploadsDep = Annotated[StoreUploads, Depends(get_uploads)]
+FleetDep = Annotated[Fleet, Depends(get_fleet)]

@@ -64,6 +64,9 @@ EXTRA_STATUS: dict[str, tuple[int, str]] = {
 # (method, path) -> the error codes the route itself can raise.
 ROUTE_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/readyz"): ("not_ready",),
+    ("GET", "/metrics"): ("unauthorized", "forbidden"),
+    ("GET", "/v1/workers"): (),
+    ("GET", "/v1/queues"): (),
     ("POST", "/v1/jobs"): ("invalid_spec", "unknown_name", "broker_unavailable", *SUBMISSION),
     ("GET", "/v1/jobs"): PARAMS,
     ("GET", "/v1/jobs/{job_id}"): ("not_found",),

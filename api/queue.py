@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -92,6 +92,19 @@ class Enqueuer:
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as e:
             raise _unreachable(e) from e
+
+    def queue_lengths(self, queues: Sequence[str]) -> dict[str, int] | None:
+        """Messages waiting in the broker, per queue (a Redis list's length: one command
+        each); None when the broker does not answer within a couple of seconds."""
+        try:
+            with self.app.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+                channel = connection.default_channel
+                # On Redis, declaring a queue creates nothing: it answers the list's length.
+                return {q: int(channel.queue_declare(queue=q).message_count) for q in queues}
+        except Exception as e:  # noqa: BLE001 - kombu's connection errors vary by transport
+            _unreachable(e)
+            return None
 
     def close(self) -> None:
         self.app.close()

@@ -10,6 +10,12 @@ from pydantic import BaseModel
 
 from core.store.metrics import Series
 from core.store.models import Job
+from core.store.workers import Fleet
+
+
+class JobWarningOut(BaseModel):
+    code: str  # queue_has_no_workers, no_gpu_worker
+    message: str
 
 
 class JobOut(BaseModel):
@@ -34,9 +40,12 @@ class JobOut(BaseModel):
     init_from: dict[str, Any] | None = None  # the weights it started from (fine-tuning)
     sweep_id: str | None = None  # a sweep's trial: its sweep
     sweep_params: dict[str, Any] | None = None  # ... and the parameter values it was given
+    # Why a queued job may wait for ever, from the live workers as this request saw them.
+    warnings: list[JobWarningOut] = []
 
     @classmethod
-    def of(cls, job: Job) -> JobOut:
+    def of(cls, job: Job, fleet: Fleet | None = None) -> JobOut:
+        """`fleet`: the live workers, for the job's warnings (none without it)."""
         return cls(
             id=job.id,
             name=job.name,
@@ -59,6 +68,10 @@ class JobOut(BaseModel):
             init_from=job.init_from,
             sweep_id=job.trial.sweep_id if job.trial else None,
             sweep_params=job.trial.params if job.trial else None,
+            warnings=[
+                JobWarningOut(code=w.code, message=w.message)
+                for w in (fleet.warnings(job) if fleet else ())
+            ],
         )
 
 

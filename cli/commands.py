@@ -58,6 +58,8 @@ def _print_job(out: Console, job: Job) -> None:
         out.print(f"parameters: {params:,}")
     if job.error:
         out.print(f"error: {job.error.get('type', '')}: {job.error.get('message', '')}")
+    for warning in job.warnings:
+        out.print(f"warning: {warning.code}: {warning.message}")
     if job.summary.get("stop_reason"):
         out.print(f"stopped: {job.summary['stop_reason']}")
     if job.final:
@@ -81,6 +83,8 @@ def submit(client: Client, args: argparse.Namespace, out: Console) -> int:
     job = client.submit(spec)
     out.print(job.id)
     out.print(f"{job.name}: {job.status} on queue {job.queue}")
+    for warning in job.warnings:
+        out.print(f"warning: {warning.code}: {warning.message}")
     layers = job.summary.get("layers", [])
     out.print(
         _table(

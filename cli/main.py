@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 import migrations
-from cli import commands, key_commands, sweep_commands
+from cli import commands, fleet_commands, key_commands, sweep_commands
 from cli.embedded import EmbeddedBroker
 from core import logs
 from core.settings import EMBEDDED, get_settings, is_loopback
@@ -193,6 +193,7 @@ def parser() -> argparse.ArgumentParser:
     add("migrate", migrate, "apply the store's migrations")
     commands.register(sub)
     sweep_commands.register(sub)
+    fleet_commands.register(sub)
     key_commands.register(sub)
     return p
 

@@ -5,15 +5,18 @@ from client.http import Client, load_spec
 from client.models import (
     Comparison,
     Job,
+    JobWarning,
     Leaderboard,
     LeaderboardEntry,
     Page,
+    Queue,
     Series,
     Sweep,
     SweepBest,
     SweepCounts,
     SweepMetric,
     SweepPage,
+    Worker,
 )
 from client.sweeps import SweepRun
 
@@ -24,9 +27,11 @@ __all__ = [
     "EpochalConnectionError",
     "EpochalError",
     "Job",
+    "JobWarning",
     "Leaderboard",
     "LeaderboardEntry",
     "Page",
+    "Queue",
     "Series",
     "Sweep",
     "SweepBest",
@@ -34,5 +39,6 @@ __all__ = [
     "SweepMetric",
     "SweepPage",
     "SweepRun",
+    "Worker",
     "load_spec",
 ]

@@ -14,7 +14,17 @@ import httpx
 import yaml
 
 from client.errors import EpochalAPIError, EpochalConnectionError
-from client.models import Comparison, Job, Leaderboard, Page, Series, Sweep, SweepPage
+from client.models import (
+    Comparison,
+    Job,
+    Leaderboard,
+    Page,
+    Queue,
+    Series,
+    Sweep,
+    SweepPage,
+    Worker,
+)
 from client.sweeps import SweepRun
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -206,6 +216,16 @@ class Client:
         """Poll until the job has succeeded, failed, been cancelled or pruned; `on_progress`
         sees each poll's job. Raises TimeoutError after `timeout` seconds."""
         return _poll(lambda: self.get(job_id), f"job {job_id}", timeout, poll, on_progress)
+
+    # --- the fleet ----------------------------------------------------------------------
+
+    def workers(self) -> list[Worker]:
+        """The live workers: queues, device, concurrency, running jobs, last heartbeat."""
+        return [Worker.model_validate(w) for w in self._request("GET", "/v1/workers")]
+
+    def queues(self) -> list[Queue]:
+        """Each queue's depth, oldest waiting job and live workers."""
+        return [Queue.model_validate(q) for q in self._request("GET", "/v1/queues")]
 
     # --- sweeps -------------------------------------------------------------------------
 

@@ -21,6 +21,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class JobWarning(_Model):
+    code: str  # queue_has_no_workers, no_gpu_worker
+    message: str
+
+
 class Job(_Model):
     id: str
     name: str
@@ -39,6 +44,7 @@ class Job(_Model):
     started_at: datetime | None
     finished_at: datetime | None
     sweep_id: str | None = None  # set on a sweep's trials
+    warnings: list[JobWarning] = []  # why a queued job may wait for ever
 
     @property
     def finished(self) -> bool:
@@ -91,6 +97,45 @@ class Comparison(_Model):
     params: dict[str, list[Any]]  # spec paths whose values differ, one value per job
     metrics: dict[str, list[MetricSummary | None]]  # per job; None where it has no such series
     series: dict[str, AlignedSeries]
+
+
+# --- the fleet ----------------------------------------------------------------------------
+
+
+class Device(_Model):
+    type: str  # cpu, cuda or mps
+    gpu_name: str | None = None
+    gpu_memory_bytes: int | None = None
+    gpu_count: int = 0
+
+
+class Worker(_Model):
+    id: str
+    hostname: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    device: Device
+    version: str
+    started_at: datetime
+    last_heartbeat: datetime
+    running: int  # its running jobs, of every project
+    running_jobs: list[str]  # the ids of those in the caller's project
+
+
+class OldestJob(_Model):
+    id: str
+    created_at: datetime
+    waiting_seconds: float
+
+
+class Queue(_Model):
+    name: str
+    queued: int  # the caller's project's queued jobs
+    broker_messages: int | None  # every project's messages in the broker; None: unknown
+    oldest: OldestJob | None
+    workers: int  # live workers serving it
+    gpu_workers: int
 
 
 # --- sweeps -------------------------------------------------------------------------------

@@ -90,6 +90,21 @@ class Settings(BaseSettings):
         5.0, gt=0, description="how often each worker moves running sweeps on"
     )
 
+    # The fleet (README, "Fleet and monitoring"): workers register in the store and beat.
+    worker_heartbeat_seconds: float = Field(
+        3.0, gt=0, description="how often each worker writes its heartbeat to the workers table"
+    )
+    worker_live_beats: float = Field(
+        3.0,
+        ge=1,
+        description="a worker is live while its last heartbeat is at most this many heartbeats old",
+    )
+    metrics_token: str = Field(
+        "",
+        description="a bearer token that GET /metrics accepts besides an admin key (a "
+        "Prometheus server's); empty: none",
+    )
+
     # Streaming from the training loop.
     metrics_flush_seconds: float = Field(1.0, gt=0)
     metrics_flush_points: int = Field(1_000, ge=1)
@@ -191,6 +206,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="text lines, or one JSON object a line (see core/logs.py)"
     )
+
+    @property
+    def worker_live_seconds(self) -> float:
+        """A worker whose last heartbeat is older than this is not live."""
+        return self.worker_heartbeat_seconds * self.worker_live_beats
 
     @property
     def auth_required(self) -> bool:

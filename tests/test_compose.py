@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 CORE_SERVICES = {"redis", "postgres", "minio", "minio-init", "migrate", "api", "worker-cpu"}
 # The file has no default for either: they must be set.
 PASSWORD = {"POSTGRES_PASSWORD": "test-password", "MINIO_ROOT_PASSWORD": "test-minio-secret"}
+MONITORING = {"prometheus", "flower"}
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
 
 
 @cache
@@ -81,7 +84,9 @@ def test_the_binary_reports_an_invalid_file(tmp_path: Path) -> None:
     assert "no_such_key" in result.stderr
 
 
-@pytest.mark.parametrize("profiles", [(), ("gpu",)], ids=["default", "gpu"])
+@pytest.mark.parametrize(
+    "profiles", [(), ("gpu",), ("monitoring",)], ids=["default", "gpu", "monitoring"]
+)
 def test_config_is_valid(profiles: tuple[str, ...]) -> None:
     flags = [arg for p in profiles for arg in ("--profile", p)]
     result = compose(*flags, "config", "--quiet")
@@ -92,6 +97,7 @@ def test_config_is_valid(profiles: tuple[str, ...]) -> None:
 def test_services_and_profiles() -> None:
     assert set(config()["services"]) == CORE_SERVICES
     assert set(config("gpu")["services"]) == CORE_SERVICES | {"worker-gpu"}
+    assert set(config("monitoring")["services"]) == CORE_SERVICES | MONITORING
 
 
 def test_gpu_worker_reserves_nvidia_devices() -> None:
@@ -163,6 +169,7 @@ def test_epochal_services_wiring() -> None:
             "AWS_SECRET_ACCESS_KEY": "test-minio-secret",
             "AWS_REGION": "us-east-1",
             "EPOCHAL_LOG_LEVEL": "info",
+            "EPOCHAL_METRICS_TOKEN": "",
         }
 
 
@@ -229,3 +236,42 @@ def test_only_the_api_publishes_a_port() -> None:
     services = config("gpu")["services"]
     assert {name for name, service in services.items() if service.get("ports")} == {"api"}
     assert [p["target"] for p in services["api"]["ports"]] == [8000]
+
+
+def test_the_monitoring_ports_are_on_the_loopback_address_only() -> None:
+    services = config("gpu", "monitoring")["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"api", "prometheus", "flower"}
+    for name, target in (("prometheus", 9090), ("flower", 5555)):
+        [port] = services[name]["ports"]
+        assert (port["host_ip"], port["target"]) == ("127.0.0.1", target)
+
+
+def test_prometheus_scrapes_the_api_with_the_metrics_token() -> None:
+    """Prometheus reads deploy/prometheus.yml, which scrapes api:8000/metrics with the token
+    file that compose writes from EPOCHAL_METRICS_TOKEN, the value the API checks."""
+    result = config("monitoring", env={"EPOCHAL_METRICS_TOKEN": "t0ken"})
+    services = result["services"]
+    prometheus = services["prometheus"]
+    [mount] = [v for v in prometheus["volumes"] if v["type"] == "bind"]
+    assert Path(mount["source"]) == PROMETHEUS_CONFIG and mount["read_only"]
+    assert f"--config.file={mount['target']}" in prometheus["command"]
+    assert prometheus["depends_on"]["api"]["condition"] == "service_healthy"
+    [secret] = prometheus["configs"]
+    assert result["configs"][secret["source"]]["content"] == "t0ken"
+    assert services["api"]["environment"]["EPOCHAL_METRICS_TOKEN"] == "t0ken"
+
+    scrape = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+    [job] = scrape
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [{"targets": ["api:8000"]}]
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": secret["target"]}
+
+
+def test_flower_watches_the_workers_broker() -> None:
+    services = config("monitoring")["services"]
+    flower = services["flower"]
+    broker = services["worker-cpu"]["environment"]["EPOCHAL_BROKER_URL"]
+    assert flower["command"][:2] == ["celery", f"--broker={broker}"]
+    assert "flower" in flower["command"]
+    assert flower["depends_on"]["redis"]["condition"] == "service_healthy"

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from api.auth import CallerDep
-from api.deps import ArtifactsDep, EnqueuerDep, SessionDep, SessionsDep, SettingsDep, UploadsDep
+from api.deps import (
+    ArtifactsDep,
+    EnqueuerDep,
+    FleetDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    UploadsDep,
+)
 from api.schemas import JobOut, JobPage, MetricsOut, SeriesOut
 from api.submissions import IdempotencyDep
 from api.submissions import submit_job as store_and_send
@@ -45,6 +53,7 @@ def submit_job(
     uploads: UploadsDep,
     me: CallerDep,
     idem: IdempotencyDep,
+    fleet: FleetDep,
 ) -> JSONResponse:
     """Queue a job in the caller's project. With an `Idempotency-Key`, a repeat of the same
     request answers the first response again and queues nothing (`Idempotent-Replayed: true`)."""
@@ -57,7 +66,7 @@ def submit_job(
         settings,
         me,
         idem,
-        render=JobOut.of,
+        render=lambda job: JobOut.of(job, fleet),
         spec=spec.model_dump(mode="json"),
         name=spec.name or f"{spec.dataset.name}-job",
         tags=spec.tags,
@@ -72,6 +81,7 @@ def list_jobs(
     request: Request,
     session: SessionDep,
     me: CallerDep,
+    fleet: FleetDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     sweep_id: Annotated[str | None, Query(max_length=36, description="a sweep's trials")] = None,
@@ -102,12 +112,13 @@ def list_jobs(
         cursor=cursor,
         project=me.project,
     )
-    return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
+    return JobPage(items=[JobOut.of(j, fleet) for j in jobs], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep, me: CallerDep) -> JobOut:
-    return JobOut.of(job_store.get_job(session, job_id=job_id, project=me.project))
+def get_job(job_id: str, session: SessionDep, me: CallerDep, fleet: FleetDep) -> JobOut:
+    """A queued job that no live worker can take carries `warnings`."""
+    return JobOut.of(job_store.get_job(session, job_id=job_id, project=me.project), fleet)
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from api.auth import CallerDep
-from api.deps import ArtifactsDep, EnqueuerDep, SessionDep, SettingsDep, UploadsDep
+from api.deps import ArtifactsDep, EnqueuerDep, FleetDep, SessionDep, SettingsDep, UploadsDep
 from api.queue import BrokerUnavailable
 from api.routes.jobs import normalize
 from api.schemas import JobOut
@@ -43,6 +43,7 @@ def resume_job(
     queue: EnqueuerDep,
     uploads: UploadsDep,
     me: CallerDep,
+    fleet: FleetDep,
 ) -> JobOut:
     """A cancelled or failed job back to the queue. Its next attempt continues from its
     `last` checkpoint (the response's `checkpoint.last`); a job without one starts over.
@@ -67,7 +68,7 @@ def resume_job(
         job_store.undo_reopen(session, job_id=job_id, before=before)
         session.commit()
         raise
-    return JobOut.of(job)
+    return JobOut.of(job, fleet)
 
 
 class CloneIn(BaseModel):
@@ -97,6 +98,7 @@ def clone_job(
     uploads: UploadsDep,
     me: CallerDep,
     idem: IdempotencyDep,
+    fleet: FleetDep,
 ) -> JSONResponse:
     """A new job from the source's spec with `overrides`, checked like a submission, in the
     caller's project. Takes an `Idempotency-Key` as POST /v1/jobs does."""
@@ -125,7 +127,7 @@ def clone_job(
         settings,
         me,
         idem,
-        render=JobOut.of,
+        render=lambda job: JobOut.of(job, fleet),
         undo=(lambda: artifacts.delete(copy)) if copy is not None else None,
         job_id=new_id,
         spec=spec.model_dump(mode="json"),

@@ -8,6 +8,9 @@ is briefly unreachable the points are kept and written once it is back; the run 
 the store stays away longer than `outage_seconds`. A writer's error (the lease lost, the store
 gone for good) is raised in the training thread at its next flush.
 
+Each flush also counts the points it writes and records the run's steps per second on the
+job (for /metrics, without a scan of the points).
+
 Checkpoint pointers (`publish_checkpoint`) ride with the points: they are written in the
 same transaction as, or after, every point up to the checkpoint's step, so a published
 checkpoint never names a step the stored series does not reach.
@@ -55,12 +58,15 @@ class StoreSink(Callback):
         self.buffer: list[Point] = []  # the training thread's, until handed over
         self.progress: dict[str, int] = {}
         self.ended = -1  # the step of the last epoch end whose points are buffered
+        self.steps_per_second: float | None = None  # over the last flush_seconds or so
+        self._mark: tuple[float, int] | None = None  # (time, step) the speed is measured from
         self._due = time.monotonic() + flush_seconds
         # Shared with the writer thread, under the condition's lock:
         self._cv = threading.Condition()
         self._handed: list[Point] = []
         self._handed_progress: dict[str, int] = {}
         self._handed_ended = -1
+        self._handed_speed: float | None = None
         self._checkpoint: tuple[dict, int, Callable[[], None]] | None = None
         self._requested = self._writing = self._closing = False
         self._error: BaseException | None = None
@@ -109,14 +115,26 @@ class StoreSink(Callback):
             "steps_per_epoch": state.steps_per_epoch,
         }
 
+    def _measure(self) -> None:
+        """Steps per second since the last measure at least half a flush period ago. A pause
+        without steps (validation at an epoch's end) is averaged into the next measure."""
+        now, step = time.monotonic(), self.progress.get("step", 0)
+        if self._mark is None or step < self._mark[1]:
+            self._mark = (now, step)
+        elif step > self._mark[1] and now - self._mark[0] >= self.flush_seconds / 2:
+            self.steps_per_second = (step - self._mark[1]) / (now - self._mark[0])
+            self._mark = (now, step)
+
     def flush(self) -> None:
         """Hand the buffer and the progress to the writer; raise the writer's error, if any."""
+        self._measure()
         with self._cv:
             if self._error is not None:
                 raise self._error
             self._handed.extend(self.buffer)
             self._handed_progress = dict(self.progress)
             self._handed_ended = self.ended
+            self._handed_speed = self.steps_per_second
             self._requested = True
             self._cv.notify_all()
         self.buffer = []
@@ -162,6 +180,7 @@ class StoreSink(Callback):
                 if not self._requested:
                     return
                 points, progress = self._handed, self._handed_progress
+                speed = self._handed_speed
                 checkpoint = self._checkpoint
                 if checkpoint is not None and checkpoint[1] > self._handed_ended:
                     # Its epoch's points are not all handed over yet: a flush at the epoch's
@@ -169,7 +188,7 @@ class StoreSink(Callback):
                     checkpoint = None
                 self._handed, self._requested, self._writing = [], False, True
             try:
-                self._write(points, progress, checkpoint)
+                self._write(points, progress, checkpoint, speed)
                 failing_since = None
             except Exception as e:  # noqa: BLE001 - every error goes to the training thread
                 now = time.monotonic()
@@ -198,12 +217,18 @@ class StoreSink(Callback):
         points: list[Point],
         progress: dict[str, int],
         checkpoint: tuple[dict, int, Callable[[], None]] | None,
+        speed: float | None = None,
     ) -> None:
         lost = LeaseLost(f"job {self.job_id}: attempt {self.attempt} lost its lease")
         with self.sessions.begin() as session:
             write_points(session, job_id=self.job_id, points=points)
             if progress and not record_progress(
-                session, job_id=self.job_id, attempt=self.attempt, progress=progress
+                session,
+                job_id=self.job_id,
+                attempt=self.attempt,
+                progress=progress,
+                points=len(points),
+                steps_per_second=speed,
             ):
                 raise lost
             if checkpoint is not None and not record_checkpoint(

@@ -289,15 +289,23 @@ def touch(session: Session, *, job_id: str, attempt: int) -> bool:
 
 
 def record_progress(
-    session: Session, *, job_id: str, attempt: int, progress: dict[str, Any]
+    session: Session,
+    *,
+    job_id: str,
+    attempt: int,
+    progress: dict[str, Any],
+    points: int = 0,
+    steps_per_second: float | None = None,
 ) -> bool:
-    """Progress doubles as a heartbeat. False: this attempt no longer holds the job."""
+    """Progress doubles as a heartbeat; `points` written with it are counted, and the run's
+    current speed kept (for /metrics). False: this attempt no longer holds the job."""
+    values: dict[str, Any] = {"progress": progress, "heartbeat_at": utcnow()}
+    if points:
+        values["points_written"] = Job.points_written + points
+    if steps_per_second is not None:
+        values["steps_per_second"] = steps_per_second
     return bool(
-        session.execute(
-            update(Job)
-            .where(_held(job_id, attempt))
-            .values(progress=progress, heartbeat_at=utcnow())
-        ).rowcount
+        session.execute(update(Job).where(_held(job_id, attempt)).values(**values)).rowcount
     )
 
 

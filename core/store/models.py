@@ -1,5 +1,6 @@
 """The tables: jobs, their tags, metric points unique on (job, name, step), uploaded data sets,
-sweeps with their trials; projects, their API keys and the idempotency records of submissions.
+sweeps with their trials; projects, their API keys and the idempotency records of submissions;
+the workers registry.
 
 Jobs, sweeps and uploaded data sets belong to a project (`project`) and name the API key that
 created them (`created_by`, null when authentication is off)."""
@@ -77,6 +78,10 @@ class Job(Base):
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     source_job_id: Mapped[str | None] = mapped_column(String(36), default=None)
     init_from: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # Metric points its runs wrote, and its latest training speed (migration 0007): /metrics
+    # reads these instead of scanning metric_points.
+    points_written: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    steps_per_second: Mapped[float | None] = mapped_column(Float, default=None)
 
     tags: Mapped[list[JobTag]] = relationship(
         back_populates="job",
@@ -257,3 +262,24 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(SmallInteger)
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Worker(Base):
+    """A live (or lately live) worker process: written by the worker at start and on every
+    heartbeat, deleted on a clean shutdown. `id` is its Celery node name; the `worker` of a
+    job it runs is `<id>/<pool process id>`."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[list[str]] = mapped_column(JSONType)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(16))  # cpu, cuda or mps
+    gpu_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    gpu_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    gpu_count: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -121,11 +121,15 @@ def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path
         spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 60}}
         job_id = client.post("/v1/jobs", json=spec).json()["id"]
         wait_for_epoch(client, job_id, 2, stack)
+        [worker] = wait_until(lambda: client.get("/v1/workers").json(), 60, "registration")
+        assert worker["running_jobs"] == [job_id]
         asked = time.monotonic()
         assert stack.terminate("worker-1", timeout=30) == 0
         assert time.monotonic() - asked < 15, "the warm shutdown waited for the training run"
         job = client.get(f"/v1/jobs/{job_id}").json()
         assert (job["status"], job["attempts"], job["worker"]) == ("queued", 0, None)
+        assert client.get("/v1/workers").json() == []  # it left the registry as it stopped
+        assert [w["code"] for w in job["warnings"]] == ["queue_has_no_workers"]
         stack.start_worker("worker-2")
         job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
         assert (job["status"], job["attempts"]) == ("succeeded", 1), job["error"]
