@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.store.jobs import warnings_of
 from core.store.metrics import Series
 from core.store.models import Job
 
@@ -26,6 +27,9 @@ class JobOut(BaseModel):
     worker: str | None
     device: str | None
     cancel_requested: bool
+    # What a reader should know about a job that has not ended, e.g. {"code": "worker_lost",
+    # "message": ...}: its worker died and no worker has taken it again yet.
+    warnings: list[dict[str, str]] = []
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -51,6 +55,7 @@ class JobOut(BaseModel):
             worker=job.worker,
             device=job.device,
             cancel_requested=job.cancel_requested,
+            warnings=warnings_of(job),
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

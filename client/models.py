@@ -38,6 +38,7 @@ class Job(_Model):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    warnings: list[dict[str, str]] = []  # e.g. worker_lost: waiting for another worker
     sweep_id: str | None = None  # set on a sweep's trials
 
     @property
