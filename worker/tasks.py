@@ -34,7 +34,8 @@ def _runner(settings: Settings, worker: str) -> Runner:
 
 
 def register(app: Celery, settings: Settings) -> None:
-    @app.task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # Not shared: a second app in the same process (a test's) gets its own task and settings.
+    @app.task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, shared=False)
     def train(self: Task, job_id: str) -> str | None:
         worker = f"{self.request.hostname or 'worker'}/{os.getpid()}"
         try:
