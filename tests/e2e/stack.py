@@ -62,6 +62,11 @@ class Stack:
         os.killpg(self.processes[name].pid, signal.SIGKILL)
         self.processes.pop(name).wait(10)
 
+    def running(self, worker: str) -> str:
+        """The name of the started process whose tree runs `worker` (a job's "host/pid")."""
+        group = os.getpgid(int(worker.rsplit("/", 1)[1]))
+        return next(name for name, p in self.processes.items() if p.pid == group)
+
     def terminate(self, name: str, timeout: float) -> int:
         """SIGTERM the process (as docker stop or Ctrl-C would) and wait for it to exit."""
         process = self.processes.pop(name)
