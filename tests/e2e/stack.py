@@ -24,6 +24,9 @@ def service_env(**settings: Any) -> dict[str, str]:
     """This environment without any EPOCHAL_* setting of the caller's, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHAL_")}
     env.update({f"EPOCHAL_{k.upper()}": str(v) for k, v in settings.items()})
+    # The test models are tiny (see tests/conftest.py): one torch thread per worker trains them
+    # fastest, and on a busy machine threads that wait on each other make them many times slower.
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 

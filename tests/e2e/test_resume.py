@@ -5,6 +5,7 @@ says so, and the next worker to come resumes it exactly."""
 from __future__ import annotations
 
 import statistics
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +37,10 @@ def kill_after_a_checkpoint(
         job = client.get(f"/v1/jobs/{job_id}").json()
         return job if ((job["checkpoint"] or {}).get("last") or {}).get("epoch", 0) >= 2 else None
 
-    job = wait_until(checkpointed, 120, "a checkpoint of epoch 2", stack)
+    deadline = time.monotonic() + 120
+    while (job := checkpointed()) is None:  # polled fast: the kill must land mid-run
+        assert time.monotonic() < deadline, f"no checkpoint of epoch 2\n{stack.logs()}"
+        time.sleep(0.02)
     killed_at = datetime.now(UTC)
     stack.kill(stack.running(job["worker"]))
     job = client.get(f"/v1/jobs/{job_id}").json()
