@@ -29,6 +29,7 @@ from api.routes import (
     sweeps,
 )
 from core.artifacts import open_artifacts
+from core.running.reaper import Reaper
 from core.settings import Settings, get_settings
 from core.store.db import PoolLimits, session_factory
 
@@ -43,7 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # is parsed: 1 MiB of `[[],[],...]` took 2.5 s of CPU with them, 0.1 s without.
         gc.freeze()
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        # Jobs whose worker died are noticed here too, when no worker is left to notice.
+        reaper = Reaper(app.state.sessions, settings, app.state.enqueuer.send_train).start()
         yield
+        reaper.stop()
         gc.unfreeze()
         app.state.enqueuer.close()
 

@@ -73,16 +73,17 @@ class Enqueuer:
         finally:
             self._producers.release()
 
-    def send_train(self, job_id: str, queue: str, producer: Any = None) -> None:
+    def send_train(self, job_id: str, queue: str, producer: Any = None) -> str:
+        """Send a job's message; returns its id."""
         try:
-            self.app.send_task(
+            return self.app.send_task(
                 TRAIN_TASK,
                 args=[job_id],
                 queue=queue,
                 producer=producer,
                 retry=True,
                 retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
-            )
+            ).id
         except Exception as e:  # kombu's connection errors vary by transport
             raise _unreachable(e) from e
 

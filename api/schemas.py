@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.store.jobs import warnings_of
 from core.store.metrics import Series
 from core.store.models import Job
 from core.store.workers import Fleet
@@ -40,7 +41,8 @@ class JobOut(BaseModel):
     init_from: dict[str, Any] | None = None  # the weights it started from (fine-tuning)
     sweep_id: str | None = None  # a sweep's trial: its sweep
     sweep_params: dict[str, Any] | None = None  # ... and the parameter values it was given
-    # Why a queued job may wait for ever, from the live workers as this request saw them.
+    # Why a queued job may wait for ever: its worker was lost (`worker_lost`), or no live
+    # worker, as this request saw them, can take it (`queue_has_no_workers`, `no_gpu_worker`).
     warnings: list[JobWarningOut] = []
 
     @classmethod
@@ -70,7 +72,7 @@ class JobOut(BaseModel):
             sweep_params=job.trial.params if job.trial else None,
             warnings=[
                 JobWarningOut(code=w.code, message=w.message)
-                for w in (fleet.warnings(job) if fleet else ())
+                for w in (fleet.warnings(job) if fleet else warnings_of(job))
             ],
         )
 

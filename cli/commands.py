@@ -56,10 +56,10 @@ def _print_job(out: Console, job: Job) -> None:
     out.print(_job_line(job))
     if (params := job.summary.get("parameter_count")) is not None:
         out.print(f"parameters: {params:,}")
-    if job.error:
+    if job.error and job.finished:  # on a running job: what ended its last attempt
         out.print(f"error: {job.error.get('type', '')}: {job.error.get('message', '')}")
     for warning in job.warnings:
-        out.print(f"warning: {warning.code}: {warning.message}")
+        out.print(f"warning: {warning.code}: {warning.message}", markup=False)
     if job.summary.get("stop_reason"):
         out.print(f"stopped: {job.summary['stop_reason']}")
     if job.final:

@@ -44,7 +44,7 @@ class Job(_Model):
     started_at: datetime | None
     finished_at: datetime | None
     sweep_id: str | None = None  # set on a sweep's trials
-    warnings: list[JobWarning] = []  # why a queued job may wait for ever
+    warnings: list[JobWarning] = []  # why a queued job may wait: worker_lost, no live worker
 
     @property
     def finished(self) -> bool:

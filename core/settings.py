@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDED = "embedded"
@@ -67,10 +67,18 @@ class Settings(BaseSettings):
 
     # Scheduling and reliability.
     auto_queue: Literal["cpu", "gpu"] = Field("cpu", description="queue for device 'auto' jobs")
-    job_lease_seconds: float = Field(
-        120.0, gt=0, description="a running job silent this long is requeued"
+    heartbeat_seconds: float = Field(
+        2.0, gt=0, description="how often a running job's worker renews its lease"
     )
-    max_attempts: int = Field(3, ge=1)
+    job_lease_seconds: float = Field(
+        10.0, gt=0, description="a running job whose heartbeat is this old is requeued"
+    )
+    reaper_seconds: float = Field(
+        2.0, gt=0, description="how often each worker, and the API, looks for such jobs"
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="a job whose worker is lost this many times in a row fails"
+    )
     requeue_unsent_seconds: float = Field(
         10.0,
         gt=0,
@@ -108,7 +116,6 @@ class Settings(BaseSettings):
     # Streaming from the training loop.
     metrics_flush_seconds: float = Field(1.0, gt=0)
     metrics_flush_points: int = Field(1_000, ge=1)
-    cancel_poll_seconds: float = Field(0.05, ge=0)
 
     # Checkpoints (see README, "Checkpoints, resume and clone").
     checkpoint_every_epochs: int = Field(
@@ -158,6 +165,16 @@ class Settings(BaseSettings):
         if value and not value.startswith("s3://"):
             raise ValueError(f"expected s3://bucket/prefix or nothing. Received {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _lease_of_a_few_heartbeats(self) -> Settings:
+        if self.job_lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                "EPOCHAL_JOB_LEASE_SECONDS must be at least twice EPOCHAL_HEARTBEAT_SECONDS "
+                f"(a missed heartbeat must not cost the job). Received: job_lease_seconds="
+                f"{self.job_lease_seconds}, heartbeat_seconds={self.heartbeat_seconds}"
+            )
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -7,21 +7,24 @@ import os
 from functools import cache
 
 from celery import Celery, Task
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core.dispatch import TRAIN_TASK
 from core.errors import NotFoundError
 from core.running.runner import RELEASED, Runner
 from core.settings import Settings
-from core.store.db import session_factory
+from core.store.db import is_transient, session_factory
 from core.sweeps.controller import after_trial
 
 log = logging.getLogger(__name__)
 
 # A message for a job that is not (or no longer) in the store: look a few times, then drop it.
 NOT_FOUND_RETRIES, NOT_FOUND_DELAY = 10, 1.0
-# The store is unreachable before training could start: back off, never give up on the job.
-STORE_DELAY_MAX = 60.0
+# The store is unreachable (core.store.db.is_transient: a connection refused or lost, a
+# timeout): back off 1, 2, 4 ... 60 s, about 9 minutes in all, then drop the message. The job
+# stays queued in the store, where a reaper sends it again (EPOCHAL_REQUEUE_UNSENT_SECONDS),
+# or was claimed, and then its lease runs out and a reaper requeues it. Any other error fails
+# the task at once (Runner.run has failed the job with the reason, if it held it).
+STORE_RETRIES, STORE_DELAY_MAX = 14, 60.0
 
 
 @cache
@@ -31,7 +34,8 @@ def _runner(settings: Settings, worker: str) -> Runner:
 
 
 def register(app: Celery, settings: Settings) -> None:
-    @app.task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # Not shared: a second app in the same process (a test's) gets its own task and settings.
+    @app.task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, shared=False)
     def train(self: Task, job_id: str) -> str | None:
         worker = f"{self.request.hostname or 'worker'}/{os.getpid()}"
         try:
@@ -47,10 +51,15 @@ def register(app: Celery, settings: Settings) -> None:
                 log.warning("job %s: no such job; dropping the message", job_id)
                 return None
             raise self.retry(exc=e, countdown=NOT_FOUND_DELAY, max_retries=NOT_FOUND_RETRIES) from e
-        except (OperationalError, DBAPIError) as e:
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            if self.request.retries >= STORE_RETRIES:
+                log.warning("job %s: store still unreachable; dropping the message", job_id)
+                return None
             delay = min(STORE_DELAY_MAX, 2.0 ** min(self.request.retries, 6))
             log.warning("job %s: store unreachable (%s); retrying in %.0fs", job_id, e, delay)
-            raise self.retry(exc=e, countdown=delay, max_retries=None) from e
+            raise self.retry(exc=e, countdown=delay, max_retries=STORE_RETRIES) from e
 
 
 def _trial_ended(app: Celery, settings: Settings, job_id: str) -> None:

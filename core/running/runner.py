@@ -6,7 +6,6 @@ The worker task is a thin wrapper around `Runner.run`; everything here runs with
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from core.errors import (
     TrainingCancelled,
     TrainingReleased,
 )
+from core.running.lease import Heartbeat
 from core.running.resume import Start, plan_start
 from core.running.sink import StoreSink
 from core.series import best_of
@@ -80,6 +80,29 @@ class Runner:
             spec_json, summary = claimed.spec, dict(claimed.summary)
             checkpoint, init_from = claimed.checkpoint, claimed.init_from
             pruning = rule_for(session, job_id=job_id)  # a sweep trial's early termination
+        with self._heartbeat(attempt) as lease:
+            try:
+                return self._attempt(
+                    attempt, lease, spec_json, summary, device, checkpoint, init_from, pruning
+                )
+            except Exception as e:
+                if not is_transient(e):  # a bug, or a store that refuses: fail with the reason
+                    self._fail_quietly(attempt, summary, e)
+                raise  # the store is away: the lease runs out and a reaper requeues the job
+
+    def _attempt(
+        self,
+        attempt: Attempt,
+        lease: Heartbeat,
+        spec_json: dict[str, Any],
+        summary: dict[str, Any],
+        device: str,
+        checkpoint: dict[str, Any] | None,
+        init_from: dict[str, Any] | None,
+        pruning: PruningRule | None,
+    ) -> str | None:
+        """The claimed attempt, from its start to the record of how it ended."""
+        job_id = attempt.job_id
         try:
             start = plan_start(self.artifacts, job_id, checkpoint, init_from)
             # A resumed run keeps the points up to its checkpoint and writes the rest again.
@@ -104,7 +127,7 @@ class Runner:
         )
         try:
             status, summary, error = self._train(
-                attempt, spec_json, summary, device, start, pruning
+                attempt, lease, spec_json, summary, device, start, pruning
             )
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
@@ -127,6 +150,7 @@ class Runner:
     def _train(
         self,
         attempt: Attempt,
+        lease: Heartbeat,
         spec_json: dict[str, Any],
         summary: dict[str, Any],
         device: str,
@@ -141,9 +165,7 @@ class Runner:
             flush_points=self.settings.metrics_flush_points,
             outage_seconds=self.settings.store_outage_seconds,
         )
-        cancel = CancelCheck(
-            lambda: self._cancel_requested(attempt), self.settings.cancel_poll_seconds
-        )
+        cancel = CancelCheck(lease.check)  # flags the heartbeat thread reads, no query
         writer = CheckpointWriter(
             prefix=f"jobs/{attempt.job_id}/attempt-{attempt.number}/checkpoints",
             attempt=attempt.number,
@@ -165,17 +187,16 @@ class Runner:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
                 callbacks.insert(1, diagnostics)
             uploads = StoreUploads(self.sessions, self.artifacts)
-            with self._heartbeat(attempt):
-                result = train_spec(
-                    spec,
-                    self.settings,
-                    device=resolve_device(device),
-                    callbacks=callbacks,
-                    checkpoints=writer,
-                    resume=start.resume,
-                    init_weights=start.init_weights,
-                    uploads=uploads,
-                )
+            result = train_spec(
+                spec,
+                self.settings,
+                device=resolve_device(device),
+                callbacks=callbacks,
+                checkpoints=writer,
+                resume=start.resume,
+                init_weights=start.init_weights,
+                uploads=uploads,
+            )
             writer.collect()
             summary.update(_result_summary(result), **_warnings(diagnostics))
             summary["checkpoints"] = _checkpoint_summary(writer)
@@ -239,7 +260,7 @@ class Runner:
             return job_store.release_job(session, job_id=attempt.job_id, attempt=attempt.number)
 
     def _retrying(self, action: Callable[[], T], what: str) -> T:
-        """Retry `action` on transient store errors for as long as an outage is tolerated."""
+        """Retry `action` on transient store errors for as long as a store outage is borne."""
         deadline = time.monotonic() + self.settings.store_outage_seconds
         delay = 0.5
         while True:
@@ -252,56 +273,38 @@ class Runner:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _cancel_requested(self, attempt: Attempt) -> bool:
-        """Polled during training. Raises LeaseLost when another attempt holds the job and
-        TrainingReleased when its worker is stopping; a store hiccup reads as 'carry on'."""
+    def _fail_quietly(self, attempt: Attempt, summary: dict, error: Exception) -> None:
+        """Record an unexpected error as the job's failure, if the store lets us."""
+        log.exception("job %s: attempt %d failed unexpectedly", attempt.job_id, attempt.number)
+        reason = {"type": type(error).__name__, "message": str(error)}
         try:
-            with self.sessions() as session:
-                lease = job_store.check_lease(
-                    session, job_id=attempt.job_id, attempt=attempt.number
-                )
-        except Exception as e:
-            if is_transient(e):
-                return False
-            raise
-        if not lease.held:
-            raise LeaseLost(f"job {attempt.job_id}: attempt {attempt.number} lost its lease")
-        if lease.release_requested:
-            raise TrainingReleased(f"job {attempt.job_id}: the worker is stopping")
-        return lease.cancel_requested
+            self._finish(attempt, JobStatus.FAILED, summary, reason)
+        except Exception:
+            log.warning("job %s: could not record its failure", attempt.job_id, exc_info=True)
 
     @contextmanager
-    def _heartbeat(self, attempt: Attempt) -> Iterator[None]:
-        """Keep the job's lease alive from a thread, however long a single step takes."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(self.settings.job_lease_seconds / 4):
-                try:
-                    with self.sessions.begin() as session:
-                        job_store.touch(session, job_id=attempt.job_id, attempt=attempt.number)
-                except Exception:
-                    log.warning("job %s: heartbeat failed", attempt.job_id, exc_info=True)
-
-        thread = logs.ContextThread(target=beat, name=f"heartbeat-{attempt.job_id}", daemon=True)
-        thread.start()
+    def _heartbeat(self, attempt: Attempt) -> Iterator[Heartbeat]:
+        """Keep the job's lease alive from a thread, from the claim until the attempt's end
+        is written, however long a single step takes (core.running.lease)."""
+        lease = Heartbeat(
+            self.sessions, attempt.job_id, attempt.number, self.settings.heartbeat_seconds
+        ).start()
         try:
-            yield
+            yield lease
         finally:
-            stop.set()
-            thread.join()
+            lease.stop()
 
     def _save_model(self, attempt: Attempt, result: TrainResult) -> dict[str, str]:
         # Keyed by attempt: a worker that lost its lease can never overwrite the winner's file.
         folder = f"jobs/{attempt.job_id}/attempt-{attempt.number}"
         state = result.network.state_dict()
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-        # Beating: a write may wait out an object store's outage longer than a lease.
-        with self._heartbeat(attempt):
-            self.artifacts.write(f"{folder}/model.safetensors", save_safetensors(tensors))
-            # Scaler statistics, class labels, uploaded data sets' shapes: what predict and
-            # evaluate need besides the weights.
-            self.artifacts.write(f"{folder}/preprocessing.json", result.model_data.to_json())
+        # The attempt's heartbeat goes on meanwhile: a write may wait out an object store's
+        # outage longer than a lease.
+        self.artifacts.write(f"{folder}/model.safetensors", save_safetensors(tensors))
+        # Scaler statistics, class labels, uploaded data sets' shapes: what predict and
+        # evaluate need besides the weights.
+        self.artifacts.write(f"{folder}/preprocessing.json", result.model_data.to_json())
         return {
             "weights": f"{folder}/model.safetensors",
             "format": "safetensors",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, null, select, update
+from sqlalchemy import delete, func, null, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
@@ -127,7 +128,12 @@ def request_cancel(session: Session, *, job_id: str, project: str | None = None)
     changed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
-        .values(status=JobStatus.CANCELLED.value, cancel_requested=True, finished_at=utcnow())
+        .values(
+            status=JobStatus.CANCELLED.value,
+            cancel_requested=True,
+            finished_at=utcnow(),
+            error=None,  # a lost worker's warning: the cancellation is what ended it
+        )
     ).rowcount
     changed += session.execute(
         update(Job)
@@ -214,6 +220,13 @@ def undo_reopen(session: Session, *, job_id: str, before: Reopened) -> None:
 # --- the worker's side ------------------------------------------------------------------
 
 
+def store_now(session: Session) -> Any:
+    """Leases are judged by one clock: the store's own where several machines share it
+    (PostgreSQL's `now()`), so that no two hosts' clocks need agree. SQLite lives on one
+    machine, whose clock it shares."""
+    return func.now() if session.get_bind().dialect.name == "postgresql" else utcnow()
+
+
 def claim_job(session: Session, *, job_id: str, worker: str, device: str) -> Job | None:
     """Move a queued job to running for this worker; None if another process has it or it ended.
 
@@ -230,7 +243,7 @@ def claim_job(session: Session, *, job_id: str, worker: str, device: str) -> Job
             attempts=Job.attempts + 1,
             release_requested=False,
             started_at=now,
-            heartbeat_at=now,
+            heartbeat_at=store_now(session),
         )
     ).rowcount
     return session.get(Job, job_id, populate_existing=True) if claimed else None
@@ -244,13 +257,6 @@ class LeaseState(NamedTuple):
     held: bool  # this attempt still holds the job
     cancel_requested: bool
     release_requested: bool  # its worker is shutting down
-
-
-def check_lease(session: Session, *, job_id: str, attempt: int) -> LeaseState:
-    row = session.execute(
-        select(Job.cancel_requested, Job.release_requested).where(_held(job_id, attempt))
-    ).first()
-    return LeaseState(row is not None, bool(row and row[0]), bool(row and row[1]))
 
 
 def request_release(session: Session, *, worker_prefix: str) -> int:
@@ -279,13 +285,16 @@ def release_job(session: Session, *, job_id: str, attempt: int) -> bool:
     )
 
 
-def touch(session: Session, *, job_id: str, attempt: int) -> bool:
-    """Renew the lease. False: this attempt no longer holds the job."""
-    return bool(
-        session.execute(
-            update(Job).where(_held(job_id, attempt)).values(heartbeat_at=utcnow())
-        ).rowcount
-    )
+def touch(session: Session, *, job_id: str, attempt: int) -> LeaseState:
+    """Renew the lease and read, in the same statement, what the worker must obey: a cancel
+    request, its own shutdown, or (`held` False) another attempt holding the job."""
+    row = session.execute(
+        update(Job)
+        .where(_held(job_id, attempt))
+        .values(heartbeat_at=store_now(session))
+        .returning(Job.cancel_requested, Job.release_requested)
+    ).first()
+    return LeaseState(row is not None, bool(row and row[0]), bool(row and row[1]))
 
 
 def record_progress(
@@ -299,7 +308,7 @@ def record_progress(
 ) -> bool:
     """Progress doubles as a heartbeat; `points` written with it are counted, and the run's
     current speed kept (for /metrics). False: this attempt no longer holds the job."""
-    values: dict[str, Any] = {"progress": progress, "heartbeat_at": utcnow()}
+    values: dict[str, Any] = {"progress": progress, "heartbeat_at": store_now(session)}
     if points:
         values["points_written"] = Job.points_written + points
     if steps_per_second is not None:
@@ -340,40 +349,83 @@ def finish_job(
 
 # --- recovery (the reaper) -----------------------------------------------------------------
 
+WORKER_LOST = "worker_lost"  # the error type of a job whose worker went silent
+
+
+def worker_losses(error: dict[str, Any] | None) -> int:
+    """How many attempts in a row lost their worker: counted on the job's `error` until the
+    job ends (a finished attempt overwrites it) or is resumed by hand."""
+    return int(error.get("lost", 0)) if error and error.get("type") == WORKER_LOST else 0
+
+
+@dataclass(frozen=True)
+class JobWarning:
+    code: str
+    message: str
+
+
+def warnings_of(job: Job) -> list[JobWarning]:
+    """What a reader should know about a job that has not ended: a queued job whose last
+    worker was lost is waiting for another one to take it."""
+    if job.status == JobStatus.QUEUED.value and worker_losses(job.error):
+        return [JobWarning(WORKER_LOST, str(job.error["message"]))]  # type: ignore[index]
+    return []
+
 
 def requeue_stale_jobs(
     session: Session, *, lease_seconds: float, max_attempts: int
 ) -> list[tuple[str, str]]:
-    """Running jobs whose worker went silent: cancelled if asked, failed after `max_attempts`,
-    otherwise back to queued. Returns (id, queue) of the requeued; the caller sends them."""
+    """Running jobs whose heartbeat is older than the lease (by the store's clock): their
+    worker died, hangs, or is cut off. Cancelled if asked; failed once `max_attempts`
+    attempts in a row lost their worker (one that keeps killing its workers, out of memory
+    say); otherwise back to queued, marked `worker_lost` until a worker takes it. Returns (id,
+    queue) of the requeued; the caller sends them. Each job moves by one conditional UPDATE,
+    so that several reapers at once move it once."""
     now = utcnow()
     stale = (Job.status == JobStatus.RUNNING.value) & (
-        Job.heartbeat_at < now - timedelta(seconds=lease_seconds)
+        Job.heartbeat_at < store_now(session) - timedelta(seconds=lease_seconds)
     )
     session.execute(
         update(Job)
         .where(stale, Job.cancel_requested.is_(True))
         .values(status=JobStatus.CANCELLED.value, finished_at=now)
     )
-    session.execute(
-        update(Job)
-        .where(stale, Job.attempts >= max_attempts)
-        .values(
-            status=JobStatus.FAILED.value,
-            finished_at=now,
-            error={"type": "WorkerLost", "message": f"the worker was lost {max_attempts} times"},
-        )
-    )
+    rows = session.execute(
+        select(Job.id, Job.queue, Job.worker, Job.attempts, Job.error).where(stale)
+    ).all()
     requeued = []
-    for job_id, queue in session.execute(select(Job.id, Job.queue).where(stale)).all():
-        moved = session.execute(
-            update(Job)
-            .where(Job.id == job_id, stale)
-            .values(
-                status=JobStatus.QUEUED.value, worker=None, release_requested=False, enqueued_at=now
+    for job_id, queue, worker, attempt, error in rows:
+        lost = worker_losses(error) + 1
+        if lost >= max_attempts:
+            message = (
+                f"its worker was lost {lost} times in a row, each time without a word (no "
+                f"heartbeat for {lease_seconds:g}s; likely killed for running out of memory); "
+                f"gave up after EPOCHAL_MAX_ATTEMPTS={max_attempts}, last on {worker}"
             )
+            values: dict[str, Any] = {"status": JobStatus.FAILED.value, "finished_at": now}
+        else:
+            message = (
+                f"attempt {attempt} stopped: its worker ({worker}) sent no heartbeat for "
+                f"{lease_seconds:g}s (killed, out of memory, or cut off from the store); "
+                "queued again, to resume from its last checkpoint"
+            )
+            values = {
+                "status": JobStatus.QUEUED.value,
+                "worker": None,
+                "release_requested": False,
+                "enqueued_at": now,
+            }
+        values["error"] = {
+            "type": WORKER_LOST,
+            "message": message,
+            "lost": lost,
+            "attempt": attempt,
+            "worker": worker,
+        }
+        moved = session.execute(
+            update(Job).where(Job.id == job_id, Job.attempts == attempt, stale).values(**values)
         ).rowcount
-        if moved:
+        if moved and values["status"] == JobStatus.QUEUED.value:
             requeued.append((job_id, queue))
     return requeued
 

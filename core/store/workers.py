@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.store.base import upsert_insert, utcnow
+from core.store.jobs import JobWarning, warnings_of
 from core.store.models import Job, JobStatus, Worker
 
 PRUNE_AFTER = timedelta(days=1)  # a worker silent this long leaves the table
@@ -112,12 +113,6 @@ def running_jobs(session: Session, *, worker_ids: Iterable[str]) -> dict[str, li
 
 
 @dataclass(frozen=True)
-class JobWarning:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
 class Fleet:
     """The live workers, as one read saw them."""
 
@@ -134,9 +129,12 @@ class Fleet:
 
     def warnings(self, job: Job) -> list[JobWarning]:
         """Why a queued job may wait for ever: no live worker takes its queue, or it asks for
-        `cuda` and no live worker on its queue has a GPU."""
+        `cuda` and no live worker on its queue has a GPU; and its own (its worker was lost)."""
         if job.status != JobStatus.QUEUED.value:
             return []
+        return warnings_of(job) + self._fleet_warnings(job)
+
+    def _fleet_warnings(self, job: Job) -> list[JobWarning]:
         serving = self.serving(job.queue)
         if not serving:
             return [

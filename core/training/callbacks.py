@@ -6,7 +6,6 @@ is decided by the callbacks it is given.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,17 +49,12 @@ class Callback:
 
 
 class CancelCheck(Callback):
-    """Raises `TrainingCancelled` once `is_cancelled()` says so, asking at most every `interval` s."""
+    """Raises `TrainingCancelled` once `is_cancelled()` says so, asked after every step: it
+    must be a flag's read (a worker's heartbeat thread keeps it), never a query."""
 
-    def __init__(self, is_cancelled: Callable[[], bool], interval: float = 0.05):
+    def __init__(self, is_cancelled: Callable[[], bool]):
         self.is_cancelled = is_cancelled
-        self.interval = interval
-        self._next = 0.0
 
     def on_batch_end(self, state: TrainState) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + self.interval
         if self.is_cancelled():
             raise TrainingCancelled(f"cancelled at epoch {state.epoch + 1}, step {state.step}")

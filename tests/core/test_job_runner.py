@@ -10,6 +10,8 @@ import pytest
 from safetensors.torch import load_file
 from sqlalchemy import update
 
+from core.running import runner as runner_module
+from core.running.reaper import Reaper
 from core.running.runner import RELEASED, Runner
 from core.settings import Settings
 from core.spec import JobSpec
@@ -17,6 +19,7 @@ from core.store import jobs
 from core.store.db import session_factory
 from core.store.metrics import read_series
 from core.store.models import Job
+from core.training.callbacks import Callback, TrainState
 from core.training.plan import plan_job
 from tests.conftest import make_settings
 from tests.specs import DIVERGING
@@ -60,7 +63,15 @@ def moons(epochs: int = 5, **training: object) -> dict:
 
 @pytest.fixture
 def runner(database_url: str, tmp_path: Path) -> Runner:
-    settings = make_settings(database_url, "redis://unused", tmp_path, metrics_flush_seconds=0.05)
+    settings = make_settings(
+        database_url,
+        "redis://unused",
+        tmp_path,
+        metrics_flush_seconds=0.05,
+        heartbeat_seconds=0.25,  # a unit test's lease: short, so that these tests are
+        job_lease_seconds=1.0,  # quick; the defaults are the end-to-end tests'
+        reaper_seconds=0.1,
+    )
     return Runner(session_factory(database_url), settings, "test-worker")
 
 
@@ -169,6 +180,40 @@ def test_a_worker_whose_job_was_taken_over_stops_without_touching_it(runner: Run
     job = job_of(runner, job_id)
     assert (job.status, job.worker, job.attempts) == ("running", "other", 2)
     assert job.finished_at is None and "final" not in job.summary
+
+
+class Stall(Callback):
+    """One step that takes several leases: a stalled disk, a long C++ call."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_batch_end(self, state: TrainState) -> None:
+        if state.step == 3:
+            time.sleep(self.seconds)
+
+
+def test_a_step_longer_than_the_lease_keeps_the_job(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat does not wait for the training thread: a reaper running all along finds
+    the job's lease fresh through a step three leases long."""
+    real_train = runner_module.train_spec
+
+    def stalling(spec, settings, *, callbacks, **kwargs):  # type: ignore[no-untyped-def]
+        return real_train(spec, settings, callbacks=[*callbacks, Stall(3.0)], **kwargs)
+
+    monkeypatch.setattr(runner_module, "train_spec", stalling)
+    job_id = submit(runner.settings, moons(epochs=1))
+    sent: list[tuple[str, str]] = []
+    reaper = Reaper(runner.sessions, runner.settings, lambda *m: sent.append(m)).start()
+    try:
+        started = time.monotonic()
+        assert runner.run(job_id) == "succeeded"
+        assert time.monotonic() - started > 3 * runner.settings.job_lease_seconds
+    finally:
+        reaper.stop()
+    assert sent == [] and job_of(runner, job_id).attempts == 1
 
 
 def test_diagnostics_stream_per_layer_series_and_warnings_reach_the_summary(runner: Runner) -> None:

@@ -77,8 +77,7 @@ def test_a_worker_that_lost_its_lease_can_no_longer_write(session: Session) -> N
     assert jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=3) == [(job.id, "cpu")]
     assert jobs.claim_job(session, job_id=job.id, worker="b", device="cpu").attempts == 2
     # a, waking up, tries every write it would make: all refused
-    assert jobs.check_lease(session, job_id=job.id, attempt=1) == (False, False, False)
-    assert not jobs.touch(session, job_id=job.id, attempt=1)
+    assert jobs.touch(session, job_id=job.id, attempt=1) == (False, False, False)
     assert not jobs.record_progress(session, job_id=job.id, attempt=1, progress={"epoch": 9})
     assert not jobs.finish_job(session, job_id=job.id, attempt=1, status=JobStatus.SUCCEEDED)
     assert jobs.finish_job(session, job_id=job.id, attempt=2, status=JobStatus.SUCCEEDED)
@@ -113,29 +112,74 @@ def test_cancel_queued_at_once_running_by_flag_finished_refused(session: Session
     jobs.claim_job(session, job_id=running.id, worker="w", device="cpu")
     flagged = jobs.request_cancel(session, job_id=running.id)
     assert (flagged.status, flagged.cancel_requested) == ("running", True)
-    assert jobs.check_lease(session, job_id=running.id, attempt=1) == (True, True, False)
+    assert jobs.touch(session, job_id=running.id, attempt=1) == (True, True, False)
     with pytest.raises(ConflictError, match=r"already ended \(cancelled\)"):
         jobs.request_cancel(session, job_id=queued.id)
     with pytest.raises(NotFoundError):
         jobs.request_cancel(session, job_id="nope")
 
 
-def test_stale_running_jobs_are_requeued_then_failed_after_max_attempts(session: Session) -> None:
+def test_a_job_that_keeps_losing_its_worker_fails_after_max_attempts(session: Session) -> None:
+    """Out of memory, say: each attempt kills its worker. Requeued with a visible warning
+    (attempts and losses counted), then failed on the third loss with the reason."""
     job = new_job(session)
-    for attempt in (1, 2):
-        assert jobs.claim_job(session, job_id=job.id, worker="w", device="cpu").attempts == attempt
+    for attempt in (1, 2, 3):
         assert (
-            jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2) == []
-        )  # fresh lease
+            jobs.claim_job(session, job_id=job.id, worker=f"w{attempt}", device="cpu").attempts
+            == attempt
+        )
+        assert jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=3) == []  # fresh
         session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(seconds=61)))
-        requeued = jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2)
+        requeued = jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=3)
         session.commit()
-        if attempt == 1:
+        lost = jobs.get_job(session, job_id=job.id)
+        session.refresh(lost)
+        assert (lost.error["type"], lost.error["lost"], lost.error["worker"]) == (
+            "worker_lost",
+            attempt,
+            f"w{attempt}",
+        )
+        if attempt < 3:
             assert requeued == [(job.id, "cpu")]
-            assert jobs.get_job(session, job_id=job.id).status == "queued"
-    failed = jobs.get_job(session, job_id=job.id)
-    session.refresh(failed)
-    assert failed.status == "failed" and failed.error["type"] == "WorkerLost"
+            assert (lost.status, lost.worker, lost.finished_at) == ("queued", None, None)
+            [warning] = jobs.warnings_of(lost)
+            assert warning.code == "worker_lost"
+            assert f"attempt {attempt} stopped: its worker (w{attempt})" in warning.message
+    assert requeued == []
+    assert (lost.status, lost.attempts) == ("failed", 3) and lost.finished_at is not None
+    assert "lost 3 times in a row" in lost.error["message"]
+    assert (
+        "out of memory" in lost.error["message"]
+        and "EPOCHAL_MAX_ATTEMPTS=3" in lost.error["message"]
+    )
+    assert jobs.warnings_of(lost) == []  # an ended job has its error, not a warning
+
+
+def test_losses_are_counted_afresh_once_an_attempt_ends_or_the_job_is_resumed(
+    session: Session,
+) -> None:
+    job = new_job(session)
+    jobs.claim_job(session, job_id=job.id, worker="w", device="cpu")
+    session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(seconds=61)))
+    jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2)
+    assert jobs.claim_job(session, job_id=job.id, worker="w", device="cpu").attempts == 2
+    # the second attempt fails on its own (a bad data set, say): the user resumes the job
+    assert jobs.finish_job(
+        session,
+        job_id=job.id,
+        attempt=2,
+        status=JobStatus.FAILED,
+        error={"type": "x", "message": "y"},
+    )
+    jobs.reopen_job(session, job_id=job.id)
+    jobs.claim_job(session, job_id=job.id, worker="w", device="cpu")
+    session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(seconds=61)))
+    assert jobs.requeue_stale_jobs(session, lease_seconds=60, max_attempts=2) == [(job.id, "cpu")]
+    session.commit()
+    again = jobs.get_job(session, job_id=job.id)
+    session.refresh(again)
+    assert (again.status, again.attempts, again.error["lost"]) == ("queued", 3, 1)
+    assert jobs.request_cancel(session, job_id=job.id).error is None  # cancelled, not lost
 
 
 def test_metric_writes_are_idempotent_and_keep_nan_and_infinity(session: Session) -> None:

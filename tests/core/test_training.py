@@ -100,9 +100,7 @@ def test_cancel_check_stops_within_a_step() -> None:
 
     rec = Recorder()
     with pytest.raises(TrainingCancelled):
-        train_spec(
-            xor_spec(), Settings(), device=CPU, callbacks=[rec, CancelCheck(cancelled, interval=0)]
-        )
+        train_spec(xor_spec(), Settings(), device=CPU, callbacks=[rec, CancelCheck(cancelled)])
     assert calls["n"] == 3  # asked after each of the first three steps, stopped at the third
 
 

@@ -24,6 +24,9 @@ def service_env(**settings: Any) -> dict[str, str]:
     """This environment without any EPOCHAL_* setting of the caller's, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHAL_")}
     env.update({f"EPOCHAL_{k.upper()}": str(v) for k, v in settings.items()})
+    # The test models are tiny (see tests/conftest.py): one torch thread per worker trains them
+    # fastest, and on a busy machine threads that wait on each other make them many times slower.
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
@@ -61,6 +64,11 @@ class Stack:
         """SIGKILL the process and its children: a crash, with no chance to clean up."""
         os.killpg(self.processes[name].pid, signal.SIGKILL)
         self.processes.pop(name).wait(10)
+
+    def running(self, worker: str) -> str:
+        """The name of the started process whose tree runs `worker` (a job's "host/pid")."""
+        group = os.getpgid(int(worker.rsplit("/", 1)[1]))
+        return next(name for name, p in self.processes.items() if p.pid == group)
 
     def terminate(self, name: str, timeout: float) -> int:
         """SIGTERM the process (as docker stop or Ctrl-C would) and wait for it to exit."""

@@ -89,26 +89,6 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_metrics(stack: Stack) -
         )
 
 
-def test_a_killed_worker_loses_no_job(production_settings: dict, tmp_path: Path) -> None:
-    """SIGKILL a worker mid-training: the job's lease expires, it is requeued and finishes."""
-    settings = {
-        **production_settings,
-        "broker_key_prefix": "kill-" + production_settings["broker_key_prefix"],
-        "job_lease_seconds": 3,
-    }
-    with own_stack(tmp_path, **settings) as stack, stack.client() as client:
-        stack.start_worker("worker-1")
-        spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 30}}
-        job_id = client.post("/v1/jobs", json=spec).json()["id"]
-        wait_for_epoch(client, job_id, 2, stack)
-        stack.kill("worker-1")
-        stack.start_worker("worker-2")
-        job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
-        assert job["status"] == "succeeded", job["error"]
-        assert job["attempts"] == 2
-        check_digits_run(client, job, 30)  # a complete series: no gap, no duplicate
-
-
 def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path: Path) -> None:
     """SIGTERM a worker mid-training: it stops at once, the job goes back to the queue (this
     attempt not counted) and another worker trains it."""

@@ -194,7 +194,6 @@ def test_a_sweep_survives_restarts_of_the_api_and_the_worker(
     settings = {
         **production_settings,
         "broker_key_prefix": "restart-" + production_settings["broker_key_prefix"],
-        "job_lease_seconds": 3,
         "sweep_tick_seconds": 1,
     }
     spec = copy.deepcopy(GRID)
