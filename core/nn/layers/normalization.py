@@ -56,6 +56,12 @@ class BatchNormalization(ScaleAndOffset):
         self.register_buffer("moving_mean", torch.zeros(channels))
         self.register_buffer("moving_variance", torch.ones(channels))
 
+    def channels_first(self, rank: int) -> BatchNormalization:
+        """On channels-first tensors of `rank` (batch axis included): the channel axis moves
+        from last to second, the axes between move one place back."""
+        self.axis = 1 if self.axis == rank - 1 else self.axis + (self.axis > 0)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         if dtype in HALF:
