@@ -21,7 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/metric_writes.py
-	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/vs_plain.py
 	$(BIN)/python bench/diagnostics_overhead.py
 	$(BIN)/python bench/reference_results.py
 	$(BIN)/python bench/checkpoint_cost.py

@@ -1,19 +1,48 @@
-"""What the training benchmarks share: the digits MLP, a spec builder and a wall clock.
+"""What the training benchmarks share: the digits MLP and CNN, a spec builder, a wall clock,
+Epochal's side as a worker's session runs it, and the rules of a fair comparison (medians of
+alternating repetitions, the machine's load).
 
 The scripts are run as `python bench/<script>.py`, which puts this folder on the import path.
 """
 
 from __future__ import annotations
 
+import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import torch
+
+import migrations
+from core.running.sink import StoreSink
+from core.settings import Settings
 from core.spec import JobSpec
+from core.store import jobs
+from core.store.db import session_factory
 from core.training.callbacks import Callback, TrainState
+from core.training.session import TrainResult, train_spec
 
 DIGITS_MLP = [
     {"type": "dense", "units": 128, "activation": "relu"},
     {"type": "dropout", "rate": 0.2},
+    {"type": "dense", "units": 10, "activation": "softmax"},
+]
+DIGITS_CNN = [
+    {"type": "reshape", "target_shape": [8, 8, 1]},
+    {
+        "type": "conv2d",
+        "filters": 32,
+        "kernel_size": 3,
+        "padding": "same",
+        "kernel_initializer": "he_uniform",
+    },
+    {"type": "batch_normalization"},
+    {"type": "activation", "activation": "relu"},
+    {"type": "max_pooling2d", "pool_size": 2},
+    {"type": "dropout", "rate": 0.25},
+    {"type": "flatten"},
     {"type": "dense", "units": 10, "activation": "softmax"},
 ]
 
@@ -45,3 +74,42 @@ class Clock(Callback):
 
     def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+class SqliteStore:
+    """A migrated SQLite store in a temporary folder, and settings that point at it."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.mkdtemp())
+        self.url = f"sqlite:///{folder / 'bench.db'}"
+        migrations.upgrade(self.url)
+        self.settings = Settings(database_url=self.url, artifacts_dir=folder)
+        self.sessions = session_factory(self.url)
+
+
+def run_epochal(spec: JobSpec, store: SqliteStore) -> tuple[float, TrainResult]:
+    """`train_spec` as a worker's session runs it: per-step losses and per-epoch metrics
+    streamed to the store by a `StoreSink`. Seconds from the first step until the sink has
+    closed, and the result."""
+    with store.sessions.begin() as s:
+        job = jobs.create_job(s, spec={}, name="bench", tags=[], queue="cpu", summary={}, epochs=1)
+        jobs.claim_job(s, job_id=job.id, worker="bench", device="cpu")
+    sink = StoreSink(
+        store.sessions, job.id, 1, flush_seconds=1.0, flush_points=1000, outage_seconds=60
+    )
+    clock = Clock()
+    result = train_spec(spec, store.settings, device=torch.device("cpu"), callbacks=[sink, clock])
+    return clock.seconds, result
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    """The median and the range, e.g. `64,800 [61,200-66,000]`."""
+    f = f"{{:,.{digits}f}}"
+    return (
+        f"{f.format(statistics.median(values))} [{f.format(min(values))}-{f.format(max(values))}]"
+    )

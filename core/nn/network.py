@@ -11,6 +11,7 @@ from core.errors import SpecError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
 from core.nn.initializers import initialize, shape_issue
 from core.nn.layers import LAYERS, Built, LayerShapeError, Shape, activation_module
+from core.nn.layout import channels_first_inside
 from core.nn.regularization import ActivityPenalty, apply_constraint, penalty
 from core.spec.job import ModelSpec
 from core.spec.regularizers import L1L2
@@ -89,6 +90,7 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
     modules: list[nn.Module] = []
     acts: list[str | None] = []  # the activation each module applies, if it is one
     owners: list[str] = []  # the layer each module belongs to
+    inputs: list[Shape] = []  # each module's input shape (Keras's, batch axis excluded)
     parts = Built(None, ())  # collects initializers, penalties and constraints of every layer
     rows: list[LayerSummary] = []
     issues: list[SpecIssue] = []
@@ -106,6 +108,7 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
             modules.append(built.module)
             acts.append(None)
             params = sum(p.numel() for p in built.module.parameters())
+        inputs += [shape] * (len(modules) - len(inputs))
         if built.activation != "linear":
             modules.append(activation_module(built.activation))
             acts.append(built.activation)
@@ -113,6 +116,7 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
             modules.append(ActivityPenalty(built.activity))
             acts.append(None)
         owners += [label] * (len(modules) - len(owners))
+        inputs += [built.output_shape] * (len(modules) - len(inputs))
         for param, init in built.initializers:  # e.g. identity or orthogonal on a 1-D weight
             issue = shape_issue(init, tuple(param.shape))
             message = f"{layer_label(i, layer.type)}: {issue}"
@@ -142,8 +146,12 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
         output_activation = acts[-1]
     else:
         output_activation = None
+    outputs = [*inputs[1:], shape][: len(modules)]
+    body, body_owners = channels_first_inside(
+        modules, owners[: len(modules)], inputs[: len(modules)], outputs
+    )
     network = Network(
-        nn.Sequential(*modules),
+        body,
         (head[0] if len(head) == 1 else nn.Sequential(*head)) if head else nn.Identity(),
         output_activation,
     )
@@ -151,5 +159,5 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
     network.penalties = parts.penalties
     network.constraints = parts.constraints
     network.layer_summaries = rows
-    network.module_layers = owners[: len(network.body)]
+    network.module_layers = body_owners
     return network

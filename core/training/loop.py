@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from core.errors import DivergenceError, TrainingCancelled
+from core.nn.layers import activation_module
 from core.nn.network import Network
+from core.nn.regularization import ActivityPenalty
 from core.series import LR, REGULARIZATION_LOSS
 from core.training.callbacks import Callback, TrainState
 from core.training.checkpoint import Snapshot, capture, restore, restore_callbacks
@@ -45,8 +47,9 @@ class Objective:
     loss: LossFn
     use_logits: bool
     metrics: Mapping[str, MetricDef] = field(default_factory=dict)
-    # Maps the network's outputs to what the metrics read (probabilities for classifiers).
-    to_metric_inputs: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # The activation that makes the metrics' probabilities of the network's outputs, where the
+    # network ends in logits (a loss from_logits on a linear output layer).
+    metrics_activation: str | None = None
 
 
 def fit(
@@ -149,15 +152,15 @@ def _train_epoch(
     n = len(train)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     order = order.to(train.x.device)
-    totals = _Totals(objective)
+    totals = _Totals(objective, network)
     pending: list[torch.Tensor] = []
     try:
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             x, y = train.x[index], train.y[index]
             logits = network.logits(x)
-            outputs = network.head(logits)
-            loss = objective.loss(logits if objective.use_logits else outputs, y)
+            outputs = network.head(logits) if totals.needs_outputs else None
+            loss = objective.loss(logits if outputs is None else outputs, y)
             penalties = network.regularization_loss()
             total = loss if penalties is None else loss + penalties  # what Keras reports as loss
             optimization.optimizer.zero_grad(set_to_none=True)
@@ -172,7 +175,8 @@ def _train_epoch(
             network.apply_constraints()
             state.step += 1
             pending.append(total.detach())
-            totals.add(total.detach(), outputs.detach(), y, penalties)
+            with torch.no_grad():
+                totals.add(total, logits, y, penalties, outputs)
             if len(pending) >= LOSS_REPORT_EVERY:
                 _report_losses(pending, state, callbacks)
             for cb in callbacks:
@@ -210,47 +214,86 @@ def evaluate(
     network: Network, objective: Objective, data: TensorData, batch_size: int
 ) -> dict[str, float]:
     network.eval()
-    totals = _Totals(objective)
+    totals = _Totals(objective, network)
     for start in range(0, len(data), batch_size):
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
         logits = network.logits(x)
-        outputs = network.head(logits)
-        loss = objective.loss(logits if objective.use_logits else outputs, y)
+        outputs = network.head(logits) if totals.needs_outputs else None
+        loss = objective.loss(logits if outputs is None else outputs, y)
         penalties = network.regularization_loss()
-        totals.add(loss if penalties is None else loss + penalties, outputs, y, penalties)
+        total = loss if penalties is None else loss + penalties
+        totals.add(total, logits, y, penalties, outputs)
     return totals.means()
 
 
 class _Totals:
-    """The epoch's loss (sample-weighted) and metric states, kept on the device."""
+    """The epoch's loss (sample-weighted) and metric states, kept on the device.
 
-    def __init__(self, objective: Objective):
+    The metrics read the logits where they can (`MetricDef.reads_logits_of`) and otherwise
+    probabilities made once per batch without autograd; the network's head runs in the forward
+    pass only where the loss reads its outputs or it holds an activity penalty."""
+
+    def __init__(self, objective: Objective, network: Network):
         self.objective = objective
+        self.network = network
         self.loss_sum: torch.Tensor | None = None
         self.samples = 0
         self.regularization: torch.Tensor | None = None
         self.batches = 0
         self.states = {name: metric.make() for name, metric in objective.metrics.items()}
+        self.activation = network.output_activation or objective.metrics_activation
+        self.to_probabilities = (
+            activation_module(objective.metrics_activation)
+            if objective.metrics_activation and not network.output_activation
+            else None
+        )
+        self.needs_outputs = not objective.use_logits or any(
+            isinstance(m, ActivityPenalty) for m in network.head.modules()
+        )
 
     def add(
         self,
         loss: torch.Tensor,
-        outputs: torch.Tensor,
+        logits: torch.Tensor,
         y: torch.Tensor,
         regularization: torch.Tensor | None = None,
+        outputs: torch.Tensor | None = None,
     ) -> None:
-        n = outputs.shape[0]
-        weighted = loss.detach() * n
-        self.loss_sum = weighted if self.loss_sum is None else self.loss_sum.add_(weighted)
+        """One batch: its loss, the network's logits and, where the forward made them, its
+        outputs (after the head)."""
+        n = logits.shape[0]
+        if self.loss_sum is None:
+            self.loss_sum = loss.detach() * n
+        else:
+            self.loss_sum.add_(loss.detach(), alpha=n)
         self.samples += n
         if regularization is not None:
             r = regularization.detach()
             self.regularization = r if self.regularization is None else self.regularization + r
             self.batches += 1
-        if self.objective.to_metric_inputs is not None and self.states:
-            outputs = self.objective.to_metric_inputs(outputs)
-        for state in self.states.values():
-            state.update(outputs, y)
+        shifted = probabilities = None
+        for name, state in self.states.items():
+            if self._reads_logits(name, logits):
+                if shifted is None:
+                    shifted = logits.detach() + 0.5
+                state.update(shifted, y)
+            else:
+                if probabilities is None:
+                    probabilities = self._probabilities(logits.detach(), outputs)
+                state.update(probabilities, y)
+
+    def _reads_logits(self, name: str, logits: torch.Tensor) -> bool:
+        if self.activation not in self.objective.metrics[name].reads_logits_of:
+            return False
+        return self.activation != "softmax" or logits.shape[-1] > 1  # one softmax unit: 1.0
+
+    def _probabilities(self, logits: torch.Tensor, outputs: torch.Tensor | None) -> torch.Tensor:
+        if (
+            outputs is None
+        ):  # the head holds no activity penalty: running it again is free of effects
+            outputs = self.network.head(logits)
+        outputs = outputs.detach()
+        return outputs if self.to_probabilities is None else self.to_probabilities(outputs)
 
     def means(self) -> dict[str, float]:
         if self.loss_sum is None:

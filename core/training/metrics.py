@@ -17,6 +17,10 @@ indices, one-hot rows or a 0/1 column). Where Keras differs from this:
 - auc is Keras's AUC(): ROC, 200 thresholds, trapezoids, one-hot entries flattened (micro). It is
   the exact ROC AUC of the scores bucketed at the thresholds (ties within 1/199 count half).
 - r2_score is Keras's R2Score() (uniform average over outputs), summed in float64.
+
+The training loop spares the probabilities where a metric reads only the order of the scores or
+thresholds a sigmoid at 0.5 (`reads_logits_of`): it then gets the logits shifted by 0.5, which
+rank as the probabilities do and are above 0.5 exactly where sigmoid(logit) is.
 """
 
 from __future__ import annotations
@@ -50,13 +54,20 @@ class MetricDef:
     make: Callable[[], MetricState]
     higher_is_better: bool = False
     min_classes: int = 0  # fewer classes than this and the metric says nothing
+    # Output activations through which the metric may read `logits + 0.5` instead of the
+    # probabilities (see the module's docstring); a single softmax unit never.
+    reads_logits_of: frozenset[str] = frozenset()
+
+
+ORDER = frozenset({"softmax", "sigmoid"})  # argmax and top-k: any order-preserving activation
+SIGMOID = frozenset({"sigmoid"})  # thresholds at 0.5: element-wise, so the sigmoid only
 
 
 METRICS: Registry[MetricDef] = Registry("metric")
 
 
 class SampleMean:
-    """The mean over samples of a per-sample value."""
+    """The mean over samples of a per-sample value, summed in float64 into one tensor."""
 
     def __init__(self, per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
         self.per_sample = per_sample
@@ -64,14 +75,17 @@ class SampleMean:
         self.count = 0
 
     def update(self, outputs: torch.Tensor, y: torch.Tensor) -> None:
-        value = self.per_sample(outputs, y).float().sum()
-        self.total = value if self.total is None else self.total + value
+        value = self.per_sample(outputs, y).sum(dtype=torch.float64)
+        if self.total is None:
+            self.total = value
+        else:
+            self.total.add_(value)
         self.count += outputs.shape[0]
 
     def compute(self) -> torch.Tensor:
         if self.total is None:
             return torch.tensor(math.nan)
-        return self.total / self.count
+        return (self.total / self.count).float()
 
 
 class RootMean(SampleMean):
@@ -92,11 +106,11 @@ class Sums:
 
     def update(self, outputs: torch.Tensor, y: torch.Tensor) -> None:
         batch = self.sums(outputs, y)
-        self.totals = (
-            batch
-            if self.totals is None
-            else [a + b for a, b in zip(self.totals, batch, strict=True)]
-        )
+        if self.totals is None:
+            self.totals = batch  # fresh tensors: the first batch's become the totals
+            return
+        for total, value in zip(self.totals, batch, strict=True):
+            total.add_(value)
 
     def compute(self) -> torch.Tensor:
         return torch.tensor(math.nan) if self.totals is None else self.result(*self.totals)
@@ -254,19 +268,37 @@ def _sums_of(
 
 
 for _name in ("accuracy", "categorical_accuracy", "sparse_categorical_accuracy"):
-    METRICS.register(_name)(MetricDef(True, _mean_of(_accuracy), higher_is_better=True))
+    METRICS.register(_name)(
+        MetricDef(True, _mean_of(_accuracy), higher_is_better=True, reads_logits_of=ORDER)
+    )
 METRICS.register("binary_accuracy")(
-    MetricDef(True, _mean_of(_binary_accuracy), higher_is_better=True)
+    MetricDef(True, _mean_of(_binary_accuracy), higher_is_better=True, reads_logits_of=SIGMOID)
 )
 for _name in ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy"):
     METRICS.register(_name)(
-        MetricDef(True, _mean_of(_top_k_accuracy), higher_is_better=True, min_classes=TOP_K + 1)
+        MetricDef(
+            True,
+            _mean_of(_top_k_accuracy),
+            higher_is_better=True,
+            min_classes=TOP_K + 1,
+            reads_logits_of=ORDER,
+        )
     )
 METRICS.register("precision")(
-    MetricDef(True, _sums_of(_thresholded_counts, _precision), higher_is_better=True)
+    MetricDef(
+        True,
+        _sums_of(_thresholded_counts, _precision),
+        higher_is_better=True,
+        reads_logits_of=SIGMOID,
+    )
 )
 METRICS.register("recall")(
-    MetricDef(True, _sums_of(_thresholded_counts, _recall), higher_is_better=True)
+    MetricDef(
+        True,
+        _sums_of(_thresholded_counts, _recall),
+        higher_is_better=True,
+        reads_logits_of=SIGMOID,
+    )
 )
 METRICS.register("f1_score")(
     MetricDef(True, _sums_of(_per_class_counts, _macro_f1), higher_is_better=True)

@@ -30,6 +30,9 @@ OptimizerFactory = Callable[[list[dict[str, Any]], Any, float], torch.optim.Opti
 DECAY = "keras_weight_decay"
 # Keras's `optimizer.iterations`, kept in every param group so it travels with state_dict().
 ITERATIONS = "iterations"
+# The steps KerasAdam has taken, on the host (torch's `step` state is a tensor on the
+# parameters' device with the fused kernel: reading it would wait for the device).
+STEPS = "keras_steps"
 FLOAT32_MAX = 3.4028234663852886e38  # a larger learning rate overflows in float32 arithmetic
 
 
@@ -54,8 +57,21 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return groups
 
 
+def fast_path(params: list[torch.Tensor]) -> dict[str, bool]:
+    """torch's fused kernels where every parameter allows them (floating point, on the CPU or a
+    GPU), else its foreach kernels: one call per step over all parameters, never the
+    per-parameter loop that torch picks by default off the GPU."""
+    fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return {"fused": True} if fusable else {"foreach": True}
+
+
+def _all_params(groups: list[dict[str, Any]]) -> list[torch.Tensor]:
+    return [p for g in groups for p in g["params"]]
+
+
 class _KerasOptimizer(torch.optim.Optimizer):
-    """A torch optimizer whose `update` is one of Keras's rules, where torch's differs."""
+    """A torch optimizer whose `update` is one of Keras's rules, where torch's differs, applied
+    to each group's parameters at once with torch's foreach kernels."""
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -64,19 +80,23 @@ class _KerasOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self.update(p, p.grad, self.state[p], group)
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                states = [self.state[p] for p in params]
+                self.update(params, [p.grad for p in params], states, group)
         return loss
 
-    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+    def update(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict], group: dict
+    ) -> None:
         raise NotImplementedError
 
     @staticmethod
-    def buffer(state: dict, name: str, like: torch.Tensor) -> torch.Tensor:
-        if name not in state:
-            state[name] = torch.zeros_like(like, memory_format=torch.preserve_format)
-        return state[name]
+    def buffers(states: list[dict], name: str, like: list[torch.Tensor]) -> list[torch.Tensor]:
+        for state, p in zip(states, like, strict=True):
+            if name not in state:
+                state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return [state[name] for state in states]
 
 
 class KerasSGD(_KerasOptimizer):
@@ -88,16 +108,21 @@ class KerasSGD(_KerasOptimizer):
     def __init__(self, params: Any, *, lr: float, momentum: float, nesterov: bool):
         super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov})
 
-    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+    def update(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict], group: dict
+    ) -> None:
         lr, momentum = group["lr"], group["momentum"]
         if momentum == 0:
-            p.add_(g, alpha=-lr)
+            torch._foreach_add_(params, grads, alpha=-lr)
             return
-        velocity = self.buffer(state, "velocity", p).mul_(momentum).add_(g, alpha=-lr)
+        velocity = self.buffers(states, "velocity", params)
+        torch._foreach_mul_(velocity, momentum)
+        torch._foreach_add_(velocity, grads, alpha=-lr)
         if group["nesterov"]:
-            p.add_(velocity, alpha=momentum).add_(g, alpha=-lr)
+            torch._foreach_add_(params, velocity, alpha=momentum)
+            torch._foreach_add_(params, grads, alpha=-lr)
         else:
-            p.add_(velocity)
+            torch._foreach_add_(params, velocity)
 
 
 class KerasRMSprop(_KerasOptimizer):
@@ -113,38 +138,58 @@ class KerasRMSprop(_KerasOptimizer):
         defaults = {"lr": lr, "rho": rho, "momentum": momentum, "eps": eps, "centered": centered}
         super().__init__(params, defaults)
 
-    def update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+    def update(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict], group: dict
+    ) -> None:
         rho, eps = group["rho"], group["eps"]
-        v = self.buffer(state, "velocity", p).mul_(rho).addcmul_(g, g, value=1 - rho)
+        v = self.buffers(states, "velocity", params)
+        torch._foreach_mul_(v, rho)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - rho)
         if group["centered"]:
-            mean = self.buffer(state, "average_gradient", p).mul_(rho).add_(g, alpha=1 - rho)
-            denominator = v.addcmul(mean, mean, value=-1).add_(eps)
+            mean = self.buffers(states, "average_gradient", params)
+            torch._foreach_mul_(mean, rho)
+            torch._foreach_add_(mean, grads, alpha=1 - rho)
+            denominator = torch._foreach_addcmul(v, mean, mean, value=-1)
+            torch._foreach_add_(denominator, eps)
         else:
-            denominator = v.add(eps)
-        increment = g.div(denominator.sqrt_()).mul_(group["lr"])
+            denominator = torch._foreach_add(v, eps)
+        torch._foreach_sqrt_(denominator)
+        increment = torch._foreach_div(grads, denominator)
+        torch._foreach_mul_(increment, group["lr"])
         if group["momentum"] > 0:
-            m = self.buffer(state, "momentum", p).mul_(group["momentum"]).add_(increment)
-            p.sub_(m)
+            m = self.buffers(states, "momentum", params)
+            torch._foreach_mul_(m, group["momentum"])
+            torch._foreach_add_(m, increment)
+            torch._foreach_sub_(params, m)
         else:
-            p.sub_(increment)
+            torch._foreach_sub_(params, increment)
 
 
 class KerasAdam(torch.optim.Adam):
-    """torch's Adam with Keras's epsilon. Keras folds the bias corrections into the step size
-    and adds eps to sqrt(v): w -= lr · sqrt(1 - b2^t) / (1 - b1^t) · m / (sqrt(v) + eps); torch
-    adds it to sqrt(v / (1 - b2^t)). They agree when torch's eps is eps / sqrt(1 - b2^t),
-    which is set before each step (AMSGrad alike)."""
+    """torch's Adam (its fused kernel where it can) with Keras's epsilon. Keras folds the bias
+    corrections into the step size and adds eps to sqrt(v):
+    w -= lr · sqrt(1 - b2^t) / (1 - b1^t) · m / (sqrt(v) + eps); torch adds it to
+    sqrt(v / (1 - b2^t)). They agree when torch's eps is eps / sqrt(1 - b2^t), which a step
+    pre-hook sets before each step (AMSGrad alike): torch's own `step` runs, wrapped once."""
 
     def __init__(self, params: Any, *, epsilon: float, **kwargs: Any):
-        super().__init__(params, eps=epsilon, **kwargs)
+        groups = list(params)
+        super().__init__(groups, eps=epsilon, **fast_path(_all_params(groups)), **kwargs)
         self.keras_epsilon = epsilon
+        self.register_step_pre_hook(KerasAdam._keras_eps)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        for group in self.param_groups:
-            done = next((s["step"] for p in group["params"] if (s := self.state.get(p))), None)
-            t = 1 if done is None else int(done) + 1  # torch keeps `step` on the CPU: no sync
-            group["eps"] = self.keras_epsilon / math.sqrt(1.0 - group["betas"][1] ** t)
-        return super().step(closure)
+    @staticmethod
+    def _keras_eps(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        assert isinstance(optimizer, KerasAdam)
+        for group in optimizer.param_groups:
+            t = group.get(STEPS)
+            if t is None:  # a fresh group, or one restored from a checkpoint without the count
+                done = next(
+                    (s["step"] for p in group["params"] if (s := optimizer.state.get(p))), 0
+                )
+                t = int(done)  # read once: the count then lives in the group, on the host
+            group[STEPS] = t = t + 1
+            group["eps"] = optimizer.keras_epsilon / math.sqrt(1.0 - group["betas"][1] ** t)
 
 
 @OPTIMIZERS.register("sgd")
@@ -171,6 +216,7 @@ def adagrad(groups: list[dict[str, Any]], spec: O.Adagrad, lr: float) -> torch.o
     # eps 0 gives Keras's rule exactly. lr_decay stays 0 (Keras has none).
     return torch.optim.Adagrad(
         groups,
+        **fast_path(_all_params(groups)),
         lr=lr,
         initial_accumulator_value=spec.initial_accumulator_value + spec.epsilon,
         eps=0.0,
@@ -181,7 +227,7 @@ def adagrad(groups: list[dict[str, Any]], spec: O.Adagrad, lr: float) -> torch.o
 def adadelta(groups: list[dict[str, Any]], spec: O.Adadelta, lr: float) -> torch.optim.Optimizer:
     # The same rule in both (eps inside both square roots, lr applied to the delta); only the
     # defaults differ: Keras's lr 0.001 and eps 1e-7 against torch's 1.0 and 1e-6.
-    return torch.optim.Adadelta(groups, lr=lr, rho=spec.rho, eps=spec.epsilon)
+    return torch.optim.Adadelta(groups, lr=lr, rho=spec.rho, eps=spec.epsilon, foreach=True)
 
 
 @OPTIMIZERS.register("adam")
@@ -203,7 +249,9 @@ def nadam(groups: list[dict[str, Any]], spec: O.Nadam, lr: float) -> torch.optim
     # Keras's has no momentum_decay (0.96^t), so torch's is 1 (its default 0.004). Both add eps
     # to sqrt(v / (1 - b2^t)): the rest is the same.
     betas = (spec.beta_1, spec.beta_2)
-    return torch.optim.NAdam(groups, lr=lr, betas=betas, eps=spec.epsilon, momentum_decay=1.0)
+    return torch.optim.NAdam(
+        groups, lr=lr, betas=betas, eps=spec.epsilon, momentum_decay=1.0, foreach=True
+    )
 
 
 @OPTIMIZERS.register("adamax")
@@ -213,7 +261,7 @@ def adamax(groups: list[dict[str, Any]], spec: O.Adamax, lr: float) -> torch.opt
     # Keras's by less than eps (by (1 - b2) · eps per step of decay), a relative difference
     # below eps / u that only gradients near eps (1e-7) can see.
     betas = (spec.beta_1, spec.beta_2)
-    return torch.optim.Adamax(groups, lr=lr, betas=betas, eps=spec.epsilon)
+    return torch.optim.Adamax(groups, lr=lr, betas=betas, eps=spec.epsilon, foreach=True)
 
 
 def clip_gradients(params: list[torch.Tensor], spec: Any) -> None:
@@ -225,14 +273,16 @@ def clip_gradients(params: list[torch.Tensor], spec: Any) -> None:
     if spec.clipvalue is not None:
         torch.nn.utils.clip_grad_value_(params, spec.clipvalue)
     elif spec.clipnorm is not None:
-        for g in grads:
-            g.mul_(spec.clipnorm / torch.linalg.vector_norm(g).clamp(min=spec.clipnorm))
+        norms = torch._foreach_norm(grads)
+        torch._foreach_clamp_min_(norms, spec.clipnorm)
+        torch._foreach_reciprocal_(norms)
+        torch._foreach_mul_(norms, spec.clipnorm)
+        torch._foreach_mul_(grads, norms)
     elif spec.global_clipnorm is not None:
         # Not torch's clip_grad_norm_, which divides by the norm + 1e-6.
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         scale = spec.global_clipnorm / norm.clamp(min=spec.global_clipnorm)
-        for g in grads:
-            g.mul_(scale.to(g.device))
+        torch._foreach_mul_(grads, scale.to(grads[0].device))
 
 
 def _decay_weights(optimizer: torch.optim.Optimizer) -> None:
@@ -240,11 +290,9 @@ def _decay_weights(optimizer: torch.optim.Optimizer) -> None:
     parameters that have a gradient, before the update."""
     with torch.no_grad():
         for group in optimizer.param_groups:
-            if group[DECAY]:
-                factor = 1.0 - group["lr"] * group[DECAY]
-                for p in group["params"]:
-                    if p.grad is not None:
-                        p.mul_(factor)
+            params = [p for p in group["params"] if p.grad is not None]
+            if group[DECAY] and params:
+                torch._foreach_mul_(params, 1.0 - group["lr"] * group[DECAY])
 
 
 def build_optimizer(

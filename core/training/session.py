@@ -17,7 +17,6 @@ from core.data import Arrays
 from core.data.base import split
 from core.data.catalog import UploadedDatasets, load, resolve
 from core.data.preprocessing import ModelData, fit_scaler
-from core.nn.layers import activation_module
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import DatasetSpec, JobSpec
@@ -180,7 +179,5 @@ def make_objective(spec: JobSpec, plan: JobPlan) -> Objective:
         loss=LOSSES.get(spec.training.loss.type).make(spec.training.loss.options()),
         use_logits=plan.use_logits,
         metrics={name: METRICS.get(name) for name in spec.training.metrics},
-        to_metric_inputs=activation_module(plan.metrics_activation)
-        if plan.metrics_activation
-        else None,
+        metrics_activation=plan.metrics_activation,
     )

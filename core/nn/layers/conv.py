@@ -1,10 +1,13 @@
 """Builders of the convolution layers, and the window arithmetic pooling shares with them.
 
 Keras computes on channels-last tensors and PyTorch's convolutions want channels first, so
-`ChannelsLast` moves the channel axis in and out around the PyTorch layer. Keras's "same"
-padding is TensorFlow's: the total padding that keeps ceil(size / stride) outputs, split with
-the odd cell after (bottom/right), which PyTorch's own `padding="same"` cannot do for strides
-above 1, so the input is padded explicitly.
+`ChannelsLast` moves the channel axis in and out around the PyTorch layer: that is the layer as a
+builder returns it, on Keras's layout. Inside a network the layers run channels-first
+(`core.nn.layout`), with `ChannelsLast.channels_first()`. Keras's "same" padding is
+TensorFlow's: the total padding that keeps ceil(size / stride) outputs, split with the odd cell
+after (bottom/right). Where it splits evenly it is passed to the PyTorch layer, which pads each
+side by as much; otherwise (PyTorch's own `padding="same"` cannot do strides above 1) the input
+is padded explicitly.
 """
 
 from __future__ import annotations
@@ -72,24 +75,50 @@ def window_shape(
     return out, torch_padding([padding_amounts(*a, padding) for a in args])
 
 
+def symmetric(padding: Shape) -> Shape | None:
+    """Per spatial axis (first axis first), the padding of each side where `F.pad`'s `padding`
+    pads both sides of every axis alike; else None."""
+    before, after = padding[0::2], padding[1::2]
+    return tuple(reversed(before)) if before == after else None
+
+
+PADDED_BY_ITSELF = (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.MaxPool2d)  # zeros and -inf
+
+
 class ChannelsLast(nn.Module):
     """Runs a channels-first PyTorch layer on a channels-last tensor, after padding its spatial
-    axes with `value` by `padding` (`F.pad`'s order)."""
+    axes with `value` by `padding` (`F.pad`'s order); on a channels-first tensor after
+    `channels_first()`."""
 
     def __init__(self, layer: nn.Module, padding: Shape = (), value: float = 0.0):
         super().__init__()
         self.layer = layer
         self.padding = padding
         self.value = value
+        self.first = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.movedim(-1, 1)
+        if not self.first:
+            x = x.movedim(-1, 1)
         if any(self.padding):
             x = F.pad(x, self.padding, value=self.value)
-        return self.layer(x).movedim(1, -1)
+        x = self.layer(x)
+        return x if self.first else x.movedim(1, -1)
 
     def extra_repr(self) -> str:
-        return f"padding={self.padding}" if any(self.padding) else ""
+        layout = "channels_first" if self.first else "channels_last"
+        return f"{layout}, padding={self.padding}" if any(self.padding) else layout
+
+    def channels_first(self) -> ChannelsLast:
+        """The same layer on channels-first tensors. A symmetric padding goes to the PyTorch
+        layer, which pads each side itself (a convolution with zeros, max pooling with -inf, as
+        here; Keras's padding never exceeds half the window, as PyTorch requires)."""
+        self.first = True
+        half = symmetric(self.padding)
+        if any(self.padding) and half is not None and isinstance(self.layer, PADDED_BY_ITSELF):
+            self.layer.padding = half
+            self.padding = ()
+        return self
 
 
 def convolution(spec: L.Conv1D | L.Conv2D, shape: Shape, rank: int) -> Built:

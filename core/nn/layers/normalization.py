@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.nn.layers.base import LAYERS, Built, LayerShapeError, Shape
@@ -56,10 +57,18 @@ class BatchNormalization(ScaleAndOffset):
         self.register_buffer("moving_mean", torch.zeros(channels))
         self.register_buffer("moving_variance", torch.ones(channels))
 
+    def channels_first(self, rank: int) -> BatchNormalization:
+        """On channels-first tensors of `rank` (batch axis included): the channel axis moves
+        from last to second, the axes between move one place back."""
+        self.axis = 1 if self.axis == rank - 1 else self.axis + (self.axis > 0)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         if dtype in HALF:
             x = x.float()
+        if self.axis == 1:  # channels-first, or (batch, features): PyTorch's own kernel
+            return self._native(x).to(dtype)
         shape = [1] * x.dim()
         shape[self.axis] = -1
         if self.training:
@@ -73,6 +82,20 @@ class BatchNormalization(ScaleAndOffset):
             mean, variance = self.moving_mean, self.moving_variance
         x = (x - mean.view(shape)) * torch.rsqrt(variance.view(shape) + self.epsilon)
         return self.affine(x, shape).to(dtype)
+
+    def _native(self, x: torch.Tensor) -> torch.Tensor:
+        """The same arithmetic in `F.batch_norm`'s single kernel (forward and backward). Its own
+        moving averages would take the unbiased variance: Keras's move here, without autograd."""
+        if not self.training:
+            mean, variance = self.moving_mean, self.moving_variance
+            return F.batch_norm(x, mean, variance, self.gamma, self.beta, False, 0.0, self.epsilon)
+        with torch.no_grad():
+            dims = [d for d in range(x.dim()) if d != 1]
+            variance, mean = torch.var_mean(x, dim=dims, correction=0)
+            weight = 1.0 - self.momentum
+            self.moving_mean.lerp_(mean.to(self.moving_mean.dtype), weight)
+            self.moving_variance.lerp_(variance.to(self.moving_variance.dtype), weight)
+        return F.batch_norm(x, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}, momentum={self.momentum}, epsilon={self.epsilon}"

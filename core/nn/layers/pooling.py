@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.nn.layers.base import LAYERS, Built, Shape
-from core.nn.layers.conv import ChannelsLast, check_rank, window_shape
+from core.nn.layers.conv import ChannelsLast, check_rank, symmetric, window_shape
 from core.spec.layers import pooling as L
 from core.spec.layers.conv import as_tuple
 
@@ -30,8 +30,9 @@ GlobalPoolingSpec = (
 
 
 class AveragePooling(nn.Module):
-    """Channels-last average pooling; with padding, each window's sum is divided by the number
-    of input cells it covers (padded cells excluded)."""
+    """Average pooling on channels-last tensors (channels-first after `channels_first()`); with
+    padding, each window's sum is divided by the number of input cells it covers (padded cells
+    excluded)."""
 
     def __init__(self, rank: int, window: Shape, strides: Shape, padding: Shape):
         super().__init__()
@@ -39,15 +40,28 @@ class AveragePooling(nn.Module):
         self.window = window
         self.strides = strides
         self.padding = padding
+        self.first = False
+
+    def channels_first(self) -> AveragePooling:
+        self.first = True
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.movedim(-1, 1)
+        if not self.first:
+            x = x.movedim(-1, 1)
+        x = self._pool(x)
+        return x if self.first else x.movedim(1, -1)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
         if not any(self.padding):
-            return self.pool(x, self.window, self.strides).movedim(1, -1)
+            return self.pool(x, self.window, self.strides)
+        half = symmetric(self.padding)
+        if half is not None:  # PyTorch pads and leaves the padded cells out of each average
+            return self.pool(x, self.window, self.strides, half, count_include_pad=False)
         ones = x.new_ones((1, 1, *x.shape[2:]))
         sums = self.pool(F.pad(x, self.padding), self.window, self.strides)
         counts = self.pool(F.pad(ones, self.padding), self.window, self.strides)
-        return (sums / counts).movedim(1, -1)
+        return sums / counts
 
     def extra_repr(self) -> str:
         return f"window={self.window}, strides={self.strides}, padding={self.padding}"
@@ -86,15 +100,22 @@ def average_pooling2d(spec: L.AveragePooling2D, shape: Shape) -> Built:
 
 
 class GlobalPooling(nn.Module):
-    """Max or mean over every axis but the batch and the (last) channel axis."""
+    """Max or mean over every axis but the batch and the channel axis (the last; the second
+    after `channels_first()`)."""
 
     def __init__(self, reduce: Callable[..., torch.Tensor], keepdims: bool):
         super().__init__()
         self.reduce = reduce
         self.keepdims = keepdims
+        self.first = False
+
+    def channels_first(self) -> GlobalPooling:
+        self.first = True
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.reduce(x, dim=tuple(range(1, x.dim() - 1)), keepdim=self.keepdims)
+        axes = range(2, x.dim()) if self.first else range(1, x.dim() - 1)
+        return self.reduce(x, dim=tuple(axes), keepdim=self.keepdims)
 
 
 def global_pooling(

@@ -15,17 +15,24 @@ from core.spec.regularizers import L1L2
 
 
 class SpatialDropout(nn.Module):
-    """Zeroes whole channels of channels-last inputs with probability `rate` (one draw per
-    sample and channel) and scales the rest by 1 / (1 - rate), as Keras does."""
+    """Zeroes whole channels (the last axis; the second after `channels_first()`) with
+    probability `rate` (one draw per sample and channel) and scales the rest by
+    1 / (1 - rate), as Keras does."""
 
     def __init__(self, rate: float):
         super().__init__()
         self.rate = rate
+        self.first = False
+
+    def channels_first(self) -> SpatialDropout:
+        self.first = True
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0:
             return x
-        shape = (x.shape[0], *(1,) * (x.dim() - 2), x.shape[-1])
+        ones = (1,) * (x.dim() - 2)
+        shape = (*x.shape[:2], *ones) if self.first else (x.shape[0], *ones, x.shape[-1])
         keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - self.rate)
         return x * keep / (1 - self.rate)
 

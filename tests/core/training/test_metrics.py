@@ -10,14 +10,20 @@ import pytest
 import sklearn.metrics as skm
 import torch
 import torch.nn.functional as F
+from pydantic import TypeAdapter
 
 from core.data import DATASETS
 from core.data.base import split
 from core.errors import SpecError
+from core.nn.network import build_network
 from core.series import best_of
 from core.settings import Settings
 from core.spec import JobSpec
+from core.spec.job import ModelSpec
+from core.spec.optimizers import OptimizerSpec
+from core.training.loop import Objective, TensorData, evaluate, fit
 from core.training.metrics import METRICS
+from core.training.optimizers import build_optimizer
 from core.training.plan import plan_job
 from core.training.session import train_spec
 
@@ -261,3 +267,73 @@ def test_the_loop_logs_epoch_metrics_that_match_sklearn_on_the_validation_set() 
     assert last["val_f1_score"] == pytest.approx(skm.f1_score(truth, p > 0.5), abs=1e-6)
     auc = skm.roc_auc_score(truth, keras_buckets(p))
     assert last["val_auc"] == pytest.approx(auc, abs=1e-6)
+
+
+CLASSIFIER_METRICS = [
+    "accuracy",
+    "binary_accuracy",
+    "top_k_categorical_accuracy",
+    "precision",
+    "recall",
+    "f1_score",
+    "auc",
+]
+
+
+def one_layer(units: int, activation: str | None):
+    layer = {"type": "dense", "units": units, "activation": activation or "linear"}
+    network = build_network(ModelSpec.model_validate({"layers": [layer]}), (5,))
+    network.initialize()
+    return network
+
+
+@pytest.mark.parametrize(
+    ("units", "activation", "metrics_activation"),
+    [(1, "sigmoid", None), (1, None, "sigmoid"), (3, "sigmoid", None), (7, "softmax", None)],
+)
+def test_the_loop_reads_metrics_from_logits_as_from_probabilities(
+    units, activation, metrics_activation
+) -> None:
+    """Where a metric reads the logits (argmax, top-k, a sigmoid's 0.5 threshold), its epoch
+    value is the one the probabilities give."""
+    torch.manual_seed(0)
+    network = one_layer(units, activation)
+    x = torch.randn(N, 5)
+    y = (torch.rand(N, units) > 0.5).float() if units > 1 else (torch.rand(N, 1) > 0.5).float()
+    if activation == "softmax":
+        y = F.one_hot(torch.randint(0, units, (N,)), units).float()
+    names = [m for m in CLASSIFIER_METRICS if units > 5 or "top_k" not in m]
+    objective = Objective(
+        loss=lambda out, target: (out - target).square().mean(),
+        use_logits=True,
+        metrics={name: METRICS.get(name) for name in names},
+        metrics_activation=metrics_activation,
+    )
+    logged = evaluate(network, objective, TensorData(x, y), batch_size=50)
+    with torch.no_grad():
+        p = network(x)
+        p = torch.sigmoid(p) if metrics_activation else p
+    for name in names:
+        assert logged[name] == pytest.approx(epoch(name, p, y), abs=1e-6), name
+
+
+def test_training_runs_no_softmax_with_autograd_for_the_metrics() -> None:
+    """A cross-entropy from logits: the head (softmax) runs for the metrics without gradients,
+    and only for those that need probabilities."""
+    torch.manual_seed(0)
+    network = one_layer(7, "softmax")
+    calls: list[bool] = []
+    network.head.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))
+    objective = Objective(
+        loss=lambda logits, target: F.cross_entropy(logits, target),
+        use_logits=True,
+        metrics={"accuracy": METRICS.get("accuracy")},
+    )
+    adam = TypeAdapter(OptimizerSpec).validate_python("adam")
+    optimization = build_optimizer(network, adam, steps_per_epoch=4, epochs=1)
+    data = TensorData(torch.randn(40, 5), torch.randint(0, 7, (40,)))
+    fit(network, objective, optimization, data, epochs=1, batch_size=10)
+    assert calls == []  # accuracy reads the logits
+    objective = Objective(objective.loss, True, {"auc": METRICS.get("auc")})
+    fit(network, objective, optimization, data, epochs=1, batch_size=10)
+    assert calls == [False] * 4
