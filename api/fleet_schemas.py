@@ -54,8 +54,8 @@ class WorkerOut(BaseModel):
 
 class OldestJob(BaseModel):
     id: str
-    created_at: datetime
-    waiting_seconds: float = Field(description="since it was submitted")
+    enqueued_at: datetime
+    waiting_seconds: float = Field(description="since it entered the queue (or was requeued)")
 
 
 class QueueOut(BaseModel):

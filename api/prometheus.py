@@ -115,7 +115,7 @@ class FleetCollector(Collector):
         for queue in queues:
             d = depths.get(queue, fleet_stats.QueueDepth(0))
             depth.add_metric([queue], d.queued)
-            age = age_seconds(d.oldest_created_at) if d.oldest_created_at else 0.0
+            age = age_seconds(d.oldest_enqueued_at) if d.oldest_enqueued_at else 0.0
             oldest.add_metric([queue], age)
             running.add_metric([queue], counts.get((JobStatus.RUNNING.value, queue), 0))
             serving.add_metric([queue], len(fleet.serving(queue)))
@@ -154,7 +154,11 @@ def scraper(request: Request) -> None:
     token = request.app.state.settings.metrics_token
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    ):
         return
     me = caller(request, None)
     if me.role is not Role.ADMIN:

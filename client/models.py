@@ -125,7 +125,7 @@ class Worker(_Model):
 
 class OldestJob(_Model):
     id: str
-    created_at: datetime
+    enqueued_at: datetime
     waiting_seconds: float
 
 

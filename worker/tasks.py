@@ -13,6 +13,7 @@ from core.errors import NotFoundError
 from core.running.runner import RELEASED, Runner
 from core.settings import Settings
 from core.store.db import is_transient, session_factory
+from core.store.jobs import get_job
 from core.sweeps.controller import after_trial
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ def register(app: Celery, settings: Settings) -> None:
         try:
             outcome = _runner(settings, worker).run(job_id)
             if outcome == RELEASED:  # this worker is stopping: hand the job to another one
-                queue = (self.request.delivery_info or {}).get("routing_key") or "cpu"
-                app.send_task(TRAIN_TASK, args=[job_id], queue=queue)
+                app.send_task(TRAIN_TASK, args=[job_id], queue=_queue_of(settings, job_id))
             elif outcome is not None:
                 _trial_ended(app, settings, job_id)
             return outcome
@@ -60,6 +60,12 @@ def register(app: Celery, settings: Settings) -> None:
             delay = min(STORE_DELAY_MAX, 2.0 ** min(self.request.retries, 6))
             log.warning("job %s: store unreachable (%s); retrying in %.0fs", job_id, e, delay)
             raise self.retry(exc=e, countdown=delay, max_retries=STORE_RETRIES) from e
+
+
+def _queue_of(settings: Settings, job_id: str) -> str:
+    """The job's own queue, as the store has it (a cuda job stays on a GPU queue)."""
+    with session_factory(settings.database_url)() as session:
+        return get_job(session, job_id=job_id).queue
 
 
 def _trial_ended(app: Celery, settings: Settings, job_id: str) -> None:

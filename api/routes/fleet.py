@@ -40,11 +40,11 @@ def list_queues(
         depth = depths.get(name, fleet_stats.QueueDepth(0))
         serving = fleet.serving(name)
         oldest = None
-        if depth.oldest_id is not None and depth.oldest_created_at is not None:
+        if depth.oldest_id is not None and depth.oldest_enqueued_at is not None:
             oldest = OldestJob(
                 id=depth.oldest_id,
-                created_at=depth.oldest_created_at,
-                waiting_seconds=round(age_seconds(depth.oldest_created_at), 3),
+                enqueued_at=depth.oldest_enqueued_at,
+                waiting_seconds=round(age_seconds(depth.oldest_enqueued_at), 3),
             )
         answer.append(
             QueueOut(

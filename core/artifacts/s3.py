@@ -33,7 +33,8 @@ from core.artifacts.base import ArtifactsUnavailable, check_key, check_prefix
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PART_BYTES = 8 * 1024 * 1024  # multipart above this size, in parts of this size
-_CLIENT_ERROR = re.compile(r"status code: 4\d\d")
+# A request the store refuses (4xx), but for a timeout (408) and throttling (429): retried.
+_CLIENT_ERROR = re.compile(r"status code: 4(?!08|29)\d\d")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

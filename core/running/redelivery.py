@@ -51,6 +51,22 @@ def redeliver(settings: Settings, send: Send) -> list[str]:
         broker.close()
 
 
+def to_front(settings: Settings, sent: list[tuple[str, str]]) -> None:
+    """Move the messages just sent, as (queue, message id) in this order, to the front of
+    their queues: jobs requeued after their worker died were taken before those waiting. A
+    message a worker took meanwhile is fine where it is; a broker that cannot be read leaves
+    them at the back (logged)."""
+    try:
+        broker = RedisQueues.connect(settings.broker_url, settings.broker_key_prefix)
+        try:
+            for queue, message_id in reversed(sent):
+                broker.place(queue, message_id, None)
+        finally:
+            broker.close()
+    except Exception:
+        log.warning("could not move requeued jobs to the front of their queues", exc_info=True)
+
+
 def resend_lost(
     sessions: sessionmaker[Session], broker: RedisQueues, send: Send, *, grace_seconds: float
 ) -> list[str]:

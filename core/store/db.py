@@ -71,6 +71,19 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# libpq's: connect within 5 s; an idle-looking connection is probed after 5 s of silence,
+# every 2 s, and given up after 3 unanswered probes (about 11 s to notice a dead peer).
+POSTGRES_TIMEOUTS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+# How long a connection stuck on a silent store may take to notice (connect or keepalives).
+STORE_STALL_SECONDS = 15.0
+
+
 def _create_engine(url: str, limits: PoolLimits) -> Engine:
     parsed = make_url(url)
     pool = {
@@ -79,7 +92,11 @@ def _create_engine(url: str, limits: PoolLimits) -> Engine:
         "pool_timeout": limits.timeout_seconds,
     }
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **pool)
+        # A store cut off by a network that drops packets (rather than refusing them) must
+        # fail a connect or a query in seconds, not after the kernel's TCP retries (minutes):
+        # heartbeats come back soon after the store does (core.running.reaper).
+        args = POSTGRES_TIMEOUTS if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=args, **pool)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     else:

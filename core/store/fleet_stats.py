@@ -30,12 +30,12 @@ def _live(project: str | None) -> Any:
 class QueueDepth:
     queued: int
     oldest_id: str | None = None
-    oldest_created_at: datetime | None = None
+    oldest_enqueued_at: datetime | None = None
 
 
 def queue_depths(session: Session, *, project: str | None) -> dict[str, QueueDepth]:
     """Per queue with queued jobs: how many (of `project`, None: every project) and the
-    one submitted first."""
+    one waiting longest (since it entered the queue: a requeued job since its requeue)."""
     queued = _live(project) & (Job.status == JobStatus.QUEUED.value)
     counts = dict(
         session.execute(select(Job.queue, func.count()).where(queued).group_by(Job.queue)).all()
@@ -43,9 +43,9 @@ def queue_depths(session: Session, *, project: str | None) -> dict[str, QueueDep
     depths = {}
     for queue, count in counts.items():
         oldest = session.execute(
-            select(Job.id, Job.created_at)
+            select(Job.id, Job.enqueued_at)
             .where(queued, Job.queue == queue)
-            .order_by(Job.created_at, Job.id)
+            .order_by(Job.enqueued_at, Job.created_at, Job.id)
             .limit(1)
         ).first()
         depths[queue] = QueueDepth(count, *(oldest or (None, None)))

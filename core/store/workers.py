@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.store.base import upsert_insert, utcnow
-from core.store.jobs import JobWarning, warnings_of
+from core.store.jobs import JobWarning, store_now, warnings_of
 from core.store.models import Job, JobStatus, Worker
 
 PRUNE_AFTER = timedelta(days=1)  # a worker silent this long leaves the table
@@ -63,7 +63,7 @@ def beat(session: Session, *, info: WorkerInfo) -> None:
         "gpu_count": info.gpu_count,
         "version": info.version,
         "started_at": now,
-        "last_heartbeat": now,
+        "last_heartbeat": store_now(session),  # judged by the store's clock, as job leases
     }
     statement = upsert_insert(session)(Worker).values(**values)
     kept = {k: v for k, v in values.items() if k not in ("id", "started_at")}
@@ -77,13 +77,13 @@ def forget(session: Session, *, worker_id: str) -> None:
 
 def prune(session: Session, *, older_than: timedelta = PRUNE_AFTER) -> int:
     """Delete the rows of workers silent for `older_than` (killed, never shut down)."""
-    cutoff = utcnow() - older_than
+    cutoff = store_now(session) - older_than
     return session.execute(delete(Worker).where(Worker.last_heartbeat < cutoff)).rowcount
 
 
 def live_workers(session: Session, *, within_seconds: float) -> list[Worker]:
     """Workers whose last heartbeat is at most `within_seconds` old, by id."""
-    cutoff = utcnow() - timedelta(seconds=within_seconds)
+    cutoff = store_now(session) - timedelta(seconds=within_seconds)
     query = select(Worker).where(Worker.last_heartbeat >= cutoff).order_by(Worker.id)
     return list(session.scalars(query))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.spec.callbacks import EarlyStopping as EarlyStoppingSpec
 from core.training.callbacks import Callback, TrainState
-from core.training.monitor import higher_is_better, improves
+from core.training.monitor import improves, maximizes
 
 
 class StopReason(StrEnum):
@@ -39,8 +39,8 @@ def decide(
     """
     if epoch < spec.start_from_epoch:
         return state, False, False
-    better = improves(higher_is_better(spec.monitor, spec.mode))
-    delta = spec.min_delta if higher_is_better(spec.monitor, spec.mode) else -spec.min_delta
+    better = improves(maximizes(spec.monitor, spec.mode))
+    delta = spec.min_delta if maximizes(spec.monitor, spec.mode) else -spec.min_delta
 
     def is_improvement(value: float, reference: float | None) -> bool:
         return reference is None or better(value - delta, reference)

@@ -10,13 +10,13 @@ from typing import Any
 
 from core.spec.callbacks import ModelCheckpoint as ModelCheckpointSpec
 from core.training.callbacks import Callback, TrainState
-from core.training.monitor import higher_is_better, improves
+from core.training.monitor import improves, maximizes
 
 
 class ModelCheckpoint(Callback):
     def __init__(self, spec: ModelCheckpointSpec):
         self.spec = spec
-        self.better = improves(higher_is_better(spec.monitor, spec.mode))
+        self.better = improves(maximizes(spec.monitor, spec.mode))
         self.best: float | None = spec.initial_value_threshold
         self.best_epoch: int | None = None  # counted from 1, as the job's series are
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from core.series import direction
 
 
-def higher_is_better(monitor: str, mode: str) -> bool:
+def maximizes(monitor: str, mode: str) -> bool:
     """`max` / `min` as given; `auto`: losses go down, each metric its own way (Keras 3 reads
     the metric's direction the same way). ValueError for a series whose direction is unknown."""
     if mode != "auto":

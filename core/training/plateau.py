@@ -9,7 +9,7 @@ from typing import Any
 
 from core.spec.callbacks import ReduceLROnPlateau as ReduceLROnPlateauSpec
 from core.training.callbacks import Callback, TrainState
-from core.training.monitor import higher_is_better
+from core.training.monitor import maximizes
 
 
 class ReduceLROnPlateau(Callback):
@@ -17,7 +17,7 @@ class ReduceLROnPlateau(Callback):
         self.spec = spec
         # mode "auto" follows the monitored metric's direction, as early_stopping does (Keras 3's
         # ReduceLROnPlateau only looks for "acc" in the name, and would minimise an AUC).
-        self.maximize = higher_is_better(spec.monitor, spec.mode)
+        self.maximize = maximizes(spec.monitor, spec.mode)
         self.best = -math.inf if self.maximize else math.inf
         self.wait = 0
         self.cooldown_counter = 0

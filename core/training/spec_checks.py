@@ -7,7 +7,7 @@ from core.errors import SpecIssue
 from core.nn.network import Network
 from core.series import LOSS, REGULARIZATION_LOSS, VALIDATION_PREFIX
 from core.spec.job import JobSpec
-from core.training.monitor import higher_is_better
+from core.training.monitor import maximizes
 
 
 def check_network(
@@ -91,6 +91,6 @@ def check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -
             )
             continue
         try:
-            higher_is_better(monitor, callback.mode)
+            maximizes(monitor, callback.mode)
         except ValueError as e:
             issues.append(SpecIssue(where, str(e)))

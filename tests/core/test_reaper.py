@@ -15,7 +15,7 @@ from core.running.reaper import Reaper
 from core.settings import Settings
 from core.store import jobs
 from core.store.base import utcnow
-from core.store.db import session_factory
+from core.store.db import STORE_STALL_SECONDS, session_factory
 from core.store.models import Job
 from tests.servers import free_port
 
@@ -88,7 +88,8 @@ def test_after_its_own_store_errors_a_reaper_gives_heartbeats_one_lease(
 ) -> None:
     """A store outage stops every heartbeat: right after it, every lease looks expired. The
     reaper that saw the outage requeues nothing until the workers have had a lease to beat
-    again; a worker that really died is requeued after that."""
+    again (and their connections stuck on the silent store the time to give up); a worker
+    that really died is requeued after that."""
     clock, sent = Clock(), Sent()
     sessions = session_factory(settings.database_url)
     reaper = Reaper(sessions, settings, sent, clock=clock)
@@ -100,10 +101,11 @@ def test_after_its_own_store_errors_a_reaper_gives_heartbeats_one_lease(
         reaper.run_once()
     reaper.sessions = sessions  # back
     silence(settings, settings.job_lease_seconds + 5)
-    clock.now += settings.job_lease_seconds / 2
+    quiet = settings.job_lease_seconds + STORE_STALL_SECONDS
+    clock.now += quiet - 0.1
     assert reaper.run_once() == []
     assert job(settings, job_id).status == "running"
-    clock.now += settings.job_lease_seconds / 2
+    clock.now += 0.1
     assert reaper.run_once() == [job_id]
 
 
@@ -122,7 +124,7 @@ def test_a_reaper_kept_waiting_by_the_store_holds_back_too(settings: Settings) -
     silence(settings, settings.job_lease_seconds + 1)
     assert reaper.run_once() == []  # it waited for the store: maybe it was away
     assert job(settings, job_id).status == "running"
-    clock.now += lease - 0.1
+    clock.now += lease + STORE_STALL_SECONDS - 0.1
     assert reaper.run_once() == []
     clock.now += 0.1
     assert reaper.run_once() == [job_id]
