@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def worker_command(queues: str, concurrency: int, level: str) -> list[str]:
         "--loglevel",
         level,
         "--hostname",
-        f"epochal-{queues.replace(',', '-')}-{os.getpid()}@%h",  # unique per worker process
+        # Unique per worker, also for several started by one process (a test's stack): the
+        # name keys its row in the workers registry and the release of its jobs on shutdown.
+        f"epochal-{queues.replace(',', '-')}-{os.getpid()}-{secrets.token_hex(3)}@%h",
     ]
 
 

@@ -112,3 +112,9 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The standard AWS variables the S3 store reads (credentials, region)."""
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end files first: the two test processes (pytest-xdist, a file each at a time)
+    start the longest work early instead of one finishing it alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)

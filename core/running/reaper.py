@@ -50,6 +50,7 @@ class Reaper:
         send: Send,
         *,
         clock: Callable[[], float] = time.monotonic,
+        redeliver_every: float = REDELIVERY_SECONDS,
     ):
         self.sessions = sessions
         self.settings = settings
@@ -60,6 +61,7 @@ class Reaper:
         self._quiet_seconds = settings.job_lease_seconds + STORE_STALL_SECONDS
         self._quiet_until = clock() + settings.job_lease_seconds  # no history yet
         self._redelivered_at = -math.inf
+        self._redeliver_every = redeliver_every
         self._unsent: dict[str, str] = {}  # committed as queued, not sent yet
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,7 +97,7 @@ class Reaper:
             to_front(self.settings, messages)
         # Reading the broker's queues whole costs more than the rest: every few rounds (a lost
         # message is sent again within a minute; a worker also checks as it connects).
-        if self.clock() - self._redelivered_at >= REDELIVERY_SECONDS:
+        if self.clock() - self._redelivered_at >= self._redeliver_every:
             self._redelivered_at = self.clock()
             sent += redeliver(self.settings, self.send)
         return sent

@@ -217,7 +217,7 @@ def test_a_store_outage_answers_503_and_training_goes_on_without_losing_a_point(
 ) -> None:
     stack = store_stack
     artifacts = Path(stack.env["EPOCHAL_ARTIFACTS_DIR"])
-    epochs = 12
+    epochs = 60  # long enough on an idle machine to still be training when the store stops
     with stack.client() as client:
         job_id = submit(client, digits("through-the-outage", epochs))
         wait_for_epoch(client, job_id, 2, stack)

@@ -24,7 +24,7 @@ from tests.e2e.stack import (
     wait_for_job,
     wait_until,
 )
-from tests.servers import free_port
+from tests.servers import free_port, fresh_postgres_database
 from tests.specs import DIGITS
 
 pytestmark = pytest.mark.e2e
@@ -89,13 +89,22 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_metrics(stack: Stack) -
         )
 
 
-def test_a_stopped_worker_hands_its_job_back(production_settings: dict, tmp_path: Path) -> None:
+def test_a_stopped_worker_hands_its_job_back(
+    production_settings: dict, postgres_server_url: str, tmp_path: Path
+) -> None:
     """SIGTERM a worker mid-training: it stops at once, the job goes back to the queue (this
-    attempt not counted) and another worker trains it."""
-    settings = {
-        **production_settings,
-        "broker_key_prefix": "stop-" + production_settings["broker_key_prefix"],
-    }
+    attempt not counted) and another worker trains it. A database of its own: the module's
+    stack's worker would be in the fleet it reads."""
+    with fresh_postgres_database(postgres_server_url) as database_url:
+        settings = {
+            **production_settings,
+            "database_url": database_url,
+            "broker_key_prefix": "stop-" + production_settings["broker_key_prefix"],
+        }
+        _stop_and_hand_back(settings, tmp_path)
+
+
+def _stop_and_hand_back(settings: dict, tmp_path: Path) -> None:
     with own_stack(tmp_path, **settings) as stack, stack.client() as client:
         stack.start_worker("worker-1")
         spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 60}}

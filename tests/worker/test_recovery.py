@@ -46,6 +46,7 @@ def reaper(settings: Settings) -> Reaper:
         settings,
         sender(create_celery(settings)),
         clock=lambda: started[0],
+        redeliver_every=0,  # each round compares the broker with the store
     )
     started[0] = settings.job_lease_seconds
     return r
