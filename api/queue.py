@@ -21,7 +21,7 @@ from core.store.models import Job
 log = logging.getLogger(__name__)
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(ConnectionError):  # an outage, as the reaper reads it
     pass
 
 

@@ -14,12 +14,11 @@ store is back (core.running.reaper).
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import logs
 from core.errors import LeaseLost, TrainingReleased
+from core.running.periodic import Periodic
 from core.store import jobs as job_store
 from core.store.db import is_transient
 
@@ -38,8 +37,7 @@ class Heartbeat:
             held=True, cancel_requested=False, release_requested=False
         )
         self._failing = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._beating = Periodic(every_seconds, self.beat, f"heartbeat-{job_id}")
 
     def beat(self) -> None:
         """Renew the lease once; a store error is logged (once per outage) and kept quiet."""
@@ -73,18 +71,8 @@ class Heartbeat:
         return state.cancel_requested
 
     def start(self) -> Heartbeat:
-        self._thread = logs.ContextThread(
-            target=self._loop, name=f"heartbeat-{self.job_id}", daemon=True
-        )
-        self._thread.start()
+        self._beating.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every_seconds):
-            self.beat()
+        self._beating.stop()

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.running.periodic import Periodic
 from core.running.redelivery import Send, redeliver, to_front
 from core.settings import Settings
 from core.store import jobs as job_store
@@ -63,8 +63,7 @@ class Reaper:
         self._redelivered_at = -math.inf
         self._redeliver_every = redeliver_every
         self._unsent: dict[str, str] = {}  # committed as queued, not sent yet
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic(settings.reaper_seconds, self._round, "epochal-reaper")
 
     def run_once(self) -> list[str]:
         """One round; returns the ids sent. Raises what the store or the broker raised."""
@@ -102,26 +101,21 @@ class Reaper:
             sent += redeliver(self.settings, self.send)
         return sent
 
-    def start(self, name: str = "epochal-reaper") -> Reaper:
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+    def start(self) -> Reaper:
+        self._rounds.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._rounds.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.reaper_seconds):
-            try:
-                self.run_once()
-            except Exception as e:
-                if not unreachable(e):  # a bug: the whole story
-                    log.exception("reaper round failed")
-                else:  # the store or the broker is away: said once per round, briefly
-                    log.warning("reaper round failed: %s: %s", type(e).__name__, e)
+    def _round(self) -> None:
+        try:
+            self.run_once()
+        except Exception as e:
+            if not unreachable(e):  # a bug: the whole story
+                log.exception("reaper round failed")
+            else:  # the store or the broker is away: said once per round, briefly
+                log.warning("reaper round failed: %s: %s", type(e).__name__, e)
 
 
 def unreachable(error: BaseException) -> bool:
