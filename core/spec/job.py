@@ -105,6 +105,11 @@ class TrainingSpec(Spec):
     seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
     callbacks: list[CallbackSpec] = Field(default_factory=list, max_length=20)
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
+    step: Literal["auto", "autograd"] = Field(
+        "auto",
+        description='"auto": dense networks train with gradients written out by hand where '
+        'that is exact (much faster when small); "autograd": always through autograd',
+    )
 
 
 class ResourcesSpec(Spec):

@@ -12,14 +12,15 @@ import torch
 from core.errors import DivergenceError, TrainingCancelled
 from core.nn.layers import activation_module
 from core.nn.network import Network
-from core.nn.regularization import ActivityPenalty
 from core.series import LR, REGULARIZATION_LOSS
 from core.training.callbacks import Callback, TrainState
 from core.training.checkpoint import Snapshot, capture, restore, restore_callbacks
 from core.training.checkpointing import CheckpointWriter
+from core.training.direct_step import StepMode, make_step
 from core.training.losses import LossFn
 from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
+from core.training.steps import Step, needs_outputs
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
 EVAL_BATCH_MIN = 1024
@@ -66,10 +67,12 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoints: CheckpointWriter | None = None,
     resume: Snapshot | None = None,
+    step: StepMode = "auto",
 ) -> History:
     """Train for `epochs` epochs (fewer if a callback stops it). With `checkpoints`, the run's
     state is captured after each epoch's callbacks and written in the background; `resume`
-    continues a run from such a checkpoint, exactly as if it had not stopped."""
+    continues a run from such a checkpoint, exactly as if it had not stopped. `step` "auto"
+    takes the direct step (`direct_step`) where it covers the network, "autograd" never."""
     optimizer = optimization.optimizer
     state = TrainState(
         epochs=epochs,
@@ -88,10 +91,12 @@ def fit(
     # Evaluation needs no gradients: larger batches give the same results, except with an
     # activity penalty, which sums over the batch and so is computed on training-size batches.
     eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
+    train_step = make_step(network, objective, optimizer, step)
     while state.epoch < epochs and not state.stop_training:
         logs = _train_epoch(
             network,
             objective,
+            train_step,
             optimization,
             train,
             batch_size,
@@ -140,6 +145,7 @@ def _checkpoint(
 def _train_epoch(
     network: Network,
     objective: Objective,
+    step: Step,
     optimization: Optimization,
     train: TensorData,
     batch_size: int,
@@ -150,21 +156,16 @@ def _train_epoch(
 ) -> dict[str, float]:
     network.train()
     n = len(train)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    order = order.to(train.x.device)
+    xs, ys = train.x, train.y
+    if shuffle:  # one gather per epoch, then contiguous batches
+        order = torch.randperm(n, generator=generator).to(train.x.device)
+        xs, ys = xs[order], ys[order]
     totals = _Totals(objective, network)
     pending: list[torch.Tensor] = []
     try:
         for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
-            x, y = train.x[index], train.y[index]
-            logits = network.logits(x)
-            outputs = network.head(logits) if totals.needs_outputs else None
-            loss = objective.loss(logits if outputs is None else outputs, y)
-            penalties = network.regularization_loss()
-            total = loss if penalties is None else loss + penalties  # what Keras reports as loss
-            optimization.optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            x, y = xs[start : start + batch_size], ys[start : start + batch_size]
+            total, logits, outputs, penalties = step(x, y)
             for cb in callbacks:
                 cb.on_before_optimizer_step(state)
             if optimization.before_step is not None:
@@ -174,7 +175,7 @@ def _train_epoch(
                 optimization.after_step()
             network.apply_constraints()
             state.step += 1
-            pending.append(total.detach())
+            pending.append(total)
             with torch.no_grad():
                 totals.add(total, logits, y, penalties, outputs)
             if len(pending) >= LOSS_REPORT_EVERY:
@@ -247,9 +248,7 @@ class _Totals:
             if objective.metrics_activation and not network.output_activation
             else None
         )
-        self.needs_outputs = not objective.use_logits or any(
-            isinstance(m, ActivityPenalty) for m in network.head.modules()
-        )
+        self.needs_outputs = needs_outputs(objective, network)
 
     def add(
         self,

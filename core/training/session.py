@@ -156,6 +156,7 @@ def train_spec(
         callbacks=[*build_callbacks(spec.training.callbacks), *callbacks],
         checkpoints=checkpoints,
         resume=resume,
+        step=spec.training.step,
     )
     test_metrics = None
     if parts.test is not None:

@@ -1,0 +1,59 @@
+"""One training step's forward and backward pass, behind one interface.
+
+The loop asks a step for the batch's loss and gradients, then runs the optimizer itself, so
+callbacks, clipping and schedules sit between the two the same way for every step. The
+autograd step here runs any network; `direct_step` has one without autograd for dense chains.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import torch
+
+from core.nn.network import Network
+from core.nn.regularization import ActivityPenalty
+
+if TYPE_CHECKING:
+    from core.training.loop import Objective
+
+
+class StepResult(NamedTuple):
+    loss: torch.Tensor  # what Keras reports as the loss: the loss plus any penalties, detached
+    logits: torch.Tensor  # the body's output, for the metrics
+    outputs: torch.Tensor | None  # the head's output where the step made it
+    penalties: torch.Tensor | None  # the regularization share of `loss`
+
+
+class Step(Protocol):
+    """Forward and backward for one batch: `p.grad` holds the batch's gradients on return."""
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult: ...
+
+
+def needs_outputs(objective: Objective, network: Network) -> bool:
+    """Whether a forward pass runs the head: the loss reads probabilities, or the head holds an
+    activity penalty."""
+    return not objective.use_logits or any(
+        isinstance(m, ActivityPenalty) for m in network.head.modules()
+    )
+
+
+class AutogradStep:
+    def __init__(
+        self, network: Network, objective: Objective, optimizer: torch.optim.Optimizer
+    ) -> None:
+        self.network = network
+        self.objective = objective
+        self.optimizer = optimizer
+        self.needs_outputs = needs_outputs(objective, network)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        logits = self.network.logits(x)
+        outputs = self.network.head(logits) if self.needs_outputs else None
+        loss = self.objective.loss(logits if outputs is None else outputs, y)
+        penalties = self.network.regularization_loss()
+        total = loss if penalties is None else loss + penalties  # what Keras reports as loss
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        return StepResult(total.detach(), logits.detach(), outputs, penalties)
