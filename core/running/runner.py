@@ -361,6 +361,7 @@ def _result_summary(result: TrainResult) -> dict[str, Any]:
         "final": epochs[-1] if epochs else {},
         "best": best_of(epochs),
         "stop_reason": result.history.stop_reason,
+        "threads": result.threads,
     }
 
 

@@ -29,6 +29,7 @@ from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
 from core.training.plan import Encoding, JobPlan, plan_job
+from core.training.threads import step_threads
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainResult:
     model_data: ModelData  # saved with the weights: how to feed the model new data
     test_samples: int = 0
     test: dict[str, float] | None = None  # the loss and metrics on the held-out test part
+    threads: int = 0  # the intra-op threads the run trained with (`core.training.threads`)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -143,21 +145,22 @@ def train_spec(
         steps_per_epoch=steps_per_epoch,
         epochs=spec.training.epochs,
     )
-    history = fit(
-        network,
-        objective,
-        optimization,
-        train,
-        epochs=spec.training.epochs,
-        batch_size=batch_size,
-        val=val,
-        shuffle=spec.training.shuffle,
-        generator=torch.Generator().manual_seed(seed),
-        callbacks=[*build_callbacks(spec.training.callbacks), *callbacks],
-        checkpoints=checkpoints,
-        resume=resume,
-        step=spec.training.step,
-    )
+    with step_threads(network, batch_size, device) as threads:
+        history = fit(
+            network,
+            objective,
+            optimization,
+            train,
+            epochs=spec.training.epochs,
+            batch_size=batch_size,
+            val=val,
+            shuffle=spec.training.shuffle,
+            generator=torch.Generator().manual_seed(seed),
+            callbacks=[*build_callbacks(spec.training.callbacks), *callbacks],
+            checkpoints=checkpoints,
+            resume=resume,
+            step=spec.training.step,
+        )
     test_metrics = None
     if parts.test is not None:
         test = to_tensors(parts.test, plan.encoding, k, device)
@@ -172,6 +175,7 @@ def train_spec(
         parts.model_data,
         len(parts.test) if parts.test is not None else 0,
         test_metrics,
+        threads,
     )
 
 
