@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from core.nn.network import Network
 from core.training import losses as L
@@ -172,25 +173,43 @@ def direct_step(
     trained = {id(p) for g in optimizer.param_groups for p in g["params"]}
     if any(id(p) not in trained for p in params):
         return None, "parameters outside the optimizer"
-    return DirectStep(network, layers, rule), ""
+    return DirectStep(network, layers, rule, AutogradStep(network, objective, optimizer)), ""
 
 
 class DirectStep:
     """Forward, loss and gradients of a dense chain, written into preallocated `.grad`s."""
 
-    def __init__(self, network: Network, layers: list[_Dense], rule: Callable):
+    def __init__(
+        self, network: Network, layers: list[_Dense], rule: Callable, autograd: AutogradStep
+    ):
         self.network = network
         self.layers = layers
         self.rule = rule
         self.params = list(network.parameters())
+        self.autograd = autograd
+        self.modules = list(network.modules())
+
+    def _hooked(self) -> bool:
+        """Whether a forward hook watches a module (diagnostics attach some before the steps they
+        measure): those steps run the modules, through autograd."""
+        return bool(
+            _global_forward_hooks
+            or _global_forward_pre_hooks
+            or any(m._forward_hooks or m._forward_pre_hooks for m in self.modules)
+        )
 
     def _grads(self) -> None:
         for p in self.params:
             if p.grad is None or p.grad.shape != p.shape:
                 p.grad = torch.zeros_like(p)
 
-    @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        if self._hooked():
+            return self.autograd(x, y)
+        return self._direct(x, y)
+
+    @torch.no_grad()
+    def _direct(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         self._grads()
         training = self.network.training
         inputs: list[torch.Tensor] = []  # each layer's input

@@ -242,3 +242,17 @@ def test_convolutions_are_not_counted() -> None:
     ]
     network, _ = network_and_objective(layers, "mean_squared_error")
     assert dense_step_flops(network, 10) is None
+
+
+def test_a_step_watched_by_a_forward_hook_runs_the_modules() -> None:
+    """Diagnostics read activations through forward hooks on the steps they measure."""
+    layers = [{"type": "dense", "units": 6, "activation": "relu"}, {"type": "dense", "units": 3}]
+    network, objective = network_and_objective(layers, "mean_squared_error", use_logits=False)
+    step = make_step(network, objective, torch.optim.SGD(network.parameters(), lr=0.1), "auto")
+    seen: list[torch.Tensor] = []
+    handle = network.body[1].register_forward_hook(lambda m, i, out: seen.append(out))
+    x, y = torch.randn(B, FEATURES), targets("mean_squared_error", 3)
+    step(x, y)
+    handle.remove()
+    step(x, y)
+    assert len(seen) == 1 and seen[0].shape == (B, 6)

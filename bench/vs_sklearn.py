@@ -1,0 +1,149 @@
+"""Epochal's training of the tiny digits MLP against scikit-learn's `MLPClassifier`.
+
+    python bench/vs_sklearn.py [--epochs N] [--repeats R]
+
+The network is the digits MLP without its dropout layer (64-128-10, relu, softmax), the one
+network both can train: scikit-learn has no dropout, and with it Epochal would do more work per
+step (a mask per batch) on a different model. The MLP with dropout (bench/digits_setup.py's
+DIGITS_MLP) is timed too, for reference, and its accuracy must stay within 1 pp. Both train on
+Epochal's split of digits (the same arrays), with Adam (lr 1e-3, epsilon 1e-7), batches of 64,
+the same number of epochs, no L2 penalty (scikit-learn's `alpha=0`) and no early stopping
+(`tol=0`, `n_iter_no_change` never reached). Epochal's side is what a worker's session runs
+(`train_spec` with a `StoreSink`), validation every epoch included; scikit-learn's is `fit`.
+
+For reference, a plain PyTorch loop (bench/vs_plain.py's, fused Adam) on the same network at 1
+and 2 intra-op threads. Each contender runs once untimed (warm-up), then R repetitions
+alternate the contenders, the order rotated every repetition; samples/s as median [min-max].
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from digits_setup import DIGITS_MLP, SqliteStore, digits_spec, load_average, run_epochal, spread
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from torch import nn
+from vs_plain import digits, plain_loop
+
+from core.training.loop import TensorData
+
+Run = Callable[[], tuple[float, int, float]]  # -> (seconds, samples trained, val accuracy)
+NO_DROPOUT = [layer for layer in DIGITS_MLP if layer["type"] != "dropout"]
+TARGET = 1.0
+ACCURACY_PP = 1.0  # the largest difference in validation accuracy that counts as equal
+
+
+def sklearn_mlp(train: TensorData, val: TensorData, epochs: int, batch_size: int) -> Run:
+    x, y = train.x.numpy(), train.y.numpy()
+    vx, vy = val.x.numpy(), val.y.numpy()
+
+    def run() -> tuple[float, int, float]:
+        model = MLPClassifier(
+            (128,),
+            activation="relu",
+            solver="adam",
+            alpha=0.0,
+            batch_size=batch_size,
+            learning_rate_init=1e-3,
+            epsilon=1e-7,
+            max_iter=epochs,
+            shuffle=True,
+            random_state=0,
+            tol=0.0,
+            n_iter_no_change=10**9,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached, as asked
+            started = time.perf_counter()
+            model.fit(x, y)
+            seconds = time.perf_counter() - started
+        return seconds, len(x) * epochs, float(np.mean(model.predict(vx) == vy))
+
+    return run
+
+
+def plain(train: TensorData, val: TensorData, epochs: int, threads: int) -> Run:
+    def run() -> tuple[float, int, float]:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            torch.manual_seed(0)
+            model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+            return plain_loop(model, train, val, epochs, 64)
+        finally:
+            torch.set_num_threads(before)
+
+    return run
+
+
+def epochal(layers: list, epochs: int, store: SqliteStore) -> Run:
+    spec = digits_spec(layers, epochs)
+
+    def run() -> tuple[float, int, float]:
+        seconds, result = run_epochal(spec, store)
+        return seconds, result.train_samples * epochs, result.history.epochs[-1]["val_accuracy"]
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    store = SqliteStore()
+    train, val = digits(digits_spec(NO_DROPOUT, args.epochs))
+    contenders: dict[str, Run] = {
+        "Epochal": epochal(NO_DROPOUT, args.epochs, store),
+        "scikit-learn MLPClassifier": sklearn_mlp(train, val, args.epochs, 64),
+        "Epochal, with dropout 0.2": epochal(DIGITS_MLP, args.epochs, store),
+        "plain PyTorch, 1 thread": plain(train, val, args.epochs, 1),
+        "plain PyTorch, 2 threads": plain(train, val, args.epochs, 2),
+    }
+    print(f"load average before: {load_average()}")
+    print(f"digits MLP 64-128-10, batch 64, {args.epochs} epochs, Adam 1e-3, {len(train)} samples")
+    for run in contenders.values():
+        run()  # warm-up, untimed
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    accuracy: dict[str, float] = {}
+    names = list(contenders)
+    for r in range(args.repeats):
+        for name in itertools.islice(
+            itertools.cycle(names), r % len(names), r % len(names) + len(names)
+        ):
+            seconds, samples, accuracy[name] = contenders[name]()
+            rates[name].append(samples / seconds)
+    for name in names:
+        print(f"  {name:28} {spread(rates[name])} samples/s, val accuracy {accuracy[name]:.4f}")
+    print(f"load average after: {load_average()}")
+    ratios = [
+        e / s for e, s in zip(rates["Epochal"], rates["scikit-learn MLPClassifier"], strict=True)
+    ]
+    ratio = statistics.median(rates["Epochal"]) / statistics.median(
+        rates["scikit-learn MLPClassifier"]
+    )
+    gap = 100 * max(
+        abs(accuracy[name] - accuracy["scikit-learn MLPClassifier"])
+        for name in ("Epochal", "Epochal, with dropout 0.2")
+    )
+    equal = gap <= ACCURACY_PP
+    print(
+        f"accuracy: Epochal's within {gap:.2f} pp of scikit-learn's ({'equal' if equal else 'NOT equal'})"
+    )
+    verdict = "PASS" if ratio >= TARGET and equal else "FAIL"
+    print(
+        f"GOAL MLP vs scikit-learn: {ratio:.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
+        f"(target >= {TARGET}) {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()
