@@ -88,7 +88,7 @@ def _loss_rule(
 
 def _sparse_categorical(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     log_p = torch.log_softmax(z, -1)
-    loss = log_p.gather(1, y.unsqueeze(1)).mean().neg()
+    loss = F.nll_loss(log_p, y)
     grad = log_p.exp_()  # the softmax, from the same pass
     grad.scatter_add_(1, y.unsqueeze(1), grad.new_full((len(y), 1), -1.0))
     return loss, grad.div_(len(y))
@@ -208,9 +208,12 @@ class DirectStep:
             return self.autograd(x, y)
         return self._direct(x, y)
 
-    @torch.no_grad()
     def _direct(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         self._grads()
+        with torch.no_grad():
+            return self._pass(x, y)
+
+    def _pass(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         training = self.network.training
         inputs: list[torch.Tensor] = []  # each layer's input
         outputs: list[torch.Tensor] = []  # each layer's activation output (before dropout)
@@ -218,8 +221,7 @@ class DirectStep:
         h = x.flatten(1) if x.dim() > 2 else x
         for layer in self.layers:
             inputs.append(h)
-            w, b = layer.linear.weight, layer.linear.bias
-            h = torch.addmm(b, h, w.t()) if b is not None else h @ w.t()
+            h = F.linear(h, layer.linear.weight, layer.linear.bias)
             if layer.activation is not None:
                 h = _ACTIVATIONS[type(layer.activation)][0](h, layer.activation)
             outputs.append(h)

@@ -49,6 +49,9 @@ OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Without weight decay, one group: the fused and foreach kernels then run once per step."""
+    if not weight_decay:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], DECAY: 0.0}]
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, DECAY: weight_decay}]
