@@ -348,3 +348,16 @@ def test_optimizer_state_and_iterations_survive_a_state_dict_round_trip() -> Non
     resumed.after_step()
     assert close(model.kernel.detach()[0].tolist(), straight[2])
     assert resumed.optimizer.param_groups[0]["lr"] == 0.1 * 0.5**3
+
+
+@pytest.mark.parametrize(("weight_decay", "groups"), [(0.0, 1), (0.01, 2)])
+def test_biases_get_a_group_of_their_own_only_where_weights_decay(
+    weight_decay: float, groups: int
+) -> None:
+    """One group where nothing decays: the fused kernel then runs once a step."""
+    spec = TypeAdapter(OptimizerSpec).validate_python(
+        {"type": "adam", "weight_decay": weight_decay}
+    )
+    opt = build_optimizer(nn.Linear(3, 2), spec, steps_per_epoch=1, epochs=1)
+    assert len(opt.optimizer.param_groups) == groups
+    assert sum(len(g["params"]) for g in opt.optimizer.param_groups) == 2

@@ -167,17 +167,22 @@ def test_a_schedule_drives_every_param_group_step_by_step() -> None:
     model = Kernel()
     spec = {"type": "ExponentialDecay", "initial_learning_rate": 0.5, "decay_steps": 1}
     spec["decay_rate"] = 0.5
-    sgd = OPT.validate_python({"type": "sgd", "learning_rate": spec})
+    # weight decay puts the kernel and the bias in two groups
+    sgd = OPT.validate_python({"type": "sgd", "learning_rate": spec, "weight_decay": 0.1})
     opt = build_optimizer(model, sgd, steps_per_epoch=3, epochs=1)
     seen = []
     for _ in range(3):
         seen.append([g["lr"] for g in opt.optimizer.param_groups])
         model.w.grad = torch.ones(1, 2)
+        opt.before_step()
         opt.optimizer.step()
         opt.after_step()
     assert seen == [[0.5, 0.5], [0.25, 0.25], [0.125, 0.125]]
-    # each step used its own rate: 1 - 0.5 - 0.25 - 0.125
-    assert model.w.detach().tolist() == [[0.125, 0.125]]
+    # each step used its own rate, in the decay and the update: w · (1 - 0.1 lr) - lr
+    w = 1.0
+    for lr in (0.5, 0.25, 0.125):
+        w = w * (1 - 0.1 * lr) - lr
+    assert model.w.detach().tolist() == [[pytest.approx(w), pytest.approx(w)]]
 
 
 def test_the_logged_lr_follows_the_schedule_through_fit() -> None:
