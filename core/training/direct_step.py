@@ -189,11 +189,13 @@ class DirectStep:
         self.autograd = autograd
         self.modules = list(network.modules())
 
-    def _hooked(self) -> bool:
+    def _needs_autograd(self, x: torch.Tensor) -> bool:
         """Whether a forward hook watches a module (diagnostics attach some before the steps they
-        measure): those steps run the modules, through autograd."""
+        measure), or autocast is on (mixed precision): those steps run the modules, through
+        autograd."""
         return bool(
-            _global_forward_hooks
+            torch.is_autocast_enabled(x.device.type)
+            or _global_forward_hooks
             or _global_forward_pre_hooks
             or any(m._forward_hooks or m._forward_pre_hooks for m in self.modules)
         )
@@ -204,7 +206,7 @@ class DirectStep:
                 p.grad = torch.zeros_like(p)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        if self._hooked():
+        if self._needs_autograd(x):
             return self.autograd(x, y)
         return self._direct(x, y)
 

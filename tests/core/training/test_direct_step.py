@@ -256,3 +256,14 @@ def test_a_step_watched_by_a_forward_hook_runs_the_modules() -> None:
     handle.remove()
     step(x, y)
     assert len(seen) == 1 and seen[0].shape == (B, 6)
+
+
+def test_a_step_under_autocast_goes_through_autograd() -> None:
+    layers = [{"type": "dense", "units": 6, "activation": "relu"}, {"type": "dense", "units": 3}]
+    network, objective = network_and_objective(layers, "mean_squared_error", use_logits=False)
+    step = make_step(network, objective, torch.optim.SGD(network.parameters(), lr=0.1), "auto")
+    x, y = torch.randn(B, FEATURES), targets("mean_squared_error", 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result = step(x, y)
+    assert result.logits.dtype == torch.bfloat16  # the modules ran, in autocast
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in network.parameters())
