@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/metric_writes.py
 	$(BIN)/python bench/vs_plain.py
+	$(BIN)/python bench/vs_sklearn.py
 	$(BIN)/python bench/diagnostics_overhead.py
 	$(BIN)/python bench/reference_results.py
 	$(BIN)/python bench/checkpoint_cost.py
