@@ -20,6 +20,7 @@ from core.training.checkpointing import CheckpointWriter
 from core.training.losses import LossFn
 from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
+from core.training.precision import Precision
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
 EVAL_BATCH_MIN = 1024
@@ -66,16 +67,20 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoints: CheckpointWriter | None = None,
     resume: Snapshot | None = None,
+    precision: Precision | None = None,
 ) -> History:
     """Train for `epochs` epochs (fewer if a callback stops it). With `checkpoints`, the run's
     state is captured after each epoch's callbacks and written in the background; `resume`
-    continues a run from such a checkpoint, exactly as if it had not stopped."""
+    continues a run from such a checkpoint, exactly as if it had not stopped. `precision`:
+    fp32 when absent (core/training/precision.py)."""
     optimizer = optimization.optimizer
+    precision = precision or Precision()
     state = TrainState(
         epochs=epochs,
         steps_per_epoch=math.ceil(len(train) / batch_size),
         network=network,
         optimizer=optimizer,
+        precision=precision,
     )
     history = History()
     if resume is not None:
@@ -102,7 +107,10 @@ def fit(
         )
         if val is not None:
             logs.update(
-                {f"val_{k}": v for k, v in evaluate(network, objective, val, eval_batch).items()}
+                {
+                    f"val_{k}": v
+                    for k, v in evaluate(network, objective, val, eval_batch, precision).items()
+                }
             )
         logs[LR] = float(optimizer.param_groups[0]["lr"])
         state.epoch += 1
@@ -148,6 +156,7 @@ def _train_epoch(
     state: TrainState,
     callbacks: Sequence[Callback],
 ) -> dict[str, float]:
+    precision: Precision = state.precision
     network.train()
     n = len(train)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -158,21 +167,25 @@ def _train_epoch(
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             x, y = train.x[index], train.y[index]
-            logits = network.logits(x)
-            outputs = network.head(logits) if totals.needs_outputs else None
+            with precision.autocast():
+                logits = network.logits(x)
+                outputs = network.head(logits) if totals.needs_outputs else None
+            logits, outputs = precision.fp32(logits), precision.fp32(outputs)
             loss = objective.loss(logits if outputs is None else outputs, y)
             penalties = network.regularization_loss()
             total = loss if penalties is None else loss + penalties  # what Keras reports as loss
             optimization.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            for cb in callbacks:
-                cb.on_before_optimizer_step(state)
-            if optimization.before_step is not None:
-                optimization.before_step()
-            optimization.optimizer.step()
-            if optimization.after_step is not None:
-                optimization.after_step()
-            network.apply_constraints()
+            precision.backward(total)
+            if precision.unscale(optimization.optimizer):  # False: fp16 overflowed, skip
+                for cb in callbacks:
+                    cb.on_before_optimizer_step(state)
+                if optimization.before_step is not None:
+                    optimization.before_step()
+                optimization.optimizer.step()
+                if optimization.after_step is not None:
+                    optimization.after_step()
+                network.apply_constraints()
+            precision.update()
             state.step += 1
             pending.append(total.detach())
             with torch.no_grad():
@@ -211,14 +224,22 @@ def _report_losses(
 
 @torch.no_grad()
 def evaluate(
-    network: Network, objective: Objective, data: TensorData, batch_size: int
+    network: Network,
+    objective: Objective,
+    data: TensorData,
+    batch_size: int,
+    precision: Precision | None = None,
 ) -> dict[str, float]:
+    """The loss and metrics on `data`, at the run's `precision` (fp32 when absent)."""
+    precision = precision or Precision()
     network.eval()
     totals = _Totals(objective, network)
     for start in range(0, len(data), batch_size):
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
-        logits = network.logits(x)
-        outputs = network.head(logits) if totals.needs_outputs else None
+        with precision.autocast():
+            logits = network.logits(x)
+            outputs = network.head(logits) if totals.needs_outputs else None
+        logits, outputs = precision.fp32(logits), precision.fp32(outputs)
         loss = objective.loss(logits if outputs is None else outputs, y)
         penalties = network.regularization_loss()
         total = loss if penalties is None else loss + penalties
