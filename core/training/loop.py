@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.devices import to_device
 from core.errors import DivergenceError, TrainingCancelled
 from core.nn.layers import activation_module
 from core.nn.network import Network
@@ -160,7 +161,7 @@ def _train_epoch(
     network.train()
     n = len(train)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    order = order.to(train.x.device)
+    order = to_device(order, train.x.device)  # drawn on the CPU: the same order on any device
     totals = _Totals(objective, network)
     pending: list[torch.Tensor] = []
     try:
