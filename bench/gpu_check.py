@@ -113,6 +113,7 @@ def speed(
         for precision in precisions:
             runs = contenders(layers, make_plain, precision, epochs, device, store)
             title = f"{name}, {precision}, {epochs} epochs on {device.type}"
+            say(f"... {title}: a warm-up and {repeats} repetitions of each")
             rates = compare(title, runs, repeats)
             ratio = statistics.median(rates["Epochal"]) / statistics.median(rates["plain PyTorch"])
             results.append((f"{name} {precision}", ratio))

@@ -26,7 +26,7 @@ from core.training.metrics import METRICS
 # Mixed precision: "bf16" and "fp16" run the forward pass under torch.autocast; fp16 scales the
 # loss (a GradScaler) and so needs a CUDA device. Defined once here; core/training/precision.py
 # maps the names to dtypes.
-Precision = Literal["fp32", "bf16", "fp16"]
+PrecisionName = Literal["fp32", "bf16", "fp16"]
 FP16_NEEDS_CUDA = (
     'fp16 needs a CUDA device (its loss scaling is for GPUs); use "bf16" or "fp32" on the CPU'
 )
@@ -120,7 +120,7 @@ class TrainingSpec(Spec):
     seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
     callbacks: list[CallbackSpec] = Field(default_factory=list, max_length=20)
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
-    precision: Precision = Field(
+    precision: PrecisionName = Field(
         "fp32",
         description="fp32; bf16 or fp16: mixed precision (weights and their updates stay "
         "float32, the forward pass runs in the lower precision); fp16 needs a CUDA device",
