@@ -24,6 +24,7 @@ from core.store.db import session_factory
 from core.training.callbacks import Callback, TrainState
 from core.training.session import TrainResult, train_spec
 
+CPU = torch.device("cpu")
 DIGITS_MLP = [
     {"type": "dense", "units": 128, "activation": "relu"},
     {"type": "dropout", "rate": 0.2},
@@ -87,18 +88,20 @@ class SqliteStore:
         self.sessions = session_factory(self.url)
 
 
-def run_epochal(spec: JobSpec, store: SqliteStore) -> tuple[float, TrainResult]:
+def run_epochal(
+    spec: JobSpec, store: SqliteStore, device: torch.device = CPU
+) -> tuple[float, TrainResult]:
     """`train_spec` as a worker's session runs it: per-step losses and per-epoch metrics
     streamed to the store by a `StoreSink`. Seconds from the first step until the sink has
     closed, and the result."""
     with store.sessions.begin() as s:
         job = jobs.create_job(s, spec={}, name="bench", tags=[], queue="cpu", summary={}, epochs=1)
-        jobs.claim_job(s, job_id=job.id, worker="bench", device="cpu")
+        jobs.claim_job(s, job_id=job.id, worker="bench", device=device.type)
     sink = StoreSink(
         store.sessions, job.id, 1, flush_seconds=1.0, flush_points=1000, outage_seconds=60
     )
     clock = Clock()
-    result = train_spec(spec, store.settings, device=torch.device("cpu"), callbacks=[sink, clock])
+    result = train_spec(spec, store.settings, device=device, callbacks=[sink, clock])
     return clock.seconds, result
 
 

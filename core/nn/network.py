@@ -53,6 +53,11 @@ class Network(nn.Module):
         terms += [m.last for m in self.activity_penalties if m.last is not None]
         return torch.stack(terms).sum() if terms else None
 
+    def has_convolutions(self) -> bool:
+        """Whether it holds 2-D convolutions (4-D kernels): what the channels-last memory
+        format speeds up on a GPU."""
+        return any(p.dim() == 4 for p in self.parameters())
+
     def has_activity_penalties(self) -> bool:
         return bool(self.activity_penalties)
 

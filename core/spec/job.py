@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from core.data import DATASETS
 from core.data.catalog import is_upload_id
@@ -15,6 +22,14 @@ from core.spec.layers import LayerSpec
 from core.spec.losses import LossSpec
 from core.spec.optimizers import OptimizerSpec
 from core.training.metrics import METRICS
+
+# Mixed precision: "bf16" and "fp16" run the forward pass under torch.autocast; fp16 scales the
+# loss (a GradScaler) and so needs a CUDA device. Defined once here; core/training/precision.py
+# maps the names to dtypes.
+PrecisionName = Literal["fp32", "bf16", "fp16"]
+FP16_NEEDS_CUDA = (
+    'fp16 needs a CUDA device (its loss scaling is for GPUs); use "bf16" or "fp32" on the CPU'
+)
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:/-]+$")]
 
@@ -110,6 +125,11 @@ class TrainingSpec(Spec):
         description='"auto": dense networks train with gradients written out by hand where '
         'that is exact (much faster when small); "autograd": always through autograd',
     )
+    precision: PrecisionName = Field(
+        "fp32",
+        description="fp32; bf16 or fp16: mixed precision (weights and their updates stay "
+        "float32, the forward pass runs in the lower precision); fp16 needs a CUDA device",
+    )
 
 
 class ResourcesSpec(Spec):
@@ -123,3 +143,11 @@ class JobSpec(Spec):
     model: ModelSpec
     training: TrainingSpec
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+
+    @model_validator(mode="after")
+    def _fp16_on_a_gpu(self) -> JobSpec:
+        """Refused at submission where the spec says the CPU; a job on `auto` that lands on a
+        CPU worker fails before training with the same message (core/training/precision.py)."""
+        if self.training.precision == "fp16" and self.resources.device == "cpu":
+            raise ValueError(f"training.precision: {FP16_NEEDS_CUDA}; received device='cpu'")
+        return self

@@ -24,13 +24,17 @@ class TrainState:
     network: Any = None  # the Network being trained, for callbacks that read or restore it
     optimizer: Any = None  # its torch optimizer, for callbacks that change the learning rate
     save_best: bool = False  # set by model_checkpoint at an epoch's end: this epoch is `best`
+    precision: Any = (
+        None  # its Precision (core/training/precision.py), whose state checkpoints carry
+    )
 
 
 class Callback:
     def on_train_begin(self, state: TrainState) -> None: ...
 
     def on_before_optimizer_step(self, state: TrainState) -> None:
-        """After backward, before the step: gradients are there, weights not yet updated."""
+        """After backward, before the step: gradients are there (unscaled under fp16), weights
+        not yet updated. Not called for an fp16 step skipped because its gradients overflowed."""
 
     def on_batch_end(self, state: TrainState) -> None:
         """After every optimizer step: cheap checks only (no device sync)."""

@@ -139,6 +139,8 @@ def capture(
             for i, cb in enumerate(callbacks)
         ],
         "rng": packer.pack(rng, "rng"),
+        # fp16's loss scale (Python numbers; {} at other precisions): absent from older files
+        "scaler": state.precision.state_dict() if state.precision is not None else {},
         "history": [dict(logs) for logs in history],
     }
     ready = None
@@ -205,6 +207,9 @@ def restore(
     meta, tensors = snapshot.meta, snapshot.tensors
     state.network.load_state_dict(model_weights(snapshot), strict=True)
     state.optimizer.load_state_dict(unpack(meta["optimizer"], tensors))
+    _match_layouts(state.optimizer)
+    if state.precision is not None:
+        state.precision.load_state_dict(meta.get("scaler", {}))
     rng = unpack(meta["rng"], tensors)
     torch.set_rng_state(rng["torch"])
     if generator is not None and "shuffle" in rng:
@@ -214,6 +219,20 @@ def restore(
     state.epoch, state.step = meta["epoch"], meta["step"]
     state.stop_training, state.stop_reason = meta["stop_training"], meta["stop_reason"]
     history[:] = [dict(logs) for logs in meta["history"]]
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give the optimizer's per-parameter tensors (Adam's moments) their parameter's memory
+    layout again: a checkpoint stores them contiguous, a convolution's kernel may be
+    channels-last on CUDA, and torch's fused and foreach kernels want matching strides."""
+    for param, slots in optimizer.state.items():
+        for key, value in slots.items():
+            if (
+                isinstance(value, torch.Tensor)
+                and value.shape == param.shape
+                and value.stride() != param.stride()
+            ):
+                slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def restore_callbacks(snapshot: Snapshot, callbacks: Sequence[Callback]) -> None:

@@ -27,6 +27,7 @@ from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_h
 
 from core.nn.network import Network
 from core.training import losses as L
+from core.training.precision import Precision
 from core.training.steps import AutogradStep, Step, StepResult
 
 if TYPE_CHECKING:
@@ -141,16 +142,23 @@ StepMode = Literal["auto", "autograd"]
 
 
 def make_step(
-    network: Network, objective: Objective, optimizer: torch.optim.Optimizer, mode: StepMode
+    network: Network,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    mode: StepMode,
+    precision: Precision | None = None,
 ) -> Step:
-    """The direct step where `mode` allows it and the network and loss fit it, else autograd's
-    (the reason logged at debug level)."""
-    if mode == "auto":
+    """The direct step where `mode` allows it and the network and loss fit it (in float32
+    only), else autograd's (the reason logged at debug level)."""
+    precision = precision or Precision()
+    if mode == "auto" and precision.dtype is None:
         step, why = direct_step(network, objective, optimizer)
         if step is not None:
             return step
         log.debug("training with autograd: the direct step does not cover %s", why)
-    return AutogradStep(network, objective, optimizer)
+    elif mode == "auto":
+        log.debug("training with autograd: the direct step runs in float32 only")
+    return AutogradStep(network, objective, optimizer, precision)
 
 
 def direct_step(

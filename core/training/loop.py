@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from core.devices import to_device
 from core.errors import DivergenceError, TrainingCancelled
 from core.nn.layers import activation_module
 from core.nn.network import Network
@@ -20,10 +21,12 @@ from core.training.direct_step import StepMode, make_step
 from core.training.losses import LossFn
 from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
-from core.training.steps import Step, needs_outputs
+from core.training.precision import Precision
+from core.training.steps import Step
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
 EVAL_BATCH_MIN = 1024
+EPOCH_GATHER_BYTES = 256 * 2**20  # data sets up to this size are shuffled in one gather an epoch
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,21 @@ def fit(
     checkpoints: CheckpointWriter | None = None,
     resume: Snapshot | None = None,
     step: StepMode = "auto",
+    precision: Precision | None = None,
 ) -> History:
     """Train for `epochs` epochs (fewer if a callback stops it). With `checkpoints`, the run's
     state is captured after each epoch's callbacks and written in the background; `resume`
     continues a run from such a checkpoint, exactly as if it had not stopped. `step` "auto"
-    takes the direct step (`direct_step`) where it covers the network, "autograd" never."""
+    takes the direct step (`direct_step`) where it covers the network, "autograd" never.
+    `precision`: fp32 when absent (core/training/precision.py)."""
     optimizer = optimization.optimizer
+    precision = precision or Precision()
     state = TrainState(
         epochs=epochs,
         steps_per_epoch=math.ceil(len(train) / batch_size),
         network=network,
         optimizer=optimizer,
+        precision=precision,
     )
     history = History()
     if resume is not None:
@@ -91,7 +98,7 @@ def fit(
     # Evaluation needs no gradients: larger batches give the same results, except with an
     # activity penalty, which sums over the batch and so is computed on training-size batches.
     eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
-    train_step = make_step(network, objective, optimizer, step)
+    train_step = make_step(network, objective, optimizer, step, precision)
     while state.epoch < epochs and not state.stop_training:
         logs = _train_epoch(
             network,
@@ -107,7 +114,10 @@ def fit(
         )
         if val is not None:
             logs.update(
-                {f"val_{k}": v for k, v in evaluate(network, objective, val, eval_batch).items()}
+                {
+                    f"val_{k}": v
+                    for k, v in evaluate(network, objective, val, eval_batch, precision).items()
+                }
             )
         logs[LR] = float(optimizer.param_groups[0]["lr"])
         state.epoch += 1
@@ -154,26 +164,29 @@ def _train_epoch(
     state: TrainState,
     callbacks: Sequence[Callback],
 ) -> dict[str, float]:
+    precision: Precision = state.precision
     network.train()
     n = len(train)
-    xs, ys = train.x, train.y
-    if shuffle:  # one gather per epoch, then contiguous batches
-        order = torch.randperm(n, generator=generator).to(train.x.device)
-        xs, ys = xs[order], ys[order]
+    order = torch.randperm(n, generator=generator) if shuffle else None
+    if order is not None:  # drawn on the CPU: the same order on any device
+        order = to_device(order, train.x.device)
+    batch = _batcher(train, order, batch_size)
     totals = _Totals(objective, network)
     pending: list[torch.Tensor] = []
     try:
         for start in range(0, n, batch_size):
-            x, y = xs[start : start + batch_size], ys[start : start + batch_size]
+            x, y = batch(start)
             total, logits, outputs, penalties = step(x, y)
-            for cb in callbacks:
-                cb.on_before_optimizer_step(state)
-            if optimization.before_step is not None:
-                optimization.before_step()
-            optimization.optimizer.step()
-            if optimization.after_step is not None:
-                optimization.after_step()
-            network.apply_constraints()
+            if precision.unscale(optimization.optimizer):  # False: fp16 overflowed, skip
+                for cb in callbacks:
+                    cb.on_before_optimizer_step(state)
+                if optimization.before_step is not None:
+                    optimization.before_step()
+                optimization.optimizer.step()
+                if optimization.after_step is not None:
+                    optimization.after_step()
+                network.apply_constraints()
+            precision.update()
             state.step += 1
             pending.append(total)
             with torch.no_grad():
@@ -189,6 +202,25 @@ def _train_epoch(
         raise
     _report_losses(pending, state, callbacks)
     return totals.means()
+
+
+def _batcher(
+    train: TensorData, order: torch.Tensor | None, batch_size: int
+) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """The epoch's batch at `start`, in `order` (None: as stored). Up to EPOCH_GATHER_BYTES of
+    data, one gather per epoch and then contiguous slices (fewer operations a step); above, a
+    gather per batch, so that an epoch never holds a second copy of a large data set."""
+    xs, ys = train.x, train.y
+    if order is not None and xs.nbytes + ys.nbytes <= EPOCH_GATHER_BYTES:
+        xs, ys, order = xs[order], ys[order], None
+    if order is None:
+        return lambda start: (xs[start : start + batch_size], ys[start : start + batch_size])
+
+    def gather(start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = order[start : start + batch_size]
+        return xs[index], ys[index]
+
+    return gather
 
 
 def _report_losses(
@@ -212,14 +244,22 @@ def _report_losses(
 
 @torch.no_grad()
 def evaluate(
-    network: Network, objective: Objective, data: TensorData, batch_size: int
+    network: Network,
+    objective: Objective,
+    data: TensorData,
+    batch_size: int,
+    precision: Precision | None = None,
 ) -> dict[str, float]:
+    """The loss and metrics on `data`, at the run's `precision` (fp32 when absent)."""
+    precision = precision or Precision()
     network.eval()
     totals = _Totals(objective, network)
     for start in range(0, len(data), batch_size):
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
-        logits = network.logits(x)
-        outputs = network.head(logits) if totals.needs_outputs else None
+        with precision.autocast():
+            logits = network.logits(x)
+            outputs = network.head(logits) if totals.needs_outputs else None
+        logits, outputs = precision.fp32(logits), precision.fp32(outputs)
         loss = objective.loss(logits if outputs is None else outputs, y)
         penalties = network.regularization_loss()
         total = loss if penalties is None else loss + penalties

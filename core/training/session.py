@@ -17,6 +17,7 @@ from core.data import Arrays
 from core.data.base import split
 from core.data.catalog import UploadedDatasets, load, resolve
 from core.data.preprocessing import ModelData, fit_scaler
+from core.devices import configure, to_device
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import DatasetSpec, JobSpec
@@ -29,6 +30,7 @@ from core.training.losses import LOSSES
 from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
 from core.training.plan import Encoding, JobPlan, plan_job
+from core.training.precision import run_precision
 from core.training.threads import step_threads
 
 
@@ -67,7 +69,7 @@ def to_tensors(
         y = y.float().reshape(-1, 1)
     else:
         y = y.float()
-    return TensorData(x.to(device), y.to(device))
+    return TensorData(to_device(x, device), to_device(y, device))
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def train_spec(
     (fine-tuning) replaces the initialized weights, and the optimizer starts afresh;
     `uploads` resolves data sets named by id."""
     plan = plan_job(spec, settings, uploads)
+    precision = run_precision(spec.training.precision, device)  # fp16 on a CPU: refused
+    configure(device)
     seed = spec.training.seed if spec.training.seed is not None else 0
     torch.manual_seed(seed)
 
@@ -136,6 +140,11 @@ def train_spec(
     if init_weights is not None:
         network.load_state_dict(init_weights, strict=True)
     network.to(device)
+    if device.type == "cuda" and network.has_convolutions():
+        # Keras's channels-last inputs moved to channels-first are channels_last in memory
+        # already (core/nn/layout.py): with the kernels in the same layout, cuDNN runs its
+        # NHWC convolutions with no transposes (Tensor Cores under bf16 and fp16).
+        network.to(memory_format=torch.channels_last)
     objective = make_objective(spec, plan)
     batch_size = len(train) if spec.training.batch_size == "full" else spec.training.batch_size
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -160,12 +169,13 @@ def train_spec(
             checkpoints=checkpoints,
             resume=resume,
             step=spec.training.step,
+            precision=precision,
         )
     test_metrics = None
     if parts.test is not None:
         test = to_tensors(parts.test, plan.encoding, k, device)
         eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
-        test_metrics = evaluate(network, objective, test, eval_batch)
+        test_metrics = evaluate(network, objective, test, eval_batch, precision)
     return TrainResult(
         network,
         history,

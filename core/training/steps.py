@@ -13,6 +13,7 @@ import torch
 
 from core.nn.network import Network
 from core.nn.regularization import ActivityPenalty
+from core.training.precision import Precision
 
 if TYPE_CHECKING:
     from core.training.loop import Objective
@@ -40,20 +41,31 @@ def needs_outputs(objective: Objective, network: Network) -> bool:
 
 
 class AutogradStep:
+    """Any network, at any precision: the forward pass under the precision's autocast, its
+    outputs back in float32 for the loss, backward through the precision (fp16's scaling)."""
+
     def __init__(
-        self, network: Network, objective: Objective, optimizer: torch.optim.Optimizer
+        self,
+        network: Network,
+        objective: Objective,
+        optimizer: torch.optim.Optimizer,
+        precision: Precision | None = None,
     ) -> None:
         self.network = network
         self.objective = objective
         self.optimizer = optimizer
+        self.precision = precision or Precision()
         self.needs_outputs = needs_outputs(objective, network)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        logits = self.network.logits(x)
-        outputs = self.network.head(logits) if self.needs_outputs else None
+        precision = self.precision
+        with precision.autocast():
+            logits = self.network.logits(x)
+            outputs = self.network.head(logits) if self.needs_outputs else None
+        logits, outputs = precision.fp32(logits), precision.fp32(outputs)
         loss = self.objective.loss(logits if outputs is None else outputs, y)
         penalties = self.network.regularization_loss()
         total = loss if penalties is None else loss + penalties  # what Keras reports as loss
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        precision.backward(total)
         return StepResult(total.detach(), logits.detach(), outputs, penalties)
