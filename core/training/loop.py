@@ -22,7 +22,7 @@ from core.training.losses import LossFn
 from core.training.metrics import MetricDef
 from core.training.optimizers import Optimization
 from core.training.precision import Precision
-from core.training.steps import Step
+from core.training.steps import Step, needs_outputs
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
 EVAL_BATCH_MIN = 1024
