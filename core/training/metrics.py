@@ -19,8 +19,9 @@ indices, one-hot rows or a 0/1 column). Where Keras differs from this:
 - r2_score is Keras's R2Score() (uniform average over outputs), summed in float64.
 
 The training loop spares the probabilities where a metric reads only the order of the scores or
-thresholds a sigmoid at 0.5 (`reads_logits_of`): it then gets the logits shifted by 0.5, which
-rank as the probabilities do and are above 0.5 exactly where sigmoid(logit) is.
+thresholds a sigmoid at 0.5 (`reads_logits_of`): it then gets the logits, shifted by 0.5 after a
+sigmoid, which rank as the probabilities do and are above 0.5 exactly where sigmoid(logit) is
+(after a softmax only the order is read, which the logits have as they are).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class MetricDef:
     make: Callable[[], MetricState]
     higher_is_better: bool = False
     min_classes: int = 0  # fewer classes than this and the metric says nothing
-    # Output activations through which the metric may read `logits + 0.5` instead of the
-    # probabilities (see the module's docstring); a single softmax unit never.
+    # Output activations through which the metric may read the logits (+ 0.5 after a sigmoid)
+    # instead of the probabilities (see the module's docstring); a single softmax unit never.
     reads_logits_of: frozenset[str] = frozenset()
 
 
