@@ -206,8 +206,9 @@ def _train_epoch(
             if constrained:
                 network.apply_constraints()
             state.step += 1
-            pending.append(total.detach())
-            totals.add(total, logits, y, penalties, outputs)
+            reported = total.detach()
+            pending.append(reported)
+            totals.add(reported, logits, y, penalties, outputs)
             if len(pending) >= LOSS_REPORT_EVERY:
                 _report_losses(pending, state, hooks.step_losses)
             for cb in hooks.batch_end:

@@ -150,7 +150,7 @@ def _labels_like(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     scores = _scores(outputs)
-    return (scores.argmax(dim=-1) == _class_index(y, scores)).float()
+    return scores.argmax(dim=-1) == _class_index(y, scores)  # booleans: summed in float64
 
 
 def _binary_accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,7 @@ def _top_k_accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     k = min(TOP_K, scores.shape[-1])
     kth = scores.topk(k, dim=-1).values[..., -1]
     true = scores.gather(-1, _class_index(y, scores).unsqueeze(-1)).squeeze(-1)
-    return (true >= kth).float()
+    return true >= kth
 
 
 # Counts of true and false positives.

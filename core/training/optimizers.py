@@ -49,6 +49,10 @@ OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay for the kernels, none for biases and 1-D normalisation parameters. Without
+    weight decay, one group: each group is a separate kernel launch per step."""
+    if not weight_decay:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], DECAY: 0.0}]
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, DECAY: weight_decay}]

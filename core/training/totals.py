@@ -45,14 +45,14 @@ class EpochTotals:
         regularization: torch.Tensor | None = None,
         outputs: torch.Tensor | None = None,
     ) -> None:
-        """One batch: its loss, the network's logits and, where the forward made them, its
-        outputs (after the head)."""
+        """One batch: its loss (detached, or made without autograd), the network's logits and,
+        where the forward made them, its outputs (after the head)."""
         n = logits.shape[0]
         logits = logits.detach()  # nothing here joins the graph: no `no_grad` context needed
         if self.loss_sum is None:
-            self.loss_sum = loss.detach() * n
+            self.loss_sum = loss * n
         else:
-            self.loss_sum.add_(loss.detach(), alpha=n)
+            self.loss_sum.add_(loss, alpha=n)
         self.samples += n
         if regularization is not None:
             r = regularization.detach()
