@@ -160,14 +160,14 @@ class Kernel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.w = nn.Parameter(torch.ones(1, 2))
-        self.b = nn.Parameter(torch.zeros(1))  # a second param group (no weight decay)
+        self.b = nn.Parameter(torch.zeros(1))  # a second param group (under weight decay)
 
 
 def test_a_schedule_drives_every_param_group_step_by_step() -> None:
     model = Kernel()
     spec = {"type": "ExponentialDecay", "initial_learning_rate": 0.5, "decay_steps": 1}
     spec["decay_rate"] = 0.5
-    sgd = OPT.validate_python({"type": "sgd", "learning_rate": spec})
+    sgd = OPT.validate_python({"type": "sgd", "learning_rate": spec, "weight_decay": 1e-4})
     opt = build_optimizer(model, sgd, steps_per_epoch=3, epochs=1)
     seen = []
     for _ in range(3):
