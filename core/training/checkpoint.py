@@ -26,6 +26,7 @@ from safetensors.torch import save_file as save_safetensors_file
 
 from core.errors import EpochalError
 from core.training.callbacks import Callback, TrainState
+from core.training.optimizers import merged_groups
 
 FORMAT_VERSION = 1
 METADATA_KEY = "epochal.checkpoint"
@@ -206,7 +207,8 @@ def restore(
     The callbacks come back separately (`restore_callbacks`), after their `on_train_begin`."""
     meta, tensors = snapshot.meta, snapshot.tensors
     state.network.load_state_dict(model_weights(snapshot), strict=True)
-    state.optimizer.load_state_dict(unpack(meta["optimizer"], tensors))
+    optimizer = unpack(meta["optimizer"], tensors)
+    state.optimizer.load_state_dict(merged_groups(optimizer, state.optimizer))
     _match_layouts(state.optimizer)
     if state.precision is not None:
         state.precision.load_state_dict(meta.get("scaler", {}))

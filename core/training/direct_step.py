@@ -31,7 +31,7 @@ from core.training.precision import Precision
 from core.training.steps import AutogradStep, Step, StepResult
 
 if TYPE_CHECKING:
-    from core.training.loop import Objective
+    from core.training.objective import Objective
 
 log = logging.getLogger(__name__)
 

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from core.devices import to_device
 from core.errors import DivergenceError, TrainingCancelled
-from core.nn.layers import activation_module
 from core.nn.network import Network
-from core.series import LR, REGULARIZATION_LOSS
+from core.series import LR
 from core.training.callbacks import Callback, TrainState
 from core.training.checkpoint import Snapshot, capture, restore, restore_callbacks
 from core.training.checkpointing import CheckpointWriter
 from core.training.direct_step import StepMode, make_step
-from core.training.losses import LossFn
-from core.training.metrics import MetricDef
+from core.training.objective import Objective
 from core.training.optimizers import Optimization
 from core.training.precision import Precision
-from core.training.steps import Step, needs_outputs
+from core.training.steps import Step
+from core.training.totals import EpochTotals
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
 EVAL_BATCH_MIN = 1024
-EPOCH_GATHER_BYTES = 256 * 2**20  # data sets up to this size are shuffled in one gather an epoch
+# Up to this size the training data is gathered in its shuffled order once per epoch and cut
+# into contiguous batches (cheaper than a gather per step); above it, a gather per batch spares
+# the memory of a second copy.
+EPOCH_GATHER_MAX_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,6 @@ class TensorData:
 class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
     stop_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Objective:
-    """What the loop optimises and reports: the loss, how it reads the network, the metrics."""
-
-    loss: LossFn
-    use_logits: bool
-    metrics: Mapping[str, MetricDef] = field(default_factory=dict)
-    # The activation that makes the metrics' probabilities of the network's outputs, where the
-    # network ends in logits (a loss from_logits on a linear output layer).
-    metrics_activation: str | None = None
 
 
 def fit(
@@ -95,6 +85,7 @@ def fit(
     if resume is not None:
         restore_callbacks(resume, callbacks)
     logs: dict[str, float] = dict(history.epochs[-1]) if history.epochs else {}
+    hooks = _Hooks.of(callbacks)
     # Evaluation needs no gradients: larger batches give the same results, except with an
     # activity penalty, which sums over the batch and so is computed on training-size batches.
     eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
@@ -110,7 +101,7 @@ def fit(
             shuffle,
             generator,
             state,
-            callbacks,
+            hooks,
         )
         if val is not None:
             logs.update(
@@ -152,6 +143,51 @@ def _checkpoint(
     checkpoints.save(snapshot, last=last, best=best)
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    """The callbacks that override each per-step hook, found once per run: a step calls only
+    those (a call to an inherited no-op costs as much as a small tensor operation)."""
+
+    before_step: tuple[Callback, ...]
+    batch_end: tuple[Callback, ...]
+    step_losses: tuple[Callback, ...]
+
+    @staticmethod
+    def of(callbacks: Sequence[Callback]) -> _Hooks:
+        def overriding(name: str) -> tuple[Callback, ...]:
+            return tuple(cb for cb in callbacks if _overrides(cb, name))
+
+        return _Hooks(
+            overriding("on_before_optimizer_step"),
+            overriding("on_batch_end"),
+            overriding("on_step_losses"),
+        )
+
+
+def _overrides(callback: Callback, name: str) -> bool:
+    return getattr(type(callback), name, None) is not getattr(Callback, name)
+
+
+def _batches(
+    data: TensorData, batch_size: int, shuffle: bool, generator: torch.Generator | None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The epoch's batches: in a fresh random order (one draw from `generator` per epoch, so
+    a resumed run draws the same orders), else in the data's order."""
+    n = len(data)
+    x, y = data.x, data.y
+    if shuffle:
+        # drawn on the CPU: the same order on any device
+        order = to_device(torch.randperm(n, generator=generator), x.device)
+        if x.nbytes + y.nbytes > EPOCH_GATHER_MAX_BYTES:
+            for start in range(0, n, batch_size):
+                index = order[start : start + batch_size]
+                yield x[index], y[index]
+            return
+        x, y = x[order], y[order]
+    for start in range(0, n, batch_size):
+        yield x[start : start + batch_size], y[start : start + batch_size]
+
+
 def _train_epoch(
     network: Network,
     objective: Objective,
@@ -162,65 +198,41 @@ def _train_epoch(
     shuffle: bool,
     generator: torch.Generator | None,
     state: TrainState,
-    callbacks: Sequence[Callback],
+    hooks: _Hooks,
 ) -> dict[str, float]:
     precision: Precision = state.precision
     network.train()
-    n = len(train)
-    order = torch.randperm(n, generator=generator) if shuffle else None
-    if order is not None:  # drawn on the CPU: the same order on any device
-        order = to_device(order, train.x.device)
-    batch = _batcher(train, order, batch_size)
-    totals = _Totals(objective, network)
+    totals = EpochTotals(objective, network)
     pending: list[torch.Tensor] = []
+    constrained = bool(network.constraints)
     try:
-        for start in range(0, n, batch_size):
-            x, y = batch(start)
-            total, logits, outputs, penalties = step(x, y)
+        for x, y in _batches(train, batch_size, shuffle, generator):
+            reported, logits, outputs, penalties = step(x, y)  # detached; .grad filled
             if precision.unscale(optimization.optimizer):  # False: fp16 overflowed, skip
-                for cb in callbacks:
+                for cb in hooks.before_step:
                     cb.on_before_optimizer_step(state)
                 if optimization.before_step is not None:
                     optimization.before_step()
                 optimization.optimizer.step()
                 if optimization.after_step is not None:
                     optimization.after_step()
-                network.apply_constraints()
+                if constrained:
+                    network.apply_constraints()
             precision.update()
             state.step += 1
-            pending.append(total)
-            with torch.no_grad():
-                totals.add(total, logits, y, penalties, outputs)
+            pending.append(reported)
+            totals.add(reported, logits, y, penalties, outputs)
             if len(pending) >= LOSS_REPORT_EVERY:
-                _report_losses(pending, state, callbacks)
-            for cb in callbacks:
+                _report_losses(pending, state, hooks.step_losses)
+            for cb in hooks.batch_end:
                 cb.on_batch_end(state)
             if state.stop_training:
                 break
     except TrainingCancelled:
-        _report_losses(pending, state, callbacks)  # keep the steps taken before the stop
+        _report_losses(pending, state, hooks.step_losses)  # keep the steps taken before the stop
         raise
-    _report_losses(pending, state, callbacks)
+    _report_losses(pending, state, hooks.step_losses)
     return totals.means()
-
-
-def _batcher(
-    train: TensorData, order: torch.Tensor | None, batch_size: int
-) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
-    """The epoch's batch at `start`, in `order` (None: as stored). Up to EPOCH_GATHER_BYTES of
-    data, one gather per epoch and then contiguous slices (fewer operations a step); above, a
-    gather per batch, so that an epoch never holds a second copy of a large data set."""
-    xs, ys = train.x, train.y
-    if order is not None and xs.nbytes + ys.nbytes <= EPOCH_GATHER_BYTES:
-        xs, ys, order = xs[order], ys[order], None
-    if order is None:
-        return lambda start: (xs[start : start + batch_size], ys[start : start + batch_size])
-
-    def gather(start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = order[start : start + batch_size]
-        return xs[index], ys[index]
-
-    return gather
 
 
 def _report_losses(
@@ -253,7 +265,7 @@ def evaluate(
     """The loss and metrics on `data`, at the run's `precision` (fp32 when absent)."""
     precision = precision or Precision()
     network.eval()
-    totals = _Totals(objective, network)
+    totals = EpochTotals(objective, network)
     for start in range(0, len(data), batch_size):
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
         with precision.autocast():
@@ -265,82 +277,3 @@ def evaluate(
         total = loss if penalties is None else loss + penalties
         totals.add(total, logits, y, penalties, outputs)
     return totals.means()
-
-
-class _Totals:
-    """The epoch's loss (sample-weighted) and metric states, kept on the device.
-
-    The metrics read the logits where they can (`MetricDef.reads_logits_of`) and otherwise
-    probabilities made once per batch without autograd; the network's head runs in the forward
-    pass only where the loss reads its outputs or it holds an activity penalty."""
-
-    def __init__(self, objective: Objective, network: Network):
-        self.objective = objective
-        self.network = network
-        self.loss_sum: torch.Tensor | None = None
-        self.samples = 0
-        self.regularization: torch.Tensor | None = None
-        self.batches = 0
-        self.states = {name: metric.make() for name, metric in objective.metrics.items()}
-        self.activation = network.output_activation or objective.metrics_activation
-        self.to_probabilities = (
-            activation_module(objective.metrics_activation)
-            if objective.metrics_activation and not network.output_activation
-            else None
-        )
-        self.needs_outputs = needs_outputs(objective, network)
-
-    def add(
-        self,
-        loss: torch.Tensor,
-        logits: torch.Tensor,
-        y: torch.Tensor,
-        regularization: torch.Tensor | None = None,
-        outputs: torch.Tensor | None = None,
-    ) -> None:
-        """One batch: its loss, the network's logits and, where the forward made them, its
-        outputs (after the head)."""
-        n = logits.shape[0]
-        if self.loss_sum is None:
-            self.loss_sum = loss.detach() * n
-        else:
-            self.loss_sum.add_(loss.detach(), alpha=n)
-        self.samples += n
-        if regularization is not None:
-            r = regularization.detach()
-            self.regularization = r if self.regularization is None else self.regularization + r
-            self.batches += 1
-        shifted = probabilities = None
-        for name, state in self.states.items():
-            if self._reads_logits(name, logits):
-                if shifted is None:
-                    shifted = logits.detach() + 0.5
-                state.update(shifted, y)
-            else:
-                if probabilities is None:
-                    probabilities = self._probabilities(logits.detach(), outputs)
-                state.update(probabilities, y)
-
-    def _reads_logits(self, name: str, logits: torch.Tensor) -> bool:
-        if self.activation not in self.objective.metrics[name].reads_logits_of:
-            return False
-        return self.activation != "softmax" or logits.shape[-1] > 1  # one softmax unit: 1.0
-
-    def _probabilities(self, logits: torch.Tensor, outputs: torch.Tensor | None) -> torch.Tensor:
-        if (
-            outputs is None
-        ):  # the head holds no activity penalty: running it again is free of effects
-            outputs = self.network.head(logits)
-        outputs = outputs.detach()
-        return outputs if self.to_probabilities is None else self.to_probabilities(outputs)
-
-    def means(self) -> dict[str, float]:
-        if self.loss_sum is None:
-            return {}
-        names = ["loss", *self.states]
-        values = [self.loss_sum / self.samples, *(s.compute() for s in self.states.values())]
-        if self.regularization is not None:
-            names.append(REGULARIZATION_LOSS)  # the penalties' share, per batch on average
-            values.append(self.regularization / self.batches)
-        floats = torch.stack([v.float().reshape(()) for v in values]).tolist()
-        return dict(zip(names, floats, strict=True))

@@ -19,8 +19,9 @@ indices, one-hot rows or a 0/1 column). Where Keras differs from this:
 - r2_score is Keras's R2Score() (uniform average over outputs), summed in float64.
 
 The training loop spares the probabilities where a metric reads only the order of the scores or
-thresholds a sigmoid at 0.5 (`reads_logits_of`): it then gets the logits shifted by 0.5, which
-rank as the probabilities do and are above 0.5 exactly where sigmoid(logit) is.
+thresholds a sigmoid at 0.5 (`reads_logits_of`): it then gets the logits, shifted by 0.5 after a
+sigmoid, which rank as the probabilities do and are above 0.5 exactly where sigmoid(logit) is
+(after a softmax only the order is read, which the logits have as they are).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class MetricDef:
     make: Callable[[], MetricState]
     higher_is_better: bool = False
     min_classes: int = 0  # fewer classes than this and the metric says nothing
-    # Output activations through which the metric may read `logits + 0.5` instead of the
-    # probabilities (see the module's docstring); a single softmax unit never.
+    # Output activations through which the metric may read the logits (+ 0.5 after a sigmoid)
+    # instead of the probabilities (see the module's docstring); a single softmax unit never.
     reads_logits_of: frozenset[str] = frozenset()
 
 
@@ -149,7 +150,7 @@ def _labels_like(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     scores = _scores(outputs)
-    return (scores.argmax(dim=-1) == _class_index(y, scores)).float()
+    return scores.argmax(dim=-1) == _class_index(y, scores)  # booleans: summed in float64
 
 
 def _binary_accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -163,7 +164,7 @@ def _top_k_accuracy(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     k = min(TOP_K, scores.shape[-1])
     kth = scores.topk(k, dim=-1).values[..., -1]
     true = scores.gather(-1, _class_index(y, scores).unsqueeze(-1)).squeeze(-1)
-    return (true >= kth).float()
+    return true >= kth
 
 
 # Counts of true and false positives.

@@ -49,11 +49,12 @@ OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Without weight decay, one group: the fused and foreach kernels then run once per step."""
-    if not weight_decay:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], DECAY: 0.0}]
+    """Weight decay for the kernels, none for biases and 1-D normalisation parameters. Without
+    weight decay, one group: each group costs a kernel launch per step (see `merged_groups`)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    if not weight_decay:  # in the order of two groups, so that their checkpoints still load
+        return [{"params": decay + no_decay, DECAY: 0.0}]
     groups = [{"params": decay, DECAY: weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, DECAY: 0.0})
@@ -331,3 +332,17 @@ def build_optimizer(
                     )
 
     return Optimization(optimizer, before_step if clips or decays else None, after_step)
+
+
+def merged_groups(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """An optimizer's saved state for `optimizer`: a checkpoint from before runs without weight
+    decay had one parameter group holds two (kernels, then the rest), which become one."""
+    groups = saved["param_groups"]
+    if (
+        len(optimizer.param_groups) == 1
+        and len(groups) > 1
+        and not any(g.get(DECAY) for g in groups)
+    ):
+        params = [i for g in groups for i in g["params"]]
+        return {**saved, "param_groups": [{**groups[0], "params": params}]}
+    return saved

@@ -7,16 +7,13 @@ autograd step here runs any network; `direct_step` has one without autograd for 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 
 from core.nn.network import Network
-from core.nn.regularization import ActivityPenalty
+from core.training.objective import Objective, needs_outputs
 from core.training.precision import Precision
-
-if TYPE_CHECKING:
-    from core.training.loop import Objective
 
 
 class StepResult(NamedTuple):
@@ -30,14 +27,6 @@ class Step(Protocol):
     """Forward and backward for one batch: `p.grad` holds the batch's gradients on return."""
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult: ...
-
-
-def needs_outputs(objective: Objective, network: Network) -> bool:
-    """Whether a forward pass runs the head: the loss reads probabilities, or the head holds an
-    activity penalty."""
-    return not objective.use_logits or any(
-        isinstance(m, ActivityPenalty) for m in network.head.modules()
-    )
 
 
 class AutogradStep:

@@ -10,6 +10,7 @@ import torch
 from core.errors import DivergenceError, TrainingCancelled
 from core.settings import Settings
 from core.spec import JobSpec
+from core.training import loop
 from core.training.callbacks import Callback, CancelCheck, TrainState
 from core.training.losses import LOSSES
 from core.training.session import train_spec
@@ -78,6 +79,17 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
     c = train_spec(xor_spec(epochs=3, seed=2), Settings(), device=CPU).history.epochs
     assert a == b
     assert a != c
+
+
+def test_the_epoch_gather_gives_the_batches_of_a_gather_per_batch(monkeypatch) -> None:
+    """Small data is shuffled once per epoch and sliced; large data is gathered batch by
+    batch: the same order from the same draws, so the same run."""
+    rec_small, rec_large = Recorder(), Recorder()
+    small = train_spec(xor_spec(epochs=3), Settings(), device=CPU, callbacks=[rec_small])
+    monkeypatch.setattr(loop, "EPOCH_GATHER_MAX_BYTES", 0)
+    large = train_spec(xor_spec(epochs=3), Settings(), device=CPU, callbacks=[rec_large])
+    assert rec_small.losses == rec_large.losses
+    assert small.history.epochs == large.history.epochs
 
 
 def test_a_nan_loss_fails_as_divergence_after_reporting_it() -> None:

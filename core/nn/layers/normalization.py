@@ -84,18 +84,24 @@ class BatchNormalization(ScaleAndOffset):
         return self.affine(x, shape).to(dtype)
 
     def _native(self, x: torch.Tensor) -> torch.Tensor:
-        """The same arithmetic in `F.batch_norm`'s single kernel (forward and backward). Its own
-        moving averages would take the unbiased variance: Keras's move here, without autograd."""
+        """The same arithmetic in `F.batch_norm`'s single kernel (forward and backward). The
+        kernel computes the batch statistics anyway: it hands them over through fresh running
+        buffers moved by momentum 1 (the mean, and the unbiased variance, which Keras's biased
+        one is (n - 1) / n of), and Keras's averages move from them. A separate `var_mean` over
+        the batch and positions would cost more than the whole normalization."""
         if not self.training:
             mean, variance = self.moving_mean, self.moving_variance
             return F.batch_norm(x, mean, variance, self.gamma, self.beta, False, 0.0, self.epsilon)
+        mean = torch.zeros_like(self.moving_mean, dtype=x.dtype)
+        variance = torch.zeros_like(self.moving_variance, dtype=x.dtype)
+        out = F.batch_norm(x, mean, variance, self.gamma, self.beta, True, 1.0, self.epsilon)
+        n = x.numel() // x.shape[1]
         with torch.no_grad():
-            dims = [d for d in range(x.dim()) if d != 1]
-            variance, mean = torch.var_mean(x, dim=dims, correction=0)
             weight = 1.0 - self.momentum
             self.moving_mean.lerp_(mean.to(self.moving_mean.dtype), weight)
-            self.moving_variance.lerp_(variance.to(self.moving_variance.dtype), weight)
-        return F.batch_norm(x, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
+            biased = variance * ((n - 1) / n)  # not in place: the backward reads `variance`
+            self.moving_variance.lerp_(biased.to(self.moving_variance.dtype), weight)
+        return out
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}, momentum={self.momentum}, epsilon={self.epsilon}"

@@ -40,6 +40,35 @@ def test_batch_normalization_in_training_uses_the_batch_and_moves_keras_averages
     torch.testing.assert_close(layer.moving_mean, torch.tensor([0.025 * 0.99 + 0.025, 0.398]))
 
 
+def test_batch_normalization_channels_first_trains_with_keras_averages_and_gradients() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 4, 4) * 2.0 + 1.0  # channels-first, as inside a network
+    built = build((4, 4, 3), type="batch_normalization", momentum=0.9)
+    layer = built.module.channels_first(4)
+    gamma = torch.tensor([1.0, 2.0, 0.5])
+    with torch.no_grad():
+        layer.gamma.copy_(gamma)
+    layer.train()
+    out = layer(x)
+    (out * x).sum().backward()  # the statistics' hand-over leaves the graph intact
+
+    dims = (0, 2, 3)
+    xr = x.clone().requires_grad_(True)
+    mean, var = xr.mean(dims, keepdim=True), xr.var(dims, unbiased=False, keepdim=True)
+    expected = (xr - mean) / torch.sqrt(var + 1e-3) * gamma.view(1, 3, 1, 1)
+    (expected * x).sum().backward()
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        layer.gamma.grad,
+        ((expected.detach() / gamma.view(1, 3, 1, 1)) * x).sum(dims),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    # Keras's moving averages, from zeros and ones, by the biased variance
+    torch.testing.assert_close(layer.moving_mean, 0.1 * x.mean(dims))
+    torch.testing.assert_close(layer.moving_variance, 0.9 + 0.1 * x.var(dims, unbiased=False))
+
+
 def test_batch_normalization_in_evaluation_uses_the_moving_averages_and_keeps_them() -> None:
     built = build((2,), type="batch_normalization", momentum=0.5)
     run(built, X, training=True)  # moving mean (1.25, 10), variance (1.125, 50.5)

@@ -15,11 +15,12 @@ from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from core.spec.optimizers import OptimizerSpec
-from core.training.optimizers import build_optimizer
+from core.training.optimizers import DECAY, ITERATIONS, build_optimizer, merged_groups
 
 SPEC = TypeAdapter(OptimizerSpec)
 W0 = [1.0, -0.5, 0.25]
 # Mixed scales: the 1e-4 entries are where Keras's and torch's epsilon placements part.
+STEPS = {"steps_per_epoch": 1, "epochs": 1}
 GRADS = [[0.5, -1e-4, 2.0], [0.3, 2e-4, -1.0], [-0.2, -3e-4, 0.5]]
 
 
@@ -350,14 +351,28 @@ def test_optimizer_state_and_iterations_survive_a_state_dict_round_trip() -> Non
     assert resumed.optimizer.param_groups[0]["lr"] == 0.1 * 0.5**3
 
 
-@pytest.mark.parametrize(("weight_decay", "groups"), [(0.0, 1), (0.01, 2)])
-def test_biases_get_a_group_of_their_own_only_where_weights_decay(
-    weight_decay: float, groups: int
-) -> None:
-    """One group where nothing decays: the fused kernel then runs once a step."""
-    spec = TypeAdapter(OptimizerSpec).validate_python(
-        {"type": "adam", "weight_decay": weight_decay}
+def test_without_weight_decay_one_group_that_loads_a_two_group_checkpoint() -> None:
+    model = Weights()
+    assert (
+        len(build_optimizer(model, SPEC.validate_python("adam"), **STEPS).optimizer.param_groups)
+        == 1
     )
-    opt = build_optimizer(nn.Linear(3, 2), spec, steps_per_epoch=1, epochs=1)
-    assert len(opt.optimizer.param_groups) == groups
-    assert sum(len(g["params"]) for g in opt.optimizer.param_groups) == 2
+    decayed = SPEC.validate_python({"type": "adam", "weight_decay": 0.1})
+    assert len(build_optimizer(model, decayed, **STEPS).optimizer.param_groups) == 2
+
+    # A checkpoint written when every run had two groups (kernels, then the rest).
+    old = torch.optim.Adam(
+        [
+            {"params": [model.kernel], DECAY: 0.0, ITERATIONS: 1},
+            {"params": [model.bias], DECAY: 0.0, ITERATIONS: 1},
+        ]
+    )
+    model.kernel.grad = torch.ones_like(model.kernel)
+    model.bias.grad = torch.full_like(model.bias, 2.0)
+    old.step()
+    fresh = build_optimizer(Weights(), SPEC.validate_python("adam"), **STEPS).optimizer
+    fresh.load_state_dict(merged_groups(old.state_dict(), fresh))
+    kernel, bias = fresh.param_groups[0]["params"]
+    assert kernel.shape == (1, 3) and bias.shape == (1,)
+    torch.testing.assert_close(fresh.state[kernel]["exp_avg"], old.state[model.kernel]["exp_avg"])
+    torch.testing.assert_close(fresh.state[bias]["exp_avg"], old.state[model.bias]["exp_avg"])

@@ -160,7 +160,7 @@ class Kernel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.w = nn.Parameter(torch.ones(1, 2))
-        self.b = nn.Parameter(torch.zeros(1))  # a second param group (no weight decay)
+        self.b = nn.Parameter(torch.zeros(1))  # a second param group under weight decay
 
 
 def test_a_schedule_drives_every_param_group_step_by_step() -> None:
