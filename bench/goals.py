@@ -27,7 +27,7 @@ GOAL = re.compile(
     r"\(target (?P<op>>=|<=) (?P<target>[^)]+)\) (?P<verdict>PASS|FAIL)\s*$"
 )
 HEADER = re.compile(r"^=== (?P<script>\S+\.py)\s*$")
-EXIT = re.compile(r"^=== exit (?P<code>-?\d+)\s*$")
+EXIT = re.compile(r"=== exit (?P<code>-?\d+)\s*$")
 
 
 def goal_line(
@@ -59,7 +59,7 @@ def read_log(text: str) -> tuple[list[tuple[str, re.Match[str]]], dict[str, int 
         if header := HEADER.match(line):
             script = header["script"]
             exits[script] = None
-        elif done := EXIT.match(line):
+        elif done := EXIT.search(line):  # also after output without a final newline
             exits[script] = int(done["code"])
         elif goal := GOAL.match(line):
             goals.append((script, goal))
