@@ -13,23 +13,44 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The benchmarks' own dependencies (the `bench` extra: Keras, boto3) on top of the above.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 run: $(STAMP)
 	$(BIN)/epochal serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
-	$(BIN)/python bench/metric_writes.py
-	$(BIN)/python bench/vs_plain.py
-	$(BIN)/python bench/vs_sklearn.py
-	$(BIN)/python bench/diagnostics_overhead.py
-	$(BIN)/python bench/reference_results.py
-	$(BIN)/python bench/checkpoint_cost.py
-	$(BIN)/python bench/sweep_efficiency.py
-	$(BIN)/python bench/s3_client_weight.py
-	$(BIN)/python bench/recovery.py
-	$(BIN)/python bench/submit_load.py
+# The benchmarks, each run alone with `python bench/<script>.py`: the scripts that print the
+# issue's GOAL lines first (the quickest first), then the rest. Everything goes to
+# $(BENCH_LOG); the table of GOAL lines comes last, with any script that failed.
+BENCH_LOG ?= var/bench.log
+BENCH_SCRIPTS ?= \
+	bench/vs_sklearn.py \
+	bench/vs_keras.py \
+	bench/vs_plain.py \
+	bench/small_jobs.py \
+	bench/metric_writes.py \
+	bench/diagnostics_overhead.py \
+	bench/reference_results.py \
+	bench/checkpoint_cost.py \
+	bench/sweep_efficiency.py \
+	bench/s3_client_weight.py \
+	bench/recovery.py \
+	bench/submit_load.py
+
+bench: $(BENCH_STAMP)
+	@mkdir -p $(dir $(BENCH_LOG)) && : > $(BENCH_LOG)
+	@for script in $(BENCH_SCRIPTS); do \
+		echo "=== $$script" | tee -a $(BENCH_LOG); \
+		{ $(BIN)/python -u $$script; echo "=== exit $$?"; } 2>&1 | tee -a $(BENCH_LOG); \
+	done
+	@echo; echo "Goals (from $(BENCH_LOG)):"
+	@$(BIN)/python bench/goals.py $(BENCH_LOG) $(BENCH_SCRIPTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
