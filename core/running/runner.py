@@ -29,6 +29,7 @@ from core.errors import (
 from core.running.lease import Heartbeat
 from core.running.resume import Start, plan_start
 from core.running.sink import StoreSink
+from core.running.timings import PhaseClock, Timings
 from core.series import best_of
 from core.settings import Settings
 from core.spec.job import JobSpec
@@ -69,6 +70,7 @@ class Runner:
 
         Raises NotFoundError when the job row is not there: the caller may retry.
         """
+        timings = Timings()
         with self.sessions.begin() as session:
             job = job_store.get_job(session, job_id=job_id)
             device = _device_name(job.spec)
@@ -76,6 +78,7 @@ class Runner:
             if claimed is None:
                 return None
             attempt = Attempt(job_id, claimed.attempts)
+            timings.queued(claimed.enqueued_at, claimed.started_at)
             logs.tag_job(job_id, attempt.number)
             spec_json, summary = claimed.spec, dict(claimed.summary)
             checkpoint, init_from = claimed.checkpoint, claimed.init_from
@@ -83,7 +86,15 @@ class Runner:
         with self._heartbeat(attempt) as lease:
             try:
                 return self._attempt(
-                    attempt, lease, spec_json, summary, device, checkpoint, init_from, pruning
+                    attempt,
+                    lease,
+                    spec_json,
+                    summary,
+                    device,
+                    checkpoint,
+                    init_from,
+                    pruning,
+                    timings,
                 )
             except Exception as e:
                 if not is_transient(e):  # a bug, or a store that refuses: fail with the reason
@@ -100,6 +111,7 @@ class Runner:
         checkpoint: dict[str, Any] | None,
         init_from: dict[str, Any] | None,
         pruning: PruningRule | None,
+        timings: Timings,
     ) -> str | None:
         """The claimed attempt, from its start to the record of how it ended."""
         job_id = attempt.job_id
@@ -114,6 +126,7 @@ class Runner:
                 lambda: self._finish(attempt, JobStatus.FAILED, summary, error), "finish"
             )
             return JobStatus.FAILED.value
+        timings.phase("claim")
         summary.pop("resumed_from", None)
         if start.resumed_from is not None:
             summary["resumed_from"] = start.resumed_from
@@ -127,8 +140,10 @@ class Runner:
         )
         try:
             status, summary, error = self._train(
-                attempt, lease, spec_json, summary, device, start, pruning
+                attempt, lease, spec_json, summary, device, start, timings, pruning
             )
+            timings.phase("finish")
+            summary = {**summary, "timings": timings.summary()}
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -155,6 +170,7 @@ class Runner:
         summary: dict[str, Any],
         device: str,
         start: Start,
+        timings: Timings,
         pruning: PruningRule | None = None,
     ) -> Outcome:
         sink = StoreSink(
@@ -180,12 +196,13 @@ class Runner:
         pruner = Pruner(pruning, self.sessions, attempt.job_id, sink.sync) if pruning else None
         try:
             spec = JobSpec.model_validate(spec_json)
-            callbacks: list[Callback] = [sink, cancel]
+            # The clock first: its end is training's, before the sink waits for the store.
+            callbacks: list[Callback] = [PhaseClock(timings), sink, cancel]
             if pruner is not None:
                 callbacks.append(pruner)  # after the sink, which buffers the epoch's points
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
-                callbacks.insert(1, diagnostics)
+                callbacks.insert(2, diagnostics)
             uploads = StoreUploads(self.sessions, self.artifacts)
             result = train_spec(
                 spec,
@@ -197,10 +214,12 @@ class Runner:
                 init_weights=start.init_weights,
                 uploads=uploads,
             )
+            timings.fitted(result.timings)
             writer.collect()
             summary.update(_result_summary(result), **_warnings(diagnostics))
             summary["checkpoints"] = _checkpoint_summary(writer)
             summary["model"] = self._save_model(attempt, result)
+            timings.phase("save")
             if pruner is not None and pruner.pruned is not None:
                 summary["pruned"] = pruner.pruned
                 return JobStatus.PRUNED, _timed(summary, started), None

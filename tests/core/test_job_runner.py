@@ -13,6 +13,7 @@ from sqlalchemy import update
 from core.running import runner as runner_module
 from core.running.reaper import Reaper
 from core.running.runner import RELEASED, Runner
+from core.running.timings import PHASES
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
@@ -214,6 +215,30 @@ def test_a_step_longer_than_the_lease_keeps_the_job(
     finally:
         reaper.stop()
     assert sent == [] and job_of(runner, job_id).attempts == 1
+
+
+class SlowEpochs(Callback):
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        time.sleep(0.5)
+
+
+def test_the_summary_splits_the_jobs_time_into_phases(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time spent inside the epochs counts as training, not as the fixed cost around it."""
+    real_train = runner_module.train_spec
+
+    def slow(spec, settings, *, callbacks, **kwargs):  # type: ignore[no-untyped-def]
+        return real_train(spec, settings, callbacks=[SlowEpochs(), *callbacks], **kwargs)
+
+    monkeypatch.setattr(runner_module, "train_spec", slow)
+    job_id = submit(runner.settings, moons(epochs=2))
+    assert runner.run(job_id) == "succeeded"
+    timings = job_of(runner, job_id).summary["timings"]
+    assert set(timings) == set(PHASES)
+    assert all(v >= 0 for v in timings.values())
+    assert timings["train"] >= 1.0  # both epochs' sleeps
+    assert timings["checkpoints"] < 0.5 and timings["save"] < 0.5  # neither holds a sleep
 
 
 def test_diagnostics_stream_per_layer_series_and_warnings_reach_the_summary(runner: Runner) -> None:
