@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         100 * 1024 * 1024, ge=1, description="largest uploaded data set file, in bytes"
     )
     min_dataset_rows: int = Field(10, ge=1, description="fewest rows an uploaded data set may have")
+    dataset_cache_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=0,
+        description="uploaded data sets a worker process keeps in memory between its jobs, "
+        "in bytes (0: none)",
+    )
     max_categories: int = Field(
         50, ge=2, description="most distinct values of a CSV text column (one-hot encoded)"
     )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import logs
 from core.artifacts import Artifacts, open_artifacts
+from core.data.cache import ArrayCache
 from core.errors import (
     DivergenceError,
     LeaseLost,
@@ -203,7 +204,7 @@ class Runner:
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
                 callbacks.insert(2, diagnostics)
-            uploads = StoreUploads(self.sessions, self.artifacts)
+            uploads = StoreUploads(self.sessions, self.artifacts, cache=self.datasets)
             result = train_spec(
                 spec,
                 self.settings,
@@ -256,6 +257,11 @@ class Runner:
         """One store per Runner. Its writes (checkpoints, the final model) keep trying through
         an object store's outage for EPOCHAL_ARTIFACTS_RETRY_SECONDS before they fail."""
         return open_artifacts(self.settings, patience=self.settings.artifacts_retry_seconds)
+
+    @cached_property
+    def datasets(self) -> ArrayCache:
+        """This process's recently used uploaded data sets, shared by its jobs."""
+        return ArrayCache(self.settings.dataset_cache_bytes)
 
     def _clear_points(self, job_id: str, start: Start) -> None:
         with self.sessions.begin() as session:
