@@ -55,6 +55,7 @@ RELEASED = "released"  # what `run` returns when the job went back to the queue
 class Attempt:
     job_id: str
     number: int  # the claim's token: every later write names it
+    first: bool = False  # the job's first claim ever (a released job's next is not)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,11 @@ class Runner:
         with self.sessions.begin() as session:
             job = job_store.get_job(session, job_id=job_id)
             device = _device_name(job.spec)
+            first = job.started_at is None  # read before the claim sets it
             claimed = job_store.claim_job(session, job_id=job_id, worker=self.worker, device=device)
             if claimed is None:
                 return None
-            attempt = Attempt(job_id, claimed.attempts)
+            attempt = Attempt(job_id, claimed.attempts, first)
             timings.queued(claimed.enqueued_at, claimed.started_at)
             logs.tag_job(job_id, attempt.number)
             spec_json, summary = claimed.spec, dict(claimed.summary)
@@ -119,7 +121,9 @@ class Runner:
         try:
             start = plan_start(self.artifacts, job_id, checkpoint, init_from)
             # A resumed run keeps the points up to its checkpoint and writes the rest again.
-            self._retrying(lambda: self._clear_points(job_id, start), f"job {job_id}: points")
+            # The job's first claim has none to clear: no attempt ever wrote for it.
+            if not attempt.first:
+                self._retrying(lambda: self._clear_points(job_id, start), f"job {job_id}: points")
         except Exception as e:
             log.exception("job %s: could not prepare attempt %d", job_id, attempt.number)
             error = {"type": type(e).__name__, "message": str(e)}
