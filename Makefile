@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reference_results.py
 	$(BIN)/python bench/checkpoint_cost.py
 	$(BIN)/python bench/sweep_efficiency.py
+	$(BIN)/python bench/small_jobs.py
 	$(BIN)/python bench/s3_client_weight.py
 	$(BIN)/python bench/recovery.py
 	$(BIN)/python bench/submit_load.py
