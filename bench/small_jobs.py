@@ -77,6 +77,7 @@ class Outcome:
     phases: dict[str, float]  # median seconds per job
     between: float  # worker-slot seconds per job outside any job
     best: float
+    slowest_plan: float  # a pool process's first job pays what was not loaded before the fork
 
     @property
     def ratio(self) -> float:
@@ -107,6 +108,7 @@ def run_sweep(client: Client, spec: dict[str, Any], concurrency: int) -> Outcome
         phases=phases,
         between=max(0.0, wall * concurrency - in_jobs) / len(jobs),
         best=max(j.summary["best"]["val_accuracy"] for j in jobs),
+        slowest_plan=max(t["plan"] for t in timings),
     )
 
 
@@ -131,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         for c in contenders:
             url = args.server or stack.enter_context(own_service(c))
             clients[c] = stack.enter_context(Client(url))
-            run_sweep(clients[c], sweep_spec(args.warmup, args.epochs, seed=99), c)
+            warmup = run_sweep(clients[c], sweep_spec(args.warmup, args.epochs, seed=99), c)
+            print(
+                f"  warm-up, concurrency {c}: slowest plan {warmup.slowest_plan * 1000:.0f} ms "
+                "(a pool process's first job)",
+                flush=True,
+            )
         for rep in range(args.repeats):
             for c in contenders[rep % 2 :] + contenders[: rep % 2]:  # alternating first
                 started = time.perf_counter()
