@@ -33,7 +33,8 @@ from typing import Any
 
 import httpx
 from digits_setup import DIGITS_MLP
-from submit_load import free_port, fresh_database, wait_ready
+from service import free_port, wait_ready
+from submit_load import fresh_database
 
 from cli.main import api_command, worker_command
 

@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from service import free_port, wait_ready
 from sqlalchemy import func, select
 
 from cli.main import api_command, worker_command
@@ -137,22 +137,6 @@ def own_service(workers: int) -> Iterator[tuple[str, str]]:
                         process.wait(30)
                     except subprocess.TimeoutExpired:
                         process.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise SystemExit(f"the API did not get ready:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def reader(url: str, stop: Event, out: Queue) -> None:

@@ -18,21 +18,16 @@ import argparse
 import contextlib
 import copy
 import itertools
-import os
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
+from service import own_service
 
 from client import Client, Sweep, load_spec
 from core.settings import Settings
@@ -109,66 +104,6 @@ def check(grid: dict, random: dict) -> None:
     assert random["parameters"] == grid["parameters"], "one search space for both"
     for sweep in (grid, random):
         plan_sweep(SweepSpec.model_validate(sweep), Settings())
-
-
-# --- the service --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def own_service(workers: int) -> Iterator[str]:
-    """`epochal serve` in a temporary directory: SQLite, the embedded broker, `workers` jobs at
-    once. Stopped (and its directory removed) on the way out."""
-    with tempfile.TemporaryDirectory(prefix="epochal-bench-") as workdir:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHAL_")}
-        env.update(
-            EPOCHAL_DATABASE_URL=f"sqlite:///{workdir}/epochal.db",
-            EPOCHAL_ARTIFACTS_DIR=f"{workdir}/artifacts",
-            EPOCHAL_EMBEDDED_BROKER_DIR=f"{workdir}/broker",
-            EPOCHAL_LOG_LEVEL="warning",
-        )
-        command = [
-            str(Path(sys.executable).parent / "epochal"),
-            "serve",
-            "--port",
-            str(port),
-            "--queues",
-            "cpu",
-            "--concurrency",
-            str(workers),
-        ]
-        with open(Path(workdir) / "serve.log", "wb") as log:
-            server = subprocess.Popen(
-                command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-            url = f"http://127.0.0.1:{port}"
-            try:
-                _wait_ready(url, server, Path(workdir) / "serve.log")
-                yield url
-            finally:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(60)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"epochal serve exited ({server.returncode}):\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise SystemExit(f"epochal serve was not ready after 120 s:\n{log.read_text()}")
 
 
 # --- one sweep ----------------------------------------------------------------------------

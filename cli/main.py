@@ -99,7 +99,9 @@ def run_api(args: argparse.Namespace) -> int:
 def run_worker(args: argparse.Namespace) -> int:
     """Becomes the Celery worker (exec), so that a SIGTERM reaches it and it hands its jobs
     back to the queue."""
-    command = worker_command(args.queues, args.concurrency, get_settings().log_level)
+    settings = get_settings()
+    concurrency = args.concurrency or settings.worker_concurrency
+    command = worker_command(args.queues, concurrency, settings.log_level)
     os.execv(command[0], command)
 
 
@@ -122,7 +124,9 @@ def serve(args: argparse.Namespace) -> int:
             api_command(host, port, settings.log_level), env=env, start_new_session=True
         ),
         subprocess.Popen(
-            worker_command(args.queues, args.concurrency, settings.log_level),
+            worker_command(
+                args.queues, args.concurrency or settings.worker_concurrency, settings.log_level
+            ),
             env=env,
             start_new_session=True,
         ),
@@ -192,7 +196,13 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--queues", default=queues, help=f"comma-separated: cpu, gpu (default {queues})"
         )
-        sp.add_argument("--concurrency", type=int, default=1, help="jobs trained at once")
+        sp.add_argument(
+            "--concurrency",
+            type=int,
+            default=None,
+            help="jobs trained at once, each with cores // N torch threads "
+            "(default EPOCHAL_WORKER_CONCURRENCY, 1)",
+        )
     add("migrate", migrate, "apply the store's migrations")
     commands.register(sub)
     sweep_commands.register(sub)

@@ -58,6 +58,18 @@ class Settings(BaseSettings):
         100 * 1024 * 1024, ge=1, description="largest uploaded data set file, in bytes"
     )
     min_dataset_rows: int = Field(10, ge=1, description="fewest rows an uploaded data set may have")
+    worker_concurrency: int = Field(
+        1,
+        ge=1,
+        description="jobs a worker trains at once when --concurrency is not given; each process "
+        "gets cores // N torch threads (2 on 2 cores: many small jobs finish sooner)",
+    )
+    dataset_cache_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=0,
+        description="uploaded data sets a worker process keeps in memory between its jobs, "
+        "in bytes (0: none)",
+    )
     max_categories: int = Field(
         50, ge=2, description="most distinct values of a CSV text column (one-hot encoded)"
     )

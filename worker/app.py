@@ -11,7 +11,7 @@ from kombu import Queue
 from core import logs
 from core.dispatch import QUEUES, celery_config
 from core.settings import EMBEDDED, Settings, get_settings
-from worker import recovery, registry, tasks
+from worker import recovery, registry, tasks, threads
 
 # billiard's logger (a pool process that died, ...), which propagates nowhere.
 POOL_LOGGER = "multiprocessing"
@@ -45,6 +45,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
     recovery.install(app, settings)
     _log_as_configured(settings)
     registry.install(app, settings)
+    threads.install()  # each pool process's share of the cores
     return app
 
 

@@ -1,5 +1,10 @@
 """Celery's entry point: `celery -A worker.main worker -Q cpu` (what `epochal worker` runs)."""
 
+# torch imports its compiler (torch._dynamo) at a process's first optimizer call, which costs
+# seconds (4.4 s on a busy 2-core machine): here, before the pool forks, it is paid once per
+# worker instead of by each pool process's first job. It does not initialize CUDA.
+import torch._dynamo  # noqa: F401
+
 from core import logs
 from core.settings import get_settings
 from worker.app import create_celery

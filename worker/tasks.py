@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from celery import Celery, Task
@@ -68,9 +69,21 @@ def _queue_of(settings: Settings, job_id: str) -> str:
         return get_job(session, job_id=job_id).queue
 
 
+@cache
+def _sweeps() -> ThreadPoolExecutor:
+    # One per pool process, made after the fork: sweep advances, one at a time.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="epochal-sweep")
+
+
 def _trial_ended(app: Celery, settings: Settings, job_id: str) -> None:
-    """A sweep trial's completion event: move its sweep on now. Should this fail, the reaper's
-    periodic tick does it a few seconds later."""
+    """A sweep trial's completion event: move its sweep on now, from a thread, so that this
+    process takes its next job meanwhile (a small trial's advance costs about what its
+    training does). Should this fail, or the process stop first, the reaper's periodic tick
+    does it a few seconds later."""
+    _sweeps().submit(_advance, app, settings, job_id)
+
+
+def _advance(app: Celery, settings: Settings, job_id: str) -> None:
 
     def send(trial_id: str, queue: str) -> None:
         app.send_task(TRAIN_TASK, args=[trial_id], queue=queue)

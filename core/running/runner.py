@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import logs
 from core.artifacts import Artifacts, open_artifacts
+from core.data.cache import ArrayCache
 from core.errors import (
     DivergenceError,
     LeaseLost,
@@ -29,6 +30,7 @@ from core.errors import (
 from core.running.lease import Heartbeat
 from core.running.resume import Start, plan_start
 from core.running.sink import StoreSink
+from core.running.timings import PhaseClock, Timings
 from core.series import best_of
 from core.settings import Settings
 from core.spec.job import JobSpec
@@ -53,6 +55,7 @@ RELEASED = "released"  # what `run` returns when the job went back to the queue
 class Attempt:
     job_id: str
     number: int  # the claim's token: every later write names it
+    first: bool = False  # the job's first claim ever (a released job's next is not)
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,16 @@ class Runner:
 
         Raises NotFoundError when the job row is not there: the caller may retry.
         """
+        timings = Timings()
         with self.sessions.begin() as session:
             job = job_store.get_job(session, job_id=job_id)
             device = _device_name(job.spec)
+            first = job.started_at is None  # read before the claim sets it
             claimed = job_store.claim_job(session, job_id=job_id, worker=self.worker, device=device)
             if claimed is None:
                 return None
-            attempt = Attempt(job_id, claimed.attempts)
+            attempt = Attempt(job_id, claimed.attempts, first)
+            timings.queued(claimed.enqueued_at, claimed.started_at)
             logs.tag_job(job_id, attempt.number)
             spec_json, summary = claimed.spec, dict(claimed.summary)
             checkpoint, init_from = claimed.checkpoint, claimed.init_from
@@ -83,7 +89,15 @@ class Runner:
         with self._heartbeat(attempt) as lease:
             try:
                 return self._attempt(
-                    attempt, lease, spec_json, summary, device, checkpoint, init_from, pruning
+                    attempt,
+                    lease,
+                    spec_json,
+                    summary,
+                    device,
+                    checkpoint,
+                    init_from,
+                    pruning,
+                    timings,
                 )
             except Exception as e:
                 if not is_transient(e):  # a bug, or a store that refuses: fail with the reason
@@ -100,13 +114,16 @@ class Runner:
         checkpoint: dict[str, Any] | None,
         init_from: dict[str, Any] | None,
         pruning: PruningRule | None,
+        timings: Timings,
     ) -> str | None:
         """The claimed attempt, from its start to the record of how it ended."""
         job_id = attempt.job_id
         try:
             start = plan_start(self.artifacts, job_id, checkpoint, init_from)
             # A resumed run keeps the points up to its checkpoint and writes the rest again.
-            self._retrying(lambda: self._clear_points(job_id, start), f"job {job_id}: points")
+            # The job's first claim has none to clear: no attempt ever wrote for it.
+            if not attempt.first:
+                self._retrying(lambda: self._clear_points(job_id, start), f"job {job_id}: points")
         except Exception as e:
             log.exception("job %s: could not prepare attempt %d", job_id, attempt.number)
             error = {"type": type(e).__name__, "message": str(e)}
@@ -114,6 +131,7 @@ class Runner:
                 lambda: self._finish(attempt, JobStatus.FAILED, summary, error), "finish"
             )
             return JobStatus.FAILED.value
+        timings.phase("claim")
         summary.pop("resumed_from", None)
         if start.resumed_from is not None:
             summary["resumed_from"] = start.resumed_from
@@ -127,8 +145,10 @@ class Runner:
         )
         try:
             status, summary, error = self._train(
-                attempt, lease, spec_json, summary, device, start, pruning
+                attempt, lease, spec_json, summary, device, start, timings, pruning
             )
+            timings.phase("finish")
+            summary = {**summary, "timings": timings.summary()}
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -155,6 +175,7 @@ class Runner:
         summary: dict[str, Any],
         device: str,
         start: Start,
+        timings: Timings,
         pruning: PruningRule | None = None,
     ) -> Outcome:
         sink = StoreSink(
@@ -180,13 +201,14 @@ class Runner:
         pruner = Pruner(pruning, self.sessions, attempt.job_id, sink.sync) if pruning else None
         try:
             spec = JobSpec.model_validate(spec_json)
-            callbacks: list[Callback] = [sink, cancel]
+            # The clock first: its end is training's, before the sink waits for the store.
+            callbacks: list[Callback] = [PhaseClock(timings), sink, cancel]
             if pruner is not None:
                 callbacks.append(pruner)  # after the sink, which buffers the epoch's points
             if spec.training.diagnostics.enabled:
                 diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
-                callbacks.insert(1, diagnostics)
-            uploads = StoreUploads(self.sessions, self.artifacts)
+                callbacks.insert(2, diagnostics)
+            uploads = StoreUploads(self.sessions, self.artifacts, cache=self.datasets)
             result = train_spec(
                 spec,
                 self.settings,
@@ -197,10 +219,12 @@ class Runner:
                 init_weights=start.init_weights,
                 uploads=uploads,
             )
+            timings.fitted(result.timings)
             writer.collect()
             summary.update(_result_summary(result), **_warnings(diagnostics))
             summary["checkpoints"] = _checkpoint_summary(writer)
             summary["model"] = self._save_model(attempt, result)
+            timings.phase("save")
             if pruner is not None and pruner.pruned is not None:
                 summary["pruned"] = pruner.pruned
                 return JobStatus.PRUNED, _timed(summary, started), None
@@ -237,6 +261,11 @@ class Runner:
         """One store per Runner. Its writes (checkpoints, the final model) keep trying through
         an object store's outage for EPOCHAL_ARTIFACTS_RETRY_SECONDS before they fail."""
         return open_artifacts(self.settings, patience=self.settings.artifacts_retry_seconds)
+
+    @cached_property
+    def datasets(self) -> ArrayCache:
+        """This process's recently used uploaded data sets, shared by its jobs."""
+        return ArrayCache(self.settings.dataset_cache_bytes)
 
     def _clear_points(self, job_id: str, start: Start) -> None:
         with self.sessions.begin() as session:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from core.artifacts import Artifacts
 from core.data import Arrays, DatasetInfo
+from core.data.cache import ArrayCache
 from core.data.catalog import UploadedDataset, is_upload_id
 from core.data.upload_types import UploadOptions
 from core.data.uploads import ParsedDataset, from_npz, parse_upload, write_npz
@@ -201,12 +202,18 @@ class StoreUploads:
     sessions: Sessions
     artifacts: Artifacts
     project: str | None = None  # None: any project's (a worker loading its job's data set)
+    cache: ArrayCache | None = None  # a worker process's recent data sets (core.data.cache)
 
     def find(self, dataset_id: str) -> UploadedDataset | None:
         with self.sessions() as session:
             return SessionUploads(session, self.project).find(dataset_id)
 
     def load(self, dataset: UploadedDataset) -> Arrays:
+        if self.cache is None:
+            return self._read(dataset)
+        return self.cache.get(dataset.id, lambda: self._read(dataset))
+
+    def _read(self, dataset: UploadedDataset) -> Arrays:
         try:
             data = self.artifacts.read(dataset.artifact_key)
         except FileNotFoundError:

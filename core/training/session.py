@@ -6,8 +6,9 @@ No store here: `train_spec` runs the same in a worker, a test or a notebook.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -45,6 +46,8 @@ class TrainResult:
     test_samples: int = 0
     test: dict[str, float] | None = None  # the loss and metrics on the held-out test part
     threads: int = 0  # the intra-op threads the run trained with (`core.training.threads`)
+    # Seconds spent planning (checks, network, optimizer), loading the data, and in `fit`.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -124,16 +127,19 @@ def train_spec(
     """Train `spec`. `resume` continues from a checkpoint of the same spec; `init_weights`
     (fine-tuning) replaces the initialized weights, and the optimizer starts afresh;
     `uploads` resolves data sets named by id."""
+    started = time.perf_counter()
     plan = plan_job(spec, settings, uploads)
     precision = run_precision(spec.training.precision, device)  # fp16 on a CPU: refused
     configure(device)
     seed = spec.training.seed if spec.training.seed is not None else 0
     torch.manual_seed(seed)
 
+    planned = time.perf_counter()
     parts = split_data(spec.dataset, uploads)
     k = plan.info.num_classes
     train = to_tensors(parts.train, plan.encoding, k, device)
     val = to_tensors(parts.val, plan.encoding, k, device) if parts.val is not None else None
+    loaded = time.perf_counter()
 
     network = build_network(spec.model, plan.info.feature_shape)
     network.initialize()
@@ -154,6 +160,7 @@ def train_spec(
         steps_per_epoch=steps_per_epoch,
         epochs=spec.training.epochs,
     )
+    fitting = time.perf_counter()
     with step_threads(network, batch_size, device) as threads:
         history = fit(
             network,
@@ -171,6 +178,11 @@ def train_spec(
             step=spec.training.step,
             precision=precision,
         )
+    timings = {
+        "plan": planned - started + fitting - loaded,
+        "load": loaded - planned,
+        "fit": time.perf_counter() - fitting,
+    }
     test_metrics = None
     if parts.test is not None:
         test = to_tensors(parts.test, plan.encoding, k, device)
@@ -186,6 +198,7 @@ def train_spec(
         len(parts.test) if parts.test is not None else 0,
         test_metrics,
         threads,
+        timings,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -10,11 +11,14 @@ import pytest
 from safetensors.torch import load_file
 from sqlalchemy import update
 
+from core.data.upload_types import UploadOptions
 from core.running import runner as runner_module
 from core.running.reaper import Reaper
 from core.running.runner import RELEASED, Runner
+from core.running.timings import PHASES
 from core.settings import Settings
 from core.spec import JobSpec
+from core.store import datasets as dataset_store
 from core.store import jobs
 from core.store.db import session_factory
 from core.store.metrics import read_series
@@ -214,6 +218,64 @@ def test_a_step_longer_than_the_lease_keeps_the_job(
     finally:
         reaper.stop()
     assert sent == [] and job_of(runner, job_id).attempts == 1
+
+
+class SlowEpochs(Callback):
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        time.sleep(0.5)
+
+
+def test_the_summary_splits_the_jobs_time_into_phases(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time spent inside the epochs counts as training, not as the fixed cost around it."""
+    real_train = runner_module.train_spec
+
+    def slow(spec, settings, *, callbacks, **kwargs):  # type: ignore[no-untyped-def]
+        return real_train(spec, settings, callbacks=[SlowEpochs(), *callbacks], **kwargs)
+
+    monkeypatch.setattr(runner_module, "train_spec", slow)
+    job_id = submit(runner.settings, moons(epochs=2))
+    assert runner.run(job_id) == "succeeded"
+    timings = job_of(runner, job_id).summary["timings"]
+    assert set(timings) == set(PHASES)
+    assert all(v >= 0 for v in timings.values())
+    assert timings["train"] >= 1.0  # both epochs' sleeps
+    assert timings["checkpoints"] < 0.5 and timings["save"] < 0.5  # neither holds a sleep
+
+
+def test_a_workers_jobs_on_one_uploaded_data_set_read_its_file_once(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """The second job trains from the process's cache: its file is gone from the store."""
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40))
+    csv = tmp_path / "upload.csv"
+    csv.write_text("a,b,label\n" + rows + "\n")
+    upload = dataset_store.Upload(
+        csv,
+        hashlib.sha256(csv.read_bytes()).hexdigest(),
+        csv.stat().st_size,
+        "u",
+        UploadOptions(target="label"),
+    )
+    row, _ = dataset_store.ingest(runner.sessions, runner.artifacts, upload)
+    spec = moons(epochs=1)
+    spec["dataset"] = {"name": row.id}
+    spec["model"]["layers"][-1] = {"type": "dense", "units": 1, "activation": "sigmoid"}
+    spec["training"]["loss"] = "binary_crossentropy"
+
+    def submit_on_upload() -> str:
+        with runner.sessions.begin() as session:
+            parsed = JobSpec.model_validate(spec).model_dump(mode="json")
+            job = jobs.create_job(
+                session, spec=parsed, name="u", tags=[], queue="cpu", summary={}, epochs=1
+            )
+            return job.id
+
+    assert runner.run(submit_on_upload()) == "succeeded"
+    runner.artifacts.delete(row.artifact_key)
+    assert runner.run(submit_on_upload()) == "succeeded"
+    assert (runner.datasets.misses, runner.datasets.hits) == (1, 1)
 
 
 def test_diagnostics_stream_per_layer_series_and_warnings_reach_the_summary(runner: Runner) -> None:
