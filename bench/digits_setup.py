@@ -1,6 +1,6 @@
 """What the training benchmarks share: the digits MLP and CNN, a spec builder, a wall clock,
-Epochal's side as a worker's session runs it, and the rules of a fair comparison (medians of
-alternating repetitions, the machine's load).
+Epochal's side as a worker's session runs it and as the worker itself runs a stored job, and
+the rules of a fair comparison (medians of alternating repetitions, the machine's load).
 
 The scripts are run as `python bench/<script>.py`, which puts this folder on the import path.
 """
@@ -10,18 +10,24 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import migrations
+from core.running import runner as runner_module
+from core.running.runner import Runner
 from core.running.sink import StoreSink
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
 from core.store.db import session_factory
 from core.training.callbacks import Callback, TrainState
+from core.training.plan import plan_job
 from core.training.session import TrainResult, train_spec
 
 DIGITS_MLP = [
@@ -77,14 +83,79 @@ class Clock(Callback):
 
 
 class SqliteStore:
-    """A migrated SQLite store in a temporary folder, and settings that point at it."""
+    """A migrated SQLite store in a temporary folder, settings that point at it (the artifacts
+    in a folder beside it; every other setting a worker's default), and the one `Runner` a
+    worker process keeps (worker/tasks.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: Any) -> None:
         folder = Path(tempfile.mkdtemp())
         self.url = f"sqlite:///{folder / 'bench.db'}"
         migrations.upgrade(self.url)
-        self.settings = Settings(database_url=self.url, artifacts_dir=folder)
+        self.settings = Settings(database_url=self.url, artifacts_dir=folder, **settings)
         self.sessions = session_factory(self.url)
+        self.runner = Runner(self.sessions, self.settings, "bench-worker")
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    train_seconds: float  # the first step to the end of training (a Clock inside the run)
+    job_seconds: float  # `Runner.run`: the claim to the job's finished row, model saved
+    status: str | None
+    summary: dict[str, Any]  # the job's, as stored
+
+    @property
+    def samples(self) -> int:
+        """Training samples seen: the training set times the epochs run."""
+        return int(self.summary["train_samples"]) * int(self.summary["epochs_run"])
+
+
+def run_as_worker(spec: JobSpec, store: SqliteStore) -> WorkerRun:
+    """`spec` stored as a queued job and run as the worker's Celery task runs it:
+    `Runner.run(job_id)`, with its heartbeat thread, the cancel flag it reads, the `StoreSink`,
+    the checkpoint writer to the folder artifacts store (EPOCHAL_CHECKPOINT_SECONDS's rule) and
+    the model's save. Only the submission (the API's part) happens here beforehand.
+
+    Training time: a `Clock` callback appended to the run's own (`train_spec` wrapped for the
+    call; a Runner takes no callbacks), so from the first step to the end of training — the
+    last checkpoint's write and the sink's last hand-over included; the data load, the plan,
+    the model save and the wait for the sink's last write not. The whole job's wall time is
+    measured around `run` too."""
+    with store.sessions.begin() as s:
+        job = jobs.create_job(
+            s,
+            spec=spec.model_dump(mode="json"),
+            name="bench",
+            tags=[],
+            queue="cpu",
+            summary=plan_job(spec, store.settings).summary(),
+            epochs=spec.training.epochs,
+        )
+        job_id = job.id
+    clock = Clock()
+    with _with_callback(clock):
+        started = time.perf_counter()
+        status = store.runner.run(job_id)
+        job_seconds = time.perf_counter() - started
+    with store.sessions() as s:
+        summary = dict(jobs.get_job(s, job_id=job_id).summary)
+    if status != "succeeded":
+        raise RuntimeError(f"the bench's job ended {status}: {summary}")
+    return WorkerRun(clock.seconds, job_seconds, status, summary)
+
+
+@contextmanager
+def _with_callback(callback: Callback) -> Iterator[None]:
+    """The Runner's `train_spec`, with `callback` after the run's own callbacks."""
+    original = runner_module.train_spec
+
+    def train_spec(*args: Any, callbacks: list[Callback], **kwargs: Any) -> TrainResult:
+        return original(*args, callbacks=[*callbacks, callback], **kwargs)
+
+    runner_module.train_spec = train_spec
+    try:
+        yield
+    finally:
+        runner_module.train_spec = original
 
 
 def run_epochal(spec: JobSpec, store: SqliteStore) -> tuple[float, TrainResult]:

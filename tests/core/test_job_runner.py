@@ -68,6 +68,7 @@ def runner(database_url: str, tmp_path: Path) -> Runner:
         "redis://unused",
         tmp_path,
         metrics_flush_seconds=0.05,
+        checkpoint_seconds=0,  # a checkpoint each epoch: the resume tests stop between any two
         heartbeat_seconds=0.25,  # a unit test's lease: short, so that these tests are
         job_lease_seconds=1.0,  # quick; the defaults are the end-to-end tests'
         reaper_seconds=0.1,
