@@ -199,8 +199,10 @@ class Runner:
                 uploads=uploads,
             )
             summary.update(_result_summary(result), **_warnings(diagnostics))
-            # The sink's last write (handed over at the end of training) runs meanwhile.
+            # The last checkpoint and the sink's last write (handed over at the end of
+            # training) run meanwhile.
             summary["model"] = self._save_model(attempt, result)
+            writer.wait()  # the last checkpoint (written meanwhile), handed to the sink
             sink.close()  # every point and the last checkpoint's pointers are stored
             writer.collect()  # older checkpoint files, now that no pointer names them
             summary["checkpoints"] = _checkpoint_summary(writer)
