@@ -117,9 +117,10 @@ def run_as_worker(spec: JobSpec, store: SqliteStore) -> WorkerRun:
 
     Training time: a `Clock` callback appended to the run's own (`train_spec` wrapped for the
     call; a Runner takes no callbacks), so from the first step to the end of training — the
-    last checkpoint's write and the sink's last hand-over included; the data load, the plan,
-    the model save and the wait for the sink's last write not. The whole job's wall time is
-    measured around `run` too."""
+    checkpoints' copies to the CPU and the sink's hand-overs included; the data load, the plan,
+    and what the worker does after training (the model save, the waits for the last
+    checkpoint's write and the sink's last write) not. The whole job's wall time, claim to
+    finished row, is measured around `run` too."""
     with store.sessions.begin() as s:
         job = jobs.create_job(
             s,
