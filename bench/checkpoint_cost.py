@@ -111,6 +111,8 @@ def main() -> None:
             callbacks.append(naive)
         started = time.perf_counter()
         train_spec(job, settings, device=device, callbacks=callbacks, checkpoints=writer)
+        if writer is not None:
+            writer.wait()  # the last checkpoint, which `fit` leaves in flight
         total = time.perf_counter() - started
         stall = write = size = None
         if writer is not None:

@@ -1,6 +1,6 @@
 """What the training benchmarks share: the digits MLP and CNN, a spec builder, a wall clock,
-Epochal's side as a worker's session runs it, and the rules of a fair comparison (medians of
-alternating repetitions, the machine's load).
+Epochal's side as a worker's session runs it and as the worker itself runs a stored job, and
+the rules of a fair comparison (medians of alternating repetitions, the machine's load).
 
 The scripts are run as `python bench/<script>.py`, which puts this folder on the import path.
 """
@@ -10,18 +10,21 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import migrations
+from core.running.runner import Runner
 from core.running.sink import StoreSink
 from core.settings import Settings
 from core.spec import JobSpec
 from core.store import jobs
 from core.store.db import session_factory
 from core.training.callbacks import Callback, TrainState
+from core.training.plan import plan_job
 from core.training.session import TrainResult, train_spec
 
 CPU = torch.device("cpu")
@@ -78,14 +81,62 @@ class Clock(Callback):
 
 
 class SqliteStore:
-    """A migrated SQLite store in a temporary folder, and settings that point at it."""
+    """A migrated SQLite store in a temporary folder, settings that point at it (the artifacts
+    in a folder beside it; every other setting a worker's default), and the one `Runner` a
+    worker process keeps (worker/tasks.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: Any) -> None:
         folder = Path(tempfile.mkdtemp())
         self.url = f"sqlite:///{folder / 'bench.db'}"
         migrations.upgrade(self.url)
-        self.settings = Settings(database_url=self.url, artifacts_dir=folder)
+        self.settings = Settings(database_url=self.url, artifacts_dir=folder, **settings)
         self.sessions = session_factory(self.url)
+        self.runner = Runner(self.sessions, self.settings, "bench-worker")
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    train_seconds: float  # the first step to the end of training (the job's timings.train)
+    job_seconds: float  # `Runner.run`: the claim to the job's finished row, model saved
+    status: str | None
+    summary: dict[str, Any]  # the job's, as stored
+
+    @property
+    def samples(self) -> int:
+        """Training samples seen: the training set times the epochs run."""
+        return int(self.summary["train_samples"]) * int(self.summary["epochs_run"])
+
+
+def run_as_worker(spec: JobSpec, store: SqliteStore) -> WorkerRun:
+    """`spec` stored as a queued job and run as the worker's Celery task runs it:
+    `Runner.run(job_id)`, with its heartbeat thread, the cancel flag it reads, the `StoreSink`,
+    the checkpoint writer to the folder artifacts store (EPOCHAL_CHECKPOINT_SECONDS's rule) and
+    the model's save. Only the submission (the API's part) happens here beforehand.
+
+    Training time: the job's own `summary.timings.train` (core/running/timings.py), from the
+    first step to the end of the last epoch — the checkpoints' copies to the CPU and the sink's
+    hand-overs included; the data load, the plan, and what the worker does after training (the
+    model save, the waits for the last checkpoint's write and the sink's last write) not. The
+    whole job's wall time, claim to finished row, is measured around `run` too."""
+    with store.sessions.begin() as s:
+        job = jobs.create_job(
+            s,
+            spec=spec.model_dump(mode="json"),
+            name="bench",
+            tags=[],
+            queue="cpu",
+            summary=plan_job(spec, store.settings).summary(),
+            epochs=spec.training.epochs,
+        )
+        job_id = job.id
+    started = time.perf_counter()
+    status = store.runner.run(job_id)
+    job_seconds = time.perf_counter() - started
+    with store.sessions() as s:
+        summary = dict(jobs.get_job(s, job_id=job_id).summary)
+    if status != "succeeded":
+        raise RuntimeError(f"the bench's job ended {status}: {summary}")
+    return WorkerRun(summary["timings"]["train"], job_seconds, status, summary)
 
 
 def run_epochal(

@@ -69,7 +69,8 @@ def contenders(
         model = make_plain().to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)  # a no-op for the MLP
-        return plain_loop(model, train, val, epochs, spec.training.batch_size, dtype)
+        t = plain_loop(model, train, val, epochs, spec.training.batch_size, dtype)
+        return t.seconds, t.samples, t.accuracy
 
     def epochal() -> tuple[float, int, float]:
         seconds, result = run_worker_side(spec, store, device)

@@ -157,6 +157,7 @@ def contender(lease: float, heartbeat: float, reps: int) -> list[float]:
             EPOCHAL_ARTIFACTS_DIR=f"{d}/artifacts",
             EPOCHAL_JOB_LEASE_SECONDS=str(lease),
             EPOCHAL_HEARTBEAT_SECONDS=str(heartbeat),
+            EPOCHAL_CHECKPOINT_SECONDS="0",  # a checkpoint each epoch, as the kills assume
         )
         epochal = str(Path(sys.executable).parent / "epochal")
         subprocess.run([epochal, "migrate"], cwd=d, env=env, check=True, capture_output=True)

@@ -2,22 +2,30 @@
 
     python bench/vs_plain.py [--epochs N] [--repeats R] [--threads T]
 
-Digits MLP and CNN: Epochal's side is what a worker's session runs — `train_spec` with per-step
-losses and per-epoch metrics streamed to a SQLite store by a `StoreSink` (checkpoints and
-cancellation are the worker's, measured by bench/checkpoint_cost.py). The plain side is a
-hand-written loop over pre-built tensors (index slicing, no DataLoader) on an equivalent
-`nn.Sequential` (channels-first CNN), with `Adam(fused=True)` and no per-step host sync: the
-epoch's training loss and accuracy accumulate on the device and are read once per epoch with a
-validation pass. Same data, batch size, epochs and seed.
+Digits MLP and CNN, four contenders:
+- "worker": Epochal as a worker runs it — the spec stored as a job in a SQLite store and run by
+  `Runner.run(job_id)` exactly as the Celery task does (heartbeat thread, cancel flag, metric
+  sink, checkpoints to a folder artifacts store by EPOCHAL_CHECKPOINT_SECONDS, model save;
+  `digits_setup.run_as_worker`). Timed from the first step to the end of training; the whole
+  job (claim to finished) is printed beside it.
+- "session": `train_spec` with a `StoreSink` only (no checkpoints, no lease), as before.
+- "plain, 1 thread" and "plain, T threads": a hand-written loop over pre-built tensors (index
+  slicing, no DataLoader) on an equivalent `nn.Sequential` (channels-first CNN), with
+  `Adam(fused=True)` and no per-step host sync: the epoch's training loss and accuracy
+  accumulate on the device and are read once per epoch with a validation pass. Torch's CPU
+  speed depends on its thread count, so the plain loop runs at both and the faster (by median)
+  is the baseline. Epochal's contenders run at T threads (or what Epochal itself chooses).
+Same data, batch size, epochs and seed.
 
 Compute-bound: an MLP 256-512-512-10 at batch 256 on random data, Epochal's `fit` (its network,
 objective and optimizer) against the same plain loop, and the machine's matmul ceiling
-measured in the same run: the samples/s if a step took only the time of its eight matrix
+measured in the same rotation: the samples/s if a step took only the time of its eight matrix
 products (three forward, five backward) timed on their own.
 
 Each contender runs once untimed (warm-up), then R repetitions alternate the contenders, the
-order rotated every repetition. Printed: samples/s as median [min-max] over the epochs (setup
-excluded), the final validation accuracy, the ratio of the medians, and the load average.
+order rotated every repetition. Printed: samples/s as median [min-max] over the repetitions
+(setup excluded), the final validation accuracy, the load average before and after, and one
+GOAL line per goal: the ratio of the medians, and the range of the per-repetition ratios.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import math
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +47,7 @@ from digits_setup import (
     SqliteStore,
     digits_spec,
     load_average,
+    run_as_worker,
     run_epochal,
     spread,
 )
@@ -51,7 +62,18 @@ from core.training.loop import Objective, TensorData, fit
 from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
 
-Run = Callable[[], tuple[float, int, float]]  # -> (seconds, samples trained, val accuracy)
+WORKER, SESSION, CEILING = "worker", "session", "matmul ceiling"
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: float  # the first step to the end of training
+    samples: int  # trained
+    accuracy: float = math.nan  # final validation accuracy
+    job_seconds: float | None = None  # the worker's whole job, claim to finished
+
+
+Run = Callable[[], Timing]
 
 
 def plain_mlp() -> nn.Module:
@@ -78,7 +100,7 @@ def plain_loop(
     epochs: int,
     batch_size: int,
     autocast: torch.dtype | None = None,
-) -> tuple[float, int, float]:
+) -> Timing:
     """What a PyTorch user writes with torch's best settings, on the device the model and the
     data are on (bench/gpu_check.py runs it on CUDA); `autocast`: mixed precision in that
     dtype, float16 with a GradScaler (whose step the fused Adam takes without a host sync)."""
@@ -119,7 +141,25 @@ def plain_loop(
         _, _, _, accuracy = torch.stack(
             [loss_sum / n, correct / n, val_loss, val_correct / len(val)]
         ).tolist()
-    return time.perf_counter() - started, n * epochs, accuracy
+    return Timing(time.perf_counter() - started, n * epochs, accuracy)
+
+
+def at_threads(threads: int, run: Run) -> Run:
+    """`run` at `threads` torch threads (each contender sets its own)."""
+
+    def threaded() -> Timing:
+        torch.set_num_threads(threads)
+        return run()
+
+    return threaded
+
+
+def plain_name(threads: int) -> str:
+    return f"plain, {threads} thread{'s' if threads > 1 else ''}"
+
+
+def plains(run: Run, thread_counts: list[int]) -> dict[str, Run]:
+    return {plain_name(t): at_threads(t, run) for t in thread_counts}
 
 
 def digits(spec: JobSpec) -> tuple[TensorData, TensorData]:
@@ -132,21 +172,35 @@ def digits(spec: JobSpec) -> tuple[TensorData, TensorData]:
 
 
 def digits_contenders(
-    layers: list, make_plain: Callable[[], nn.Module], epochs: int, store: SqliteStore
+    layers: list,
+    make_plain: Callable[[], nn.Module],
+    epochs: int,
+    store: SqliteStore,
+    threads: int,
+    thread_counts: list[int],
 ) -> dict[str, Run]:
     spec = digits_spec(layers, epochs)
     train, val = digits(spec)
 
-    def plain() -> tuple[float, int, float]:
+    def plain() -> Timing:
         torch.manual_seed(0)
         return plain_loop(make_plain(), train, val, epochs, spec.training.batch_size)
 
-    def epochal() -> tuple[float, int, float]:
+    def worker() -> Timing:
+        run = run_as_worker(spec, store)
+        accuracy = run.summary["final"]["val_accuracy"]
+        return Timing(run.train_seconds, run.samples, accuracy, run.job_seconds)
+
+    def session() -> Timing:
         seconds, result = run_epochal(spec, store)
         accuracy = result.history.epochs[-1]["val_accuracy"]
-        return seconds, result.train_samples * epochs, accuracy
+        return Timing(seconds, result.train_samples * epochs, accuracy)
 
-    return {"plain PyTorch": plain, "Epochal": epochal}
+    return {
+        WORKER: at_threads(threads, worker),
+        SESSION: at_threads(threads, session),
+        **plains(plain, thread_counts),
+    }
 
 
 WIDE = [256, 512, 512, 10]
@@ -160,14 +214,16 @@ def wide_data(n: int) -> tuple[TensorData, TensorData]:
     return TensorData(x[:n], y[:n]), TensorData(x[n:], y[n:])
 
 
-def wide_contenders(epochs: int, n: int, batch_size: int) -> dict[str, Run]:
+def wide_contenders(
+    epochs: int, n: int, batch_size: int, threads: int, thread_counts: list[int]
+) -> dict[str, Run]:
     train, val = wide_data(n)
     layers = [{"type": "dense", "units": u, "activation": "relu"} for u in WIDE[1:-1]]
     layers.append({"type": "dense", "units": WIDE[-1], "activation": "softmax"})
     model_spec = ModelSpec.model_validate({"layers": layers})
     optimizer_spec = digits_spec(DIGITS_MLP, epochs).training.optimizer
 
-    def epochal() -> tuple[float, int, float]:
+    def epochal() -> Timing:
         torch.manual_seed(0)
         network = build_network(model_spec, (WIDE[0],))
         network.initialize()
@@ -191,9 +247,10 @@ def wide_contenders(epochs: int, n: int, batch_size: int) -> dict[str, Run]:
             val=val,
             generator=torch.Generator().manual_seed(0),
         )
-        return time.perf_counter() - started, n * epochs, history.epochs[-1]["val_accuracy"]
+        seconds = time.perf_counter() - started
+        return Timing(seconds, n * epochs, history.epochs[-1]["val_accuracy"])
 
-    def plain() -> tuple[float, int, float]:
+    def plain() -> Timing:
         torch.manual_seed(0)
         sizes = list(itertools.pairwise(WIDE))
         modules: list[nn.Module] = []
@@ -201,10 +258,14 @@ def wide_contenders(epochs: int, n: int, batch_size: int) -> dict[str, Run]:
             modules += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(sizes) - 1 else [])
         return plain_loop(nn.Sequential(*modules), train, val, epochs, batch_size)
 
-    return {"plain PyTorch": plain, "Epochal": epochal}
+    return {
+        "Epochal": at_threads(threads, epochal),
+        **plains(plain, thread_counts),
+        CEILING: at_threads(threads, matmul_ceiling(batch_size)),
+    }
 
 
-def matmul_ceiling(batch_size: int, reps: int) -> list[float]:
+def matmul_ceiling(batch_size: int, steps: int = 200) -> Run:
     """Samples/s if a training step of the wide MLP cost only its matrix products."""
     g = torch.Generator().manual_seed(0)
     acts = [torch.randn(batch_size, d, generator=g) for d in WIDE]
@@ -218,39 +279,68 @@ def matmul_ceiling(batch_size: int, reps: int) -> list[float]:
             if i > 0:
                 torch.mm(acts[i + 1], w)
 
-    for _ in range(20):
-        step()
-    rates = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        for _ in range(200):
+    def run() -> Timing:
+        for _ in range(20):
             step()
-        rates.append(200 * batch_size / (time.perf_counter() - started))
-    return rates
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return Timing(time.perf_counter() - started, steps * batch_size)
+
+    return run
 
 
-def compare(title: str, contenders: dict[str, Run], repeats: int) -> dict[str, list[float]]:
+@dataclass
+class Results:
+    rates: dict[str, list[float]]  # samples/s, one per repetition
+    timings: dict[str, list[Timing]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.rates[name])
+
+    def baseline(self) -> str:
+        """The plain loop at its faster thread count (by median)."""
+        return max((n for n in self.rates if n.startswith("plain")), key=self.median)
+
+
+def compare(title: str, contenders: dict[str, Run], repeats: int) -> Results:
     names = list(contenders)
     for name in names:
         contenders[name]()  # untimed warm-up: first-call costs, allocator, caches
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    accuracy: dict[str, list[float]] = {name: [] for name in names}
+    timings: dict[str, list[Timing]] = {name: [] for name in names}
     for rep in range(repeats):
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
-            seconds, samples, acc = contenders[name]()
-            rates[name].append(samples / seconds)
-            accuracy[name].append(acc)
+            timings[name].append(contenders[name]())
+    results = Results(
+        {n: [t.samples / t.seconds for t in ts] for n, ts in timings.items()}, timings
+    )
     print(f"\n{title}")
     for name in names:
-        print(
-            f"  {name:<14} {spread(rates[name]):>30} samples/s   "
-            f"val accuracy {statistics.median(accuracy[name]):.4f}"
-        )
-    return rates
+        accuracy = statistics.median(t.accuracy for t in timings[name])
+        extra = "" if math.isnan(accuracy) else f"   val accuracy {accuracy:.4f}"
+        print(f"  {name:<16} {spread(results.rates[name]):>30} samples/s{extra}")
+        jobs = [t.job_seconds for t in timings[name] if t.job_seconds is not None]
+        if jobs:
+            train = [t.seconds for t in timings[name]]
+            fixed = [j - t for j, t in zip(jobs, train, strict=True)]
+            print(
+                f"  {'':<16} whole job (claim to finished) {spread(jobs, 3)} s; training "
+                f"{spread(train, 3)} s; the rest (data, plan, model save, last write) "
+                f"{spread(fixed, 3)} s"
+            )
+    print(f"  baseline: {results.baseline()} (the plain loop's faster thread count)")
+    return results
 
 
-def ratio(rates: dict[str, list[float]], a: str, b: str) -> float:
-    return statistics.median(rates[a]) / statistics.median(rates[b])
+def goal(name: str, results: Results, a: str, b: str, target: float) -> str:
+    """`GOAL name: ratio of medians [per-repetition min-max] (target >= t) PASS|FAIL`."""
+    value = results.median(a) / results.median(b)
+    per_rep = [x / y for x, y in zip(results.rates[a], results.rates[b], strict=True)]
+    verdict = "PASS" if value >= target else "FAIL"
+    return (
+        f"GOAL {name}: {value:.2f} [{min(per_rep):.2f}-{max(per_rep):.2f}] "
+        f"(target >= {target:.2f}) {verdict}"
+    )
 
 
 def main() -> None:
@@ -261,33 +351,38 @@ def main() -> None:
     parser.add_argument("--wide-samples", type=int, default=8192)
     parser.add_argument("--wide-epochs", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, load average {load_average()}")
+    thread_counts = sorted({1, args.threads})
+    print(
+        f"torch {torch.__version__}, Epochal at {args.threads} threads, the plain loop at "
+        f"{' and '.join(map(str, thread_counts))}; load average {load_average()}"
+    )
     store = SqliteStore()
-    results = []
-    for name, layers, make_plain in (
-        ("digits MLP", DIGITS_MLP, plain_mlp),
-        ("digits CNN", DIGITS_CNN, plain_cnn),
+    goals = []
+    for name, short, layers, make_plain in (
+        ("digits MLP", "MLP", DIGITS_MLP, plain_mlp),
+        ("digits CNN", "CNN", DIGITS_CNN, plain_cnn),
     ):
-        contenders = digits_contenders(layers, make_plain, args.epochs, store)
-        rates = compare(f"{name}, {args.epochs} epochs", contenders, args.repeats)
-        results.append((name, ratio(rates, "Epochal", "plain PyTorch")))
-    wide = wide_contenders(args.wide_epochs, args.wide_samples, 256)
-    rates = compare(
+        contenders = digits_contenders(
+            layers, make_plain, args.epochs, store, args.threads, thread_counts
+        )
+        results = compare(f"{name}, {args.epochs} epochs", contenders, args.repeats)
+        base = results.baseline()
+        goals.append(goal(f"{short} worker vs plain", results, WORKER, base, 1.00))
+        print("  " + goal(f"{short} session vs plain", results, SESSION, base, 1.00)[5:])
+    wide = wide_contenders(args.wide_epochs, args.wide_samples, 256, args.threads, thread_counts)
+    results = compare(
         f"MLP {'-'.join(map(str, WIDE))}, batch 256, {args.wide_epochs} epochs of "
         f"{args.wide_samples:,} samples",
         wide,
         args.repeats,
     )
-    ceiling = matmul_ceiling(256, args.repeats)
-    print(f"  {'matmul ceiling':<14} {spread(ceiling):>30} samples/s")
+    base = results.baseline()
+    print("  " + goal("compute-bound Epochal vs plain", results, "Epochal", base, 1.00)[5:])
+    print("  " + goal("compute-bound plain vs matmul ceiling", results, base, CEILING, 0.80)[5:])
+    goals.append(goal("compute-bound vs matmul ceiling", results, "Epochal", CEILING, 0.80))
     print(f"\nload average after: {load_average()}")
-    for name, value in results:
-        print(f"{name}: Epochal / plain PyTorch = {value:.2f}")
-    top = statistics.median(ceiling)
-    print(f"wide MLP: Epochal / plain PyTorch = {ratio(rates, 'Epochal', 'plain PyTorch'):.2f}")
-    for name in rates:
-        print(f"wide MLP: {name} / matmul ceiling = {statistics.median(rates[name]) / top:.2f}")
+    for line in goals:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ step (a mask per batch) on a different model. The MLP with dropout (bench/digits
 DIGITS_MLP) is timed too, for reference, and its accuracy must stay within 1 pp. Both train on
 Epochal's split of digits (the same arrays), with Adam (lr 1e-3, epsilon 1e-7), batches of 64,
 the same number of epochs, no L2 penalty (scikit-learn's `alpha=0`) and no early stopping
-(`tol=0`, `n_iter_no_change` never reached). Epochal's side is what a worker's session runs
-(`train_spec` with a `StoreSink`), validation every epoch included; scikit-learn's is `fit`.
+(`tol=0`, `n_iter_no_change` never reached). Epochal's side is a stored job run as the worker
+runs it (`digits_setup.run_as_worker`: heartbeat, metrics streamed to SQLite, checkpoints, the
+model's save), timed from its first step to the end of training, validation every epoch
+included; scikit-learn's is `fit` (which validates nothing).
 
 For reference, a plain PyTorch loop (bench/vs_plain.py's, fused Adam) on the same network at 1
 and 2 intra-op threads. Each contender runs once untimed (warm-up), then R repetitions
@@ -27,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from digits_setup import DIGITS_MLP, SqliteStore, digits_spec, load_average, run_epochal, spread
+from digits_setup import DIGITS_MLP, SqliteStore, digits_spec, load_average, run_as_worker, spread
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from torch import nn
@@ -77,7 +79,8 @@ def plain(train: TensorData, val: TensorData, epochs: int, threads: int) -> Run:
         try:
             torch.manual_seed(0)
             model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
-            return plain_loop(model, train, val, epochs, 64)
+            t = plain_loop(model, train, val, epochs, 64)
+            return t.seconds, t.samples, t.accuracy
         finally:
             torch.set_num_threads(before)
 
@@ -88,8 +91,8 @@ def epochal(layers: list, epochs: int, store: SqliteStore) -> Run:
     spec = digits_spec(layers, epochs)
 
     def run() -> tuple[float, int, float]:
-        seconds, result = run_epochal(spec, store)
-        return seconds, result.train_samples * epochs, result.history.epochs[-1]["val_accuracy"]
+        run = run_as_worker(spec, store)
+        return run.train_seconds, run.samples, run.summary["final"]["val_accuracy"]
 
     return run
 

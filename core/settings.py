@@ -130,8 +130,18 @@ class Settings(BaseSettings):
     metrics_flush_points: int = Field(1_000, ge=1)
 
     # Checkpoints (see README, "Checkpoints, resume and clone").
-    checkpoint_every_epochs: int = Field(
-        1, ge=1, description="epochs between `last` checkpoints (the final epoch always has one)"
+    checkpoint_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="least seconds between `last` checkpoints, saved at the first epoch end "
+        "this long after the previous one (the final epoch always has one; 0: every epoch). A "
+        "`best` epoch in between is held in memory and written with the next one",
+    )
+    checkpoint_every_epochs: int | None = Field(
+        None,
+        ge=1,
+        description="epochs between `last` checkpoints, instead of checkpoint_seconds; `best` "
+        "then written at once (unset: by time)",
     )
 
     # A shared service: API keys and per-project quotas (see README, "Keys and projects").

@@ -194,6 +194,7 @@ class Runner:
             delete=self.artifacts.delete,
             publish=sink.publish_checkpoint,
             every_epochs=self.settings.checkpoint_every_epochs,
+            every_seconds=self.settings.checkpoint_seconds,
             pointers=start.pointers,
         )
         started = time.monotonic()
@@ -220,11 +221,16 @@ class Runner:
                 uploads=uploads,
             )
             timings.fitted(result.timings)
-            writer.collect()
             summary.update(_result_summary(result), **_warnings(diagnostics))
-            summary["checkpoints"] = _checkpoint_summary(writer)
+            # The last checkpoint and the sink's last write (handed over at the end of
+            # training) run meanwhile.
             summary["model"] = self._save_model(attempt, result)
             timings.phase("save")
+            writer.wait()  # the last checkpoint (written meanwhile), handed to the sink
+            sink.close()  # every point and the last checkpoint's pointers are stored
+            writer.collect()  # older checkpoint files, now that no pointer names them
+            timings.phase("checkpoints")
+            summary["checkpoints"] = _checkpoint_summary(writer)
             if pruner is not None and pruner.pruned is not None:
                 summary["pruned"] = pruner.pruned
                 return JobStatus.PRUNED, _timed(summary, started), None
@@ -248,6 +254,7 @@ class Runner:
             raise
         except LeaseLost:
             _settle(writer)
+            sink.abandon()  # the points are no longer this attempt's to write
             raise
         except Exception as e:
             log.exception("job %s failed", attempt.job_id)
@@ -255,6 +262,8 @@ class Runner:
             _close_quietly(sink)
             error = {"type": type(e).__name__, "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
+        finally:
+            sink.abandon()  # the writer thread ends on every path (a no-op once closed)
 
     @cached_property
     def artifacts(self) -> Artifacts:
@@ -346,9 +355,10 @@ def _warnings(diagnostics: Diagnostics | None) -> dict[str, Any]:
 
 
 def _settle(writer: CheckpointWriter) -> None:
-    """Wait for the checkpoint in flight; a failed one only costs the resume some epochs."""
+    """Write a held `best` and wait for the checkpoint in flight; a failed one only costs the
+    resume some epochs."""
     try:
-        writer.wait()
+        writer.finish()
     except Exception:
         log.warning("a checkpoint could not be written", exc_info=True)
 

@@ -1,9 +1,12 @@
 """`StoreSink`: the callback that streams a run's metrics and progress into the SQL store.
 
-The training thread only appends to a buffer; a writer thread upserts what has accumulated in
-one transaction per flush (every `flush_seconds`, every `flush_points` points, and at each
-epoch end — at most every quarter of `flush_seconds`), never one commit per step, and never on
-the training step's path. When the store
+The training thread only appends to a buffer; a writer thread, started with the sink, upserts
+what has accumulated in one transaction per flush: at most one flush every `flush_seconds`
+(checked at each step report and each epoch end), or sooner once `flush_points` points wait —
+never one commit per step, and never on the training step's path. The writer's SQL holds the
+interpreter's lock while it runs, so fewer flushes leave more of it to the training thread.
+The end of training only hands over the last buffer; the worker waits for the writer
+(`close`) after it has saved the model, so the last write overlaps that save. When the store
 is briefly unreachable the points are kept and written once it is back; the run fails only if
 the store stays away longer than `outage_seconds`. A writer's error (the lease lost, the store
 gone for good) is raised in the training thread at its next flush.
@@ -70,7 +73,10 @@ class StoreSink(Callback):
         self._checkpoint: tuple[dict, int, Callable[[], None]] | None = None
         self._requested = self._writing = self._closing = False
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Started now, not at the first flush: no thread start on the training step's path.
+        self._thread = ContextThread(target=self._write_loop, name=f"sink-{job_id}", daemon=True)
+        self._thread.start()
 
     # --- callback hooks (training thread) ---------------------------------------------------
 
@@ -99,13 +105,15 @@ class StoreSink(Callback):
         self.buffer.extend((name, state.step, state.epoch, value) for name, value in logs.items())
         self.ended = state.step
         self._track(state)
-        # Each epoch's end is written at once, unless epochs are so short that this would mean
-        # more than a few writes a second: then within a quarter of `flush_seconds`.
-        if time.monotonic() >= self._due - 0.75 * self.flush_seconds:
+        # An epoch's end is written at once if a flush is due, otherwise with the next one
+        # (within `flush_seconds`): short epochs do not mean more writes.
+        if time.monotonic() >= self._due:
             self.flush()
 
     def on_train_end(self, state: TrainState, logs: dict[str, float]) -> None:
-        self.close()
+        """Hand over the last points without waiting: the worker saves the model meanwhile and
+        then waits for the writer (`close`)."""
+        self.flush()
 
     def _track(self, state: TrainState) -> None:
         self.progress = {
@@ -139,11 +147,6 @@ class StoreSink(Callback):
             self._cv.notify_all()
         self.buffer = []
         self._due = time.monotonic() + self.flush_seconds
-        if self._thread is None:
-            self._thread = ContextThread(
-                target=self._write_loop, name=f"sink-{self.job_id}", daemon=True
-            )
-            self._thread.start()
 
     def sync(self) -> None:
         """Write everything buffered and wait until it is in the store (a reader in another
@@ -156,18 +159,33 @@ class StoreSink(Callback):
             raise self._error
 
     def close(self) -> None:
-        """Write everything still buffered, stop the writer, and raise its error, if any."""
-        self.flush()
+        """Write everything still buffered, stop the writer, and raise its error, if any.
+        Once closed, a second call only raises that error again."""
+        if not self._closed:
+            try:
+                self.flush()
+            finally:
+                self._stop()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop the writer without writing what is left (the lease is lost: the points are no
+        longer this attempt's to write); waits for a write in progress."""
+        with self._cv:
+            self._handed, self._requested = [], False
+        self._stop()
+
+    def _stop(self) -> None:
         with self._cv:
             self._closing = True
             self._cv.notify_all()
             while self._requested or self._writing:
+                if self._error is not None:
+                    break
                 self._cv.wait()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            raise self._error
+        self._thread.join()
+        self._closed = True
 
     # --- the writer thread --------------------------------------------------------------------
 

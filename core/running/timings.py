@@ -11,10 +11,11 @@ up over a sweep to find the fixed cost per job.
     load     the data set read, split, scaled and turned into tensors
     train    from the first step to the end of the last epoch (validation and epoch-end
              callbacks included): the pure training time
-    checkpoints  from the last epoch's end to the end of `fit` (the last checkpoint, the
-             metrics' last write)
-    save     the model's weights and preprocessing written (and the last checkpoint settled)
-    finish   from the model's save to the record of the job's end (the last metrics written)
+    checkpoints  from the last epoch's end to the end of `fit` (the last checkpoint's copy),
+             plus, after the model's save, the wait for that checkpoint's write and for the
+             metrics' last write (both ran while the model was saved)
+    save     the model's weights and preprocessing written
+    finish   the record of the job's end
 """
 
 from __future__ import annotations

@@ -6,7 +6,15 @@ only then hands the new pointers (`last`, and `best` when the epoch is the best)
 A file is never replaced while a pointer in the store may still name it: the writer deletes its
 older files once `publish` has confirmed newer pointers (`committed`). At most one checkpoint
 is in flight: handing over the next waits for the previous, so memory holds at most two
-snapshots. Nothing here knows the store: `write`, `delete` and `publish` are given (the Runner
+snapshots.
+
+When `last` is saved: after every `every_epochs` epochs where that is set; otherwise at the
+first epoch end at least `every_seconds` after the previous save (or the writer's start), so
+that epochs of milliseconds do not each cost a write — and always after the last epoch (or an
+early stop). A `best` epoch between two saves is not written at once: its snapshot (a CPU
+copy) is held, replaced by any better epoch, and written just before the next `last`, or by
+`finish` when a run stops without one (a cancel). With `every_epochs` set, `best` is written
+at once, as every checkpoint was before. Nothing here knows the store: `write`, `delete` and `publish` are given (the Runner
 publishes through its metric sink, in the same transaction as the points the checkpoint
 covers, so a published checkpoint never points past the stored series).
 """
@@ -49,7 +57,8 @@ class CheckpointWriter:
         write: Callable[[str, Callable[[Path], None]], int],  # Artifacts.write_from
         delete: Callable[[str], None],
         publish: Callable[[Pointers, int, Callable[[], None]], None],
-        every_epochs: int = 1,
+        every_epochs: int | None = None,
+        every_seconds: float = 0.0,
         pointers: Pointers | None = None,
     ):
         self.prefix = prefix  # e.g. jobs/<id>/attempt-<n>/checkpoints
@@ -58,6 +67,9 @@ class CheckpointWriter:
         self.delete = delete
         self.publish = publish
         self.every_epochs = every_epochs
+        self.every_seconds = every_seconds
+        self._saved_at = time.monotonic()  # the last `last` handed over, or the start
+        self._held: Snapshot | None = None  # a `best` epoch's state not yet written
         self.pointers: Pointers = dict(pointers or {})  # a resumed run keeps its `best`
         self._published: Pointers = dict(self.pointers)
         # Handed to `publish` since the last committed: any of them may be being committed.
@@ -70,15 +82,40 @@ class CheckpointWriter:
 
     def due(self, epoch: int, last_epoch: bool) -> bool:
         """Whether `last` is saved after `epoch` (counted from 1)."""
-        return last_epoch or epoch % self.every_epochs == 0
+        if last_epoch:
+            return True
+        if self.every_epochs is not None:
+            return epoch % self.every_epochs == 0
+        return time.monotonic() - self._saved_at >= self.every_seconds
 
     def save(self, snapshot: Snapshot, *, last: bool, best: bool) -> None:
-        """Start writing `snapshot` in the background, once the previous one is written."""
+        """Start writing `snapshot` in the background, once the previous one is written; a
+        `best` that is not `last` waits in memory for the next save when time rules (above)."""
+        if best and not last and self.every_epochs is None:
+            self._held = snapshot
+            return
+        writes = [(snapshot, last, best)]
+        if self._held is not None and not best:  # a newer best replaces the held one
+            writes.insert(0, (self._held, False, True))
+        self._held = None
+        self._start(writes)
+        if last:
+            self._saved_at = time.monotonic()
+
+    def finish(self) -> None:
+        """Write the held `best`, if any, and wait for every write (a run that stops without a
+        last epoch: cancelled, released)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._start([(held, False, True)])
+        self.wait()
+
+    def _start(self, writes: list[tuple[Snapshot, bool, bool]]) -> None:
         started = time.perf_counter()
         self.wait()
         self.times.wait.append(time.perf_counter() - started)
         self._thread = ContextThread(
-            target=self._run, args=(snapshot, last, best), name="checkpoint-writer", daemon=True
+            target=self._run_all, args=(writes,), name="checkpoint-writer", daemon=True
         )
         self._thread.start()
 
@@ -91,6 +128,12 @@ class CheckpointWriter:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+    def _run_all(self, writes: list[tuple[Snapshot, bool, bool]]) -> None:
+        for snapshot, last, best in writes:
+            self._run(snapshot, last, best)
+            if self._error is not None:
+                return
 
     def _run(self, snapshot: Snapshot, last: bool, best: bool) -> None:
         try:

@@ -64,10 +64,12 @@ def fit(
     precision: Precision | None = None,
 ) -> History:
     """Train for `epochs` epochs (fewer if a callback stops it). With `checkpoints`, the run's
-    state is captured after each epoch's callbacks and written in the background; `resume`
-    continues a run from such a checkpoint, exactly as if it had not stopped. `step` "auto"
-    takes the direct step (`direct_step`) where it covers the network, "autograd" never.
-    `precision`: fp32 when absent (core/training/precision.py)."""
+    state is captured after each epoch's callbacks and written in the background; the last one
+    may still be in flight on return (the caller waits: `checkpoints.wait()`, so that its write
+    overlaps what follows training). `resume` continues a run from such a checkpoint, exactly
+    as if it had not stopped. `step` "auto" takes the direct step (`direct_step`) where it
+    covers the network, "autograd" never. `precision`: fp32 when absent
+    (core/training/precision.py)."""
     optimizer = optimization.optimizer
     precision = precision or Precision()
     state = TrainState(
@@ -117,8 +119,6 @@ def fit(
             cb.on_epoch_end(state, logs)
         if checkpoints is not None:
             _checkpoint(state, checkpoints, generator, callbacks, history)
-    if checkpoints is not None:
-        checkpoints.wait()  # the last checkpoint is handed over before the run ends
     network.eval()  # what comes out is a model for predictions: dropout and noise off
     history.stop_reason = state.stop_reason
     for cb in callbacks:

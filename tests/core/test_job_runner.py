@@ -72,6 +72,7 @@ def runner(database_url: str, tmp_path: Path) -> Runner:
         "redis://unused",
         tmp_path,
         metrics_flush_seconds=0.05,
+        checkpoint_seconds=0,  # a checkpoint each epoch: the resume tests stop between any two
         heartbeat_seconds=0.25,  # a unit test's lease: short, so that these tests are
         job_lease_seconds=1.0,  # quick; the defaults are the end-to-end tests'
         reaper_seconds=0.1,
@@ -289,3 +290,36 @@ def test_diagnostics_stream_per_layer_series_and_warnings_reach_the_summary(runn
         series = {s.name: s for s in read_series(session, job_id=job_id)}
     assert series["diag/grad_norm/dense_0"].steps == [1, 6, 11, 16, 21, 26]  # every 5 steps
     assert {"diag/update_ratio/dense_1", "diag/dead_fraction/dense_0"} <= set(series)
+
+
+def test_short_epochs_write_their_checkpoints_at_the_end_only(runner: Runner) -> None:
+    """An hour between `last` checkpoints: the run's one `last` is its final epoch's, and its
+    best epoch, held in memory until then, is written just before it."""
+    settings = runner.settings.model_copy(update={"checkpoint_seconds": 3600})
+    hourly = Runner(runner.sessions, settings, "test-worker")
+    # The highest val_loss of a run whose val_loss falls: the best is an early epoch, held in
+    # memory from then until the end.
+    spec = moons(
+        callbacks=[
+            {
+                "type": "model_checkpoint",
+                "monitor": "val_loss",
+                "mode": "max",
+                "save_best_only": True,
+            }
+        ]
+    )
+    job_id = submit(settings, spec)
+    assert hourly.run(job_id) == "succeeded"
+    job = job_of(hourly, job_id)
+    best, last = job.checkpoint["best"], job.checkpoint["last"]
+    with hourly.sessions() as session:
+        (val_loss,) = read_series(session, job_id=job_id, names=["val_loss"])
+    highest = val_loss.epochs[val_loss.values.index(max(val_loss.values))]
+    assert (last["epoch"], best["epoch"]) == (5, highest), val_loss.values
+    assert best["epoch"] < 5, val_loss.values  # this run's best is not its last
+    assert job.summary["checkpoints"]["written"] == 2  # no other epoch's
+    folder = settings.artifacts_dir / f"jobs/{job_id}/attempt-1/checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        {f"epoch-{best['epoch']}.safetensors", "epoch-5.safetensors"}
+    )

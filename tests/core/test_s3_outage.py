@@ -42,6 +42,7 @@ def test_a_checkpoint_written_while_the_store_is_down_is_retried_and_the_job_fin
         s3_endpoint_url=relay.endpoint,
         artifacts_timeout_seconds=5,
         metrics_flush_seconds=0.05,
+        checkpoint_seconds=0,  # each epoch's checkpoint: the first one meets the outage
     )
     runner = Runner(session_factory(empty_sqlite_url), settings, "test-worker")
     job_id = submit(settings, moons(epochs=EPOCHS))

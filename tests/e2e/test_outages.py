@@ -179,6 +179,7 @@ def store_stack(
         "broker_url": redis_url,
         "broker_key_prefix": f"outage-{uuid.uuid4().hex[:8]}:",
         "artifacts_dir": tmp_path_factory.mktemp("artifacts"),
+        "checkpoint_seconds": 0,  # each epoch's checkpoint file shows training went on
     }
     with own_stack(tmp_path_factory.mktemp("store-stack"), **settings) as stack:
         stack.start_worker()

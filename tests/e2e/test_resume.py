@@ -54,6 +54,7 @@ def test_a_killed_worker_s_job_runs_on_another_within_seconds_five_times(
     settings = {
         **production_settings,
         "broker_key_prefix": "kill-" + production_settings["broker_key_prefix"],
+        "checkpoint_seconds": 0,  # a checkpoint each epoch: the kill lands after epoch 2's
     }
     recoveries = []
     with own_stack(tmp_path, **settings) as stack, stack.client() as client:
@@ -96,6 +97,7 @@ def test_a_job_whose_only_worker_died_says_so_then_resumes_exactly(
     settings = {
         **production_settings,
         "broker_key_prefix": "resume-" + production_settings["broker_key_prefix"],
+        "checkpoint_seconds": 0,
     }
     with own_stack(tmp_path, **settings) as stack, stack.client() as client:
         stack.start_worker("worker-1")

@@ -143,6 +143,60 @@ def test_the_writer_never_deletes_a_file_the_store_may_name(tmp_path: Path) -> N
     assert writer.times.nbytes == len(files[last["key"]])
 
 
+def run_epochs(writer: CheckpointWriter, best_epochs: set[int], epochs: int, end: int) -> None:
+    """What `fit` does at each epoch end up to `end` (a run of `epochs` epochs)."""
+    for epoch in range(1, end + 1):
+        last = writer.due(epoch, epoch == epochs)
+        if last or epoch in best_epochs:
+            writer.save(snapshot_of(epoch), last=last, best=epoch in best_epochs)
+    writer.wait()
+
+
+def test_short_epochs_save_last_by_time_and_hold_best_until_then(tmp_path: Path) -> None:
+    files: dict[str, bytes] = {}
+    published: list[dict] = []
+
+    def write(key: str, fill: Callable[[Path], None]) -> int:
+        fill(tmp_path / "file")
+        files[key] = (tmp_path / "file").read_bytes()
+        return len(files[key])
+
+    def publish(pointers: dict, step: int, committed: Callable[[], None]) -> None:
+        published.append(pointers)
+        committed()
+
+    def writer(**rule: float) -> CheckpointWriter:
+        files.clear(), published.clear()
+        return CheckpointWriter(
+            prefix="ck", attempt=1, write=write, delete=files.pop, publish=publish, **rule
+        )
+
+    # An hour between `last` saves: a run of 5 short epochs writes at its end only, its best
+    # epoch (3, held in memory meanwhile) just before its last.
+    run_epochs(writer(every_seconds=3600), {1, 2, 3}, epochs=5, end=5)
+    assert [sorted(p) for p in published] == [["best"], ["best", "last"]]
+    assert (published[-1]["best"]["epoch"], published[-1]["last"]["epoch"]) == (3, 5)
+    assert set(files) == {"ck/epoch-3.safetensors", "ck/epoch-5.safetensors"}
+    assert decode(files["ck/epoch-3.safetensors"]).epoch == 3
+
+    # A cancelled run (no last epoch) writes its held best when it settles.
+    w = writer(every_seconds=3600)
+    run_epochs(w, {1, 2}, epochs=5, end=3)
+    assert published == []
+    w.finish()
+    assert [p["best"]["epoch"] for p in published] == [2] and "last" not in published[0]
+
+    # 0 seconds: every epoch, each best at once; every_epochs: its own rule, best at once.
+    run_epochs(writer(every_seconds=0), {2}, epochs=3, end=3)
+    assert [(p["last"]["epoch"], p.get("best", {}).get("epoch")) for p in published] == [
+        (1, None),
+        (2, 2),
+        (3, 2),
+    ]
+    run_epochs(writer(every_epochs=2, every_seconds=3600), {1}, epochs=5, end=5)
+    assert [p.get("last", {}).get("epoch") for p in published] == [None, 2, 4, 5]
+
+
 def test_a_failed_write_is_raised_on_the_training_thread() -> None:
     def full(key: str, fill: Callable[[Path], None]) -> int:
         raise OSError("no space left on device")
