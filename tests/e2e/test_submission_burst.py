@@ -80,7 +80,7 @@ def queued_job_ids(settings: dict) -> list[str]:
     return [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in messages]
 
 
-def test_a_thousand_concurrent_submissions_store_and_queue_each_key_once(
+def test_concurrent_submissions_store_and_queue_each_key_once(
     production_settings: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     workdir = tmp_path_factory.mktemp("burst")
