@@ -7,8 +7,10 @@ EPOCHAL_TEST_REDIS_URL     a Redis server (tests isolate their keys with a uniqu
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import torch
 
 import migrations
 from core.settings import Settings
+from core.store.db import dispose_engine
 from tests.s3 import CREDENTIALS, S3Server, moto_server
 from tests.servers import fresh_postgres_database, throwaway_postgres, throwaway_redis
 
@@ -69,17 +72,53 @@ def empty_sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest) -> str:
-    """Each test using it runs twice: on SQLite and on PostgreSQL."""
-    name = "empty_sqlite_url" if request.param == "sqlite" else "empty_postgres_url"
-    return request.getfixturevalue(name)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each test using it (or the fixtures below) runs twice: on SQLite and on PostgreSQL.
+    `@pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)` picks one."""
+    return request.param
 
 
 @pytest.fixture
-def database_url(empty_database_url: str) -> str:
-    """A migrated, empty store on SQLite and on PostgreSQL."""
-    migrations.upgrade(empty_database_url)
-    return empty_database_url
+def empty_database_url(store_kind: str, request: pytest.FixtureRequest) -> str:
+    name = "empty_sqlite_url" if store_kind == "sqlite" else "empty_postgres_url"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per test process; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "epochal.db"
+    url = f"sqlite:///{path}"
+    migrations.upgrade(url)
+    dispose_engine(url)
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once per test process, with no connection left open
+    (CREATE DATABASE ... TEMPLATE requires that); tests get copies of it."""
+    with fresh_postgres_database(postgres_server_url) as url:
+        migrations.upgrade(url)
+        dispose_engine(url)
+        yield url
+
+
+@pytest.fixture
+def database_url(store_kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated, empty store on SQLite and on PostgreSQL: a copy of one migrated once per
+    test process, which is what running the migrations would give, at a fraction of the time
+    (the migrations themselves are tests/migrations' to test)."""
+    if store_kind == "sqlite":
+        template = request.getfixturevalue("migrated_sqlite_template")
+        path = request.getfixturevalue("tmp_path") / "epochal.db"
+        with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("migrated_postgres_template")
+    with fresh_postgres_database(request.getfixturevalue("postgres_server_url"), template) as url:
+        yield url
 
 
 def make_settings(database_url: str, broker_url: str, tmp_path: Path, **overrides: Any) -> Settings:

@@ -62,11 +62,13 @@ def _admin_dsn(url: str) -> str:
 
 
 @contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the server of `server_url`; dropped afterwards."""
+def fresh_postgres_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server of `server_url`, empty or a copy of the database of
+    `template` (a URL on the same server, with no open connection); dropped afterwards."""
     name = f"epochal_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
     with psycopg.connect(_admin_dsn(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
         yield url

@@ -73,7 +73,7 @@ def test_no_broker_producer_in_time_is_a_503_and_nothing_is_stored(
         assert queued_messages(settings) == 1
 
 
-@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
 def test_writes_beyond_the_limit_are_refused_at_once_and_reads_still_answer(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:

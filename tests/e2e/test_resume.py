@@ -1,6 +1,10 @@
 """End to end: workers SIGKILLed mid-training, with the default lease. With another worker
 alive, the job runs there again within seconds, from its last checkpoint; with none, the API
-says so, and the next worker to come resumes it exactly."""
+says so, and the next worker to come resumes it exactly.
+
+Two kills show recovery repeats with a worker started after a kill (the first round's
+replacement is the second round's victim or survivor); the distribution of recovery times over
+many kills is bench/recovery.py's to measure, not a test's."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ pytestmark = pytest.mark.e2e
 EPOCHS = 20  # the kill (at a checkpoint of epoch 2) lands mid-run even on an idle machine
 SPEC = {**DIGITS, "training": {**DIGITS["training"], "epochs": EPOCHS}}
 FINISHED = {"succeeded", "failed", "cancelled"}
-KILLS = 5
+KILLS = 2
 RECOVERY_BOUND = 30.0  # seconds from the kill to running on another worker (issue 11)
 
 
@@ -48,7 +52,7 @@ def kill_after_a_checkpoint(
     return job, killed_at
 
 
-def test_a_killed_worker_s_job_runs_on_another_within_seconds_five_times(
+def test_a_killed_worker_s_job_runs_on_another_within_seconds_each_time(
     production_settings: dict, tmp_path: Path
 ) -> None:
     settings = {
@@ -114,7 +118,10 @@ def test_a_job_whose_only_worker_died_says_so_then_resumes_exactly(
         assert (job["status"], job["attempts"], job["worker"]) == ("queued", 1, None)
         assert "worker_lost" in [w["code"] for w in job["warnings"]]
         assert shown < RECOVERY_BOUND
+        # Two workers: the uninterrupted reference run trains beside the resumed one.
         stack.start_worker("worker-2")
+        stack.start_worker("worker-3")
+        reference_id = client.post("/v1/jobs", json=SPEC).json()["id"]
         job = wait_for_job(client, job_id, FINISHED, 240, stack)
         assert job["status"] == "succeeded", job["error"]
         assert job["attempts"] == 2
@@ -122,7 +129,6 @@ def test_a_job_whose_only_worker_died_says_so_then_resumes_exactly(
         assert resumed["attempt"] == 1 and 2 <= resumed["epoch"] < EPOCHS
         check_digits_run(client, job, EPOCHS)  # a complete series: no gap, no duplicate
 
-        reference_id = client.post("/v1/jobs", json=SPEC).json()["id"]
         reference = wait_for_job(client, reference_id, {"succeeded", "failed"}, 240, stack)
         assert reference["status"] == "succeeded" and reference["attempts"] == 1
         resumed_weights = load_safetensors(client.get(f"/v1/jobs/{job_id}/model").content)

@@ -1,8 +1,10 @@
-"""1,000 concurrent submissions against a real API on PostgreSQL and Redis, with keys required:
-500 distinct Idempotency-Keys, each sent twice at once. Exactly 500 jobs are stored and exactly
-500 messages queued, one per job; both sends of a key answer the same job. Answers of 503/429
-are retried with the same key, as the client does. (Training each once is the claim protocol's
-work, covered by the worker tests; bench/submit_load.py runs the whole path with workers.)"""
+"""400 concurrent submissions against a real API on PostgreSQL and Redis, with keys required:
+200 distinct Idempotency-Keys, each sent twice at once. Exactly 200 jobs are stored and exactly
+200 messages queued, one per job; both sends of a key answer the same job. Answers of 503/429
+are retried with the same key, as the client does. 400 requests are still 50 times the 8 writes
+the API admits at once, so the pairs race and wait as they would at 1,000; the 1,000-request
+burst is bench/submit_load.py's (--pairs), which also runs the whole path with workers.
+(Training each once is the claim protocol's work, covered by the worker tests.)"""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from tests.e2e.stack import epochal_command, migrate, own_stack, service_env
 from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e
-KEYS = 500
+KEYS = 200
 
 
 def make_key(workdir, settings: dict) -> str:
@@ -78,7 +80,7 @@ def queued_job_ids(settings: dict) -> list[str]:
     return [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in messages]
 
 
-def test_a_thousand_concurrent_submissions_store_and_queue_each_key_once(
+def test_concurrent_submissions_store_and_queue_each_key_once(
     production_settings: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     workdir = tmp_path_factory.mktemp("burst")
