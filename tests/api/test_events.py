@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -56,8 +55,15 @@ def finish(settings: Settings, job_id: str) -> None:
         assert job_store.finish_job(s, job_id=job_id, attempt=1, status=JobStatus.SUCCEEDED)
 
 
-def stream(client: TestClient, job_id: str, **headers: str) -> list[dict[str, Any]]:
-    """The events of one connection, in order: {"event", "id", "data"} or {"comment"}."""
+def stream(
+    client: TestClient,
+    job_id: str,
+    seen: Callable[[dict[str, Any]], None] = lambda event: None,
+    **headers: str,
+) -> list[dict[str, Any]]:
+    """The events of one connection, in order: {"event", "id", "data"} or {"comment"}; each
+    also handed to `seen` as it arrives (a writer in another thread waits on what the client
+    has read, not on a sleep that a busy machine outlasts)."""
     url = f"/v1/jobs/{job_id}/events"
     found: list[dict[str, Any]] = []
     with client.stream("GET", url, params={"interval": 0.1}, headers=headers) as r:
@@ -67,9 +73,11 @@ def stream(client: TestClient, job_id: str, **headers: str) -> list[dict[str, An
             if not line:
                 if current:
                     found.append(current)
+                    seen(current)
                 current = {}
             elif line.startswith(":"):
                 found.append({"comment": line[1:].strip()})
+                seen(found[-1])
             else:
                 field, _, value = line.partition(": ")
                 current[field] = json.loads(value) if field == "data" else value
@@ -88,19 +96,26 @@ def points_of(found: list[dict[str, Any]]) -> dict[str, list[tuple[int, int, Any
 def test_a_run_streams_as_progress_metrics_and_end(client: TestClient, settings: Settings) -> None:
     job_id = new_job(settings)
     write(settings, job_id, [("batch_loss", s, 1, 1.0 / s) for s in (1, 2, 3)])
+    first_points, running = threading.Event(), threading.Event()
+
+    def seen(event: dict[str, Any]) -> None:
+        if event.get("event") == "metrics":
+            first_points.set()
+        if event.get("event") == "progress" and event["data"]["status"] == "running":
+            running.set()
 
     def worker() -> None:
-        time.sleep(0.3)
+        first_points.wait(30)  # the client has the points written before the claim
         claim(settings, job_id)
         write(settings, job_id, [("batch_loss", s, 1, 1.0 / s) for s in (4, 5, 6)])
         write(settings, job_id, [("val_loss", 6, 1, math.nan), ("val_acc", 6, 1, math.inf)])
-        time.sleep(0.3)
+        running.wait(30)  # else the client never sees "running", which the test asserts
         write(settings, job_id, [("batch_loss", 7, 2, 0.5), ("val_loss", 7, 2, 0.25)])
         finish(settings, job_id)
 
     thread = threading.Thread(target=worker)
     thread.start()
-    found = stream(client, job_id)
+    found = stream(client, job_id, seen)
     thread.join()
 
     kinds = [e.get("event") for e in found]
@@ -153,10 +168,16 @@ def test_a_quiet_stream_sends_keep_alive_comments(
     monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.2)
     job_id = new_job(settings)
     claim(settings, job_id)
-    timer = threading.Timer(0.7, finish, (settings, job_id))
-    timer.start()
-    found = stream(client, job_id)
-    timer.join()
+    kept_alive = threading.Event()
+
+    def finish_once_kept_alive() -> None:
+        kept_alive.wait(30)  # else the stream ends with no comment and the test fails
+        finish(settings, job_id)
+
+    thread = threading.Thread(target=finish_once_kept_alive)
+    thread.start()
+    found = stream(client, job_id, lambda e: "comment" in e and kept_alive.set())
+    thread.join()
     assert found[0]["event"] == "progress" and found[-1]["event"] == "end"
     assert {"comment": "keep-alive"} in found[1:-1]
 
