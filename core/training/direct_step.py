@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
+from core.nn.dropout import Dropout, keep_mask
 from core.nn.network import Network
 from core.training import losses as L
 from core.training.precision import Precision
@@ -129,7 +130,7 @@ def _layers(network: Network) -> tuple[list[_Dense] | None, str]:
             continue  # the input is flattened first
         elif _invertible(module) and last and not last.activation and not last.dropout:
             layers[-1] = _Dense(last.linear, module)
-        elif type(module) is nn.Dropout and last and not last.dropout and module.p < 1.0:
+        elif type(module) is Dropout and last and not last.dropout and module.p < 1.0:
             layers[-1] = _Dense(last.linear, last.activation, module.p)
         else:
             return None, f"a {type(module).__name__} module"
@@ -237,9 +238,7 @@ class DirectStep:
             outputs.append(h)
             mask = None
             if training and layer.dropout > 0:
-                # nn.Dropout's arithmetic and draw on the CPU: keep with 1 - rate, scale by 1 / keep
-                mask = torch.empty_like(h).bernoulli_(1.0 - layer.dropout)
-                mask.div_(1.0 - layer.dropout)
+                mask = keep_mask(h, layer.dropout)  # the Dropout layer's draw (on the CPU)
                 h = h * mask
             masks.append(mask)
         logits = h

@@ -6,6 +6,7 @@ import math
 
 from torch import nn
 
+from core.nn.dropout import Dropout
 from core.nn.layers.base import LAYERS, Built, Shape, flat, with_kernel
 from core.spec.layers import core as L
 
@@ -20,7 +21,7 @@ def dense(spec: L.Dense, shape: Shape) -> Built:
 
 @LAYERS.register("dropout")
 def dropout(spec: L.Dropout, shape: Shape) -> Built:
-    return Built(nn.Dropout(spec.rate), shape)
+    return Built(Dropout(spec.rate), shape)
 
 
 @LAYERS.register("flatten")

@@ -203,7 +203,8 @@ def digits_spec(step: str, dropout: float, **training: Any) -> JobSpec:
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
 def test_training_with_either_step_gives_the_same_history(dropout: float) -> None:
-    """Dropout too: the direct step draws its masks from torch's generator as nn.Dropout does."""
+    """Dropout too: the direct step draws its masks from torch's generator as the Dropout layer
+    does (core.nn.dropout.keep_mask)."""
     direct = train_spec(digits_spec("auto", dropout), Settings(), device=CPU)
     autograd = train_spec(digits_spec("autograd", dropout), Settings(), device=CPU)
     assert len(direct.history.epochs) == len(autograd.history.epochs) == 3
