@@ -23,6 +23,21 @@ DIGITS = {
     "resources": {"device": "auto"},
 }
 
+# DIGITS with two wide hidden layers: the same data and series (23 steps an epoch), but an epoch
+# of tens of milliseconds even on a quiet machine, so that an end-to-end test that acts on a job
+# mid-run (a kill, a stop) finds it still training; the digits MLP takes a few milliseconds.
+SLOW_DIGITS = {
+    **DIGITS,
+    "model": {
+        "layers": [
+            {"type": "dense", "units": 512, "activation": "relu"},
+            {"type": "dense", "units": 512, "activation": "relu"},
+            {"type": "dropout", "rate": 0.2},
+            {"type": "dense", "units": 10, "activation": "softmax"},
+        ]
+    },
+}
+
 # Plain SGD with an absurd learning rate: the loss becomes inf/NaN within a few steps.
 DIVERGING = {
     "dataset": {"name": "regression", "n_samples": 200},

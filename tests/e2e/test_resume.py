@@ -20,12 +20,12 @@ from safetensors.torch import load as load_safetensors
 
 from tests.e2e.stack import Stack, own_stack, wait_for_job, wait_until
 from tests.e2e.test_service import check_digits_run
-from tests.specs import DIGITS
+from tests.specs import SLOW_DIGITS
 
 pytestmark = pytest.mark.e2e
 
-EPOCHS = 20  # the kill (at a checkpoint of epoch 2) lands mid-run even on an idle machine
-SPEC = {**DIGITS, "training": {**DIGITS["training"], "epochs": EPOCHS}}
+EPOCHS = 100  # the kill (at a checkpoint of epoch 2) lands mid-run even on an idle machine
+SPEC = {**SLOW_DIGITS, "training": {**SLOW_DIGITS["training"], "epochs": EPOCHS}}
 FINISHED = {"succeeded", "failed", "cancelled"}
 KILLS = 2
 RECOVERY_BOUND = 30.0  # seconds from the kill to running on another worker (issue 11)

@@ -25,7 +25,7 @@ from tests.e2e.stack import (
     wait_until,
 )
 from tests.servers import free_port, fresh_postgres_database
-from tests.specs import DIGITS
+from tests.specs import DIGITS, SLOW_DIGITS
 
 pytestmark = pytest.mark.e2e
 
@@ -108,7 +108,7 @@ def _stop_and_hand_back(settings: dict, tmp_path: Path) -> None:
     with own_stack(tmp_path, **settings) as stack, stack.client() as client:
         stack.start_worker("worker-1")
         # Still training when the SIGTERM lands (at epoch 2 or soon after) on an idle machine.
-        spec = {**DIGITS, "training": {**DIGITS["training"], "epochs": 30}}
+        spec = {**SLOW_DIGITS, "training": {**SLOW_DIGITS["training"], "epochs": 200}}
         job_id = client.post("/v1/jobs", json=spec).json()["id"]
         wait_for_epoch(client, job_id, 2, stack)
         [worker] = wait_until(lambda: client.get("/v1/workers").json(), 60, "registration")
@@ -123,7 +123,7 @@ def _stop_and_hand_back(settings: dict, tmp_path: Path) -> None:
         stack.start_worker("worker-2")
         job = wait_for_job(client, job_id, {"succeeded", "failed", "cancelled"}, 180, stack)
         assert (job["status"], job["attempts"]) == ("succeeded", 1), job["error"]
-        check_digits_run(client, job, 30)
+        check_digits_run(client, job, 200)
 
 
 def test_make_run_embedded_default_serves_and_trains(tmp_path: Path) -> None:
