@@ -253,7 +253,7 @@ class Runner:
             _close_quietly(sink)
             raise
         except LeaseLost:
-            _settle(writer)
+            _settle(writer, held=False)  # nothing this attempt writes can be published now
             sink.abandon()  # the points are no longer this attempt's to write
             raise
         except Exception as e:
@@ -354,11 +354,11 @@ def _warnings(diagnostics: Diagnostics | None) -> dict[str, Any]:
     return {} if diagnostics is None else {"diagnostics": {"warnings": diagnostics.warnings}}
 
 
-def _settle(writer: CheckpointWriter) -> None:
-    """Write a held `best` and wait for the checkpoint in flight; a failed one only costs the
-    resume some epochs."""
+def _settle(writer: CheckpointWriter, *, held: bool = True) -> None:
+    """Wait for the checkpoint in flight, and with `held` write the held `best` first (as the
+    next attempt's `last` too); a failed one only costs the resume some epochs."""
     try:
-        writer.finish()
+        writer.finish() if held else writer.wait()
     except Exception:
         log.warning("a checkpoint could not be written", exc_info=True)
 

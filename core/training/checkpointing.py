@@ -104,10 +104,12 @@ class CheckpointWriter:
 
     def finish(self) -> None:
         """Write the held `best`, if any, and wait for every write (a run that stops without a
-        last epoch: cancelled, released)."""
+        last epoch: cancelled, released). The held epoch is newer than `last` (a `last` writes
+        the held best first), so it is written as both: the next attempt resumes from it and
+        keeps every point up to it, and `best` never names an epoch past `last`."""
         if self._held is not None:
             held, self._held = self._held, None
-            self._start([(held, False, True)])
+            self._start([(held, True, True)])
         self.wait()
 
     def _start(self, writes: list[tuple[Snapshot, bool, bool]]) -> None:
