@@ -242,7 +242,6 @@ def test_the_summary_splits_the_jobs_time_into_phases(
     assert set(timings) == set(PHASES)
     assert all(v >= 0 for v in timings.values())
     assert timings["train"] >= 1.0  # both epochs' sleeps
-    assert timings["checkpoints"] < 0.5 and timings["save"] < 0.5  # neither holds a sleep
 
 
 def test_a_workers_jobs_on_one_uploaded_data_set_read_its_file_once(

@@ -31,14 +31,18 @@ def test_each_process_gets_its_share_and_at_least_one_thread(
 
 def test_the_signals_give_a_pool_process_its_share(threads_restored: None) -> None:
     """The worker's concurrency, learnt before the pool forks, sets a new process's threads."""
-    threads = install()
+    threads = install()  # one per process: what the test changes goes back after it
+    cores, concurrency = threads.cores, threads.concurrency
     threads.cores = 4
-    celeryd_after_setup.send(sender="w@test", instance=SimpleNamespace(concurrency=2), conf={})
-    worker_process_init.send(sender=None)
-    assert torch.get_num_threads() == 2
-    celeryd_after_setup.send(sender="w@test", instance=SimpleNamespace(concurrency=1), conf={})
-    worker_process_init.send(sender=None)
-    assert torch.get_num_threads() == 4
+    try:
+        celeryd_after_setup.send(sender="w@test", instance=SimpleNamespace(concurrency=2), conf={})
+        worker_process_init.send(sender=None)
+        assert torch.get_num_threads() == 2
+        celeryd_after_setup.send(sender="w@test", instance=SimpleNamespace(concurrency=1), conf={})
+        worker_process_init.send(sender=None)
+        assert torch.get_num_threads() == 4
+    finally:
+        threads.cores, threads.concurrency = cores, concurrency
 
 
 def test_the_cores_are_what_torch_would_use_in_the_main_process(threads_restored: None) -> None:
