@@ -96,7 +96,9 @@ class SqliteStore:
 
 @dataclass(frozen=True)
 class WorkerRun:
-    train_seconds: float  # the first step to the end of training (the job's timings.train)
+    # The first step to the end of training, plus what the worker waits for after the model's
+    # save: the last checkpoint's write and the metrics' last write (timings train + checkpoints)
+    train_seconds: float
     job_seconds: float  # `Runner.run`: the claim to the job's finished row, model saved
     status: str | None
     summary: dict[str, Any]  # the job's, as stored
@@ -113,11 +115,13 @@ def run_as_worker(spec: JobSpec, store: SqliteStore) -> WorkerRun:
     the checkpoint writer to the folder artifacts store (EPOCHAL_CHECKPOINT_SECONDS's rule) and
     the model's save. Only the submission (the API's part) happens here beforehand.
 
-    Training time: the job's own `summary.timings.train` (core/running/timings.py), from the
-    first step to the end of the last epoch — the checkpoints' copies to the CPU and the sink's
-    hand-overs included; the data load, the plan, and what the worker does after training (the
-    model save, the waits for the last checkpoint's write and the sink's last write) not. The
-    whole job's wall time, claim to finished row, is measured around `run` too."""
+    Training time: the job's own `summary.timings` (core/running/timings.py), `train` (the
+    first step to the end of the last epoch: the checkpoints' copies to the CPU and the sink's
+    hand-overs included) plus `checkpoints` (the last checkpoint's copy, and after the model's
+    save, the wait for that checkpoint's write and the metrics' last write): everything the
+    worker does for the run except the data load, the plan and the model's files, which a plain
+    loop does not do either. The whole job's wall time, claim to finished row, is measured
+    around `run` too."""
     with store.sessions.begin() as s:
         job = jobs.create_job(
             s,
@@ -136,15 +140,16 @@ def run_as_worker(spec: JobSpec, store: SqliteStore) -> WorkerRun:
         summary = dict(jobs.get_job(s, job_id=job_id).summary)
     if status != "succeeded":
         raise RuntimeError(f"the bench's job ended {status}: {summary}")
-    return WorkerRun(summary["timings"]["train"], job_seconds, status, summary)
+    timings = summary["timings"]
+    return WorkerRun(timings["train"] + timings["checkpoints"], job_seconds, status, summary)
 
 
 def run_epochal(
     spec: JobSpec, store: SqliteStore, device: torch.device = CPU
 ) -> tuple[float, TrainResult]:
     """`train_spec` as a worker's session runs it: per-step losses and per-epoch metrics
-    streamed to the store by a `StoreSink`. Seconds from the first step until the sink has
-    closed, and the result."""
+    streamed to the store by a `StoreSink`. Seconds from the first step to the end of training
+    (the sink's last write, waited for after, is not timed), and the result."""
     with store.sessions.begin() as s:
         job = jobs.create_job(s, spec={}, name="bench", tags=[], queue="cpu", summary={}, epochs=1)
         jobs.claim_job(s, job_id=job.id, worker="bench", device=device.type)
@@ -153,6 +158,7 @@ def run_epochal(
     )
     clock = Clock()
     result = train_spec(spec, store.settings, device=device, callbacks=[sink, clock])
+    sink.close()  # its last write: untimed here, as a worker overlaps it with the model's save
     return clock.seconds, result
 
 
