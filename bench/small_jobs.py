@@ -12,7 +12,8 @@ records: the sweep's wall time (first trial created to last finished), the sum o
 pure training time (`summary.timings.train`: first step to the end of the last epoch), their
 ratio, jobs per minute, and each phase's median seconds per job (`summary.timings`), with
 the slot time outside any job ("between": the message, the sweep's next trial). The goal:
-wall <= 1.3 x the sum of training, for the best contender.
+the best contender's wall <= 1.3 x the sum of training of trials run alone (concurrency 1's:
+jobs sharing the cores each train slower, which would flatter a ratio to their own training).
 """
 
 from __future__ import annotations
@@ -170,14 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         print(", ".join(f"{p} {v:.0f}" for p, v in per_phase.items()))
         fixed = sum(v for p, v in per_phase.items() if p not in ("queued", "train"))
         print(f"  fixed cost per job (ms, all but queued and train): {fixed:.0f}")
-    if 1 in results and best_c != 1:
-        alone = statistics.median(o.train for o in results[1])
-        strict = [o.wall / alone for o in results[best_c]]
-        print(
-            f"concurrency {best_c}'s wall / concurrency 1's sum of training (each trial with "
-            f"all the threads): {spread(strict, 2)}"
-        )
     ratios = [o.ratio for o in results[best_c]]
+    if 1 in results and best_c != 1:
+        # The goal's denominator is the trials' training time when each runs alone: jobs that
+        # share the cores each train slower, which would flatter the contender's own ratio.
+        alone = statistics.median(o.train for o in results[1])
+        ratios = [o.wall / alone for o in results[best_c]]
+        print(
+            f"concurrency {best_c}'s wall / concurrency 1's sum of training (each trial "
+            f"alone): {spread(ratios, 2)}"
+        )
     ratio = statistics.median(ratios)
     verdict = "PASS" if ratio <= TARGET else "FAIL"
     print(f"best contender: concurrency {best_c}")
