@@ -10,9 +10,10 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -160,6 +161,24 @@ def run_epochal(
     result = train_spec(spec, store.settings, device=device, callbacks=[sink, clock])
     sink.close()  # its last write: untimed here, as a worker overlaps it with the model's save
     return clock.seconds, result
+
+
+T = TypeVar("T")
+
+
+def alternate(runs: dict[str, Callable[[], T]], repeats: int) -> dict[str, list[T]]:
+    """Each contender once untimed (the warm-up: first-call costs, allocator, caches, a CUDA
+    context), then `repeats` rounds that run every contender once, the order rotated each
+    round so that none always follows the same other. What each run returned, per contender."""
+    names = list(runs)
+    for name in names:
+        runs[name]()
+    results: dict[str, list[T]] = {name: [] for name in names}
+    for rep in range(repeats):
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            results[name].append(runs[name]())
+    return results
 
 
 def load_average() -> str:

@@ -32,7 +32,15 @@ from typing import Any
 
 import torch
 import yaml
-from digits_setup import DIGITS_CNN, DIGITS_MLP, SqliteStore, digits_spec, load_average, spread
+from digits_setup import (
+    DIGITS_CNN,
+    DIGITS_MLP,
+    SqliteStore,
+    alternate,
+    digits_spec,
+    load_average,
+    spread,
+)
 from digits_setup import run_epochal as run_worker_side
 from vs_plain import digits, plain_cnn, plain_loop, plain_mlp
 
@@ -81,15 +89,9 @@ def contenders(
 
 def compare(title: str, runs: dict[str, Run], repeats: int) -> dict[str, list[float]]:
     names = list(runs)
-    for name in names:
-        runs[name]()  # untimed warm-up: CUDA context, cuDNN autotuning, allocator, caches
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    accuracy: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(repeats):
-        for name in names[rep % len(names) :] + names[: rep % len(names)]:
-            seconds, samples, acc = runs[name]()
-            rates[name].append(samples / seconds)
-            accuracy[name].append(acc)
+    results = alternate(runs, repeats)  # (seconds, samples, accuracy) per run
+    rates = {name: [samples / seconds for seconds, samples, _ in results[name]] for name in names}
+    accuracy = {name: [acc for _, _, acc in results[name]] for name in names}
     say(f"\n{title}")
     for name in names:
         say(

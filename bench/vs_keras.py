@@ -42,6 +42,7 @@ from digits_setup import (
     DIGITS_CNN,
     DIGITS_MLP,
     SqliteStore,
+    alternate,
     digits_spec,
     load_average,
     run_as_worker,
@@ -126,15 +127,9 @@ def compare(
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Samples/s of each contender per repetition, and its median final validation accuracy."""
     names = list(runs)
-    for name in names:
-        runs[name]()  # untimed warm-up: first-call costs, allocator, caches
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    accuracy: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(repeats):
-        for name in names[rep % len(names) :] + names[: rep % len(names)]:
-            seconds, samples, acc = runs[name]()
-            rates[name].append(samples / seconds)
-            accuracy[name].append(acc)
+    results = alternate(runs, repeats)  # (seconds, samples, accuracy) per run
+    rates = {name: [samples / seconds for seconds, samples, _ in results[name]] for name in names}
+    accuracy = {name: [acc for _, _, acc in results[name]] for name in names}
     medians = {name: statistics.median(accuracy[name]) for name in names}
     print(f"\n{title}")
     for name in names:

@@ -45,6 +45,7 @@ from digits_setup import (
     DIGITS_CNN,
     DIGITS_MLP,
     SqliteStore,
+    alternate,
     digits_spec,
     load_average,
     run_as_worker,
@@ -305,12 +306,7 @@ class Results:
 
 def compare(title: str, contenders: dict[str, Run], repeats: int) -> Results:
     names = list(contenders)
-    for name in names:
-        contenders[name]()  # untimed warm-up: first-call costs, allocator, caches
-    timings: dict[str, list[Timing]] = {name: [] for name in names}
-    for rep in range(repeats):
-        for name in names[rep % len(names) :] + names[: rep % len(names)]:
-            timings[name].append(contenders[name]())
+    timings = alternate(contenders, repeats)
     results = Results(
         {n: [t.samples / t.seconds for t in ts] for n, ts in timings.items()}, timings
     )

@@ -21,7 +21,6 @@ alternate the contenders, the order rotated every repetition; samples/s as media
 from __future__ import annotations
 
 import argparse
-import itertools
 import statistics
 import time
 import warnings
@@ -29,7 +28,15 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from digits_setup import DIGITS_MLP, SqliteStore, digits_spec, load_average, run_as_worker, spread
+from digits_setup import (
+    DIGITS_MLP,
+    SqliteStore,
+    alternate,
+    digits_spec,
+    load_average,
+    run_as_worker,
+    spread,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from torch import nn
@@ -113,17 +120,10 @@ def main() -> None:
     }
     print(f"load average before: {load_average()}")
     print(f"digits MLP 64-128-10, batch 64, {args.epochs} epochs, Adam 1e-3, {len(train)} samples")
-    for run in contenders.values():
-        run()  # warm-up, untimed
-    rates: dict[str, list[float]] = {name: [] for name in contenders}
-    accuracy: dict[str, float] = {}
     names = list(contenders)
-    for r in range(args.repeats):
-        for name in itertools.islice(
-            itertools.cycle(names), r % len(names), r % len(names) + len(names)
-        ):
-            seconds, samples, accuracy[name] = contenders[name]()
-            rates[name].append(samples / seconds)
+    results = alternate(contenders, args.repeats)  # (seconds, samples, accuracy) per run
+    rates = {name: [samples / seconds for seconds, samples, _ in results[name]] for name in names}
+    accuracy = {name: statistics.median(acc for _, _, acc in results[name]) for name in names}
     for name in names:
         print(f"  {name:28} {spread(rates[name])} samples/s, val accuracy {accuracy[name]:.4f}")
     print(f"load average after: {load_average()}")
