@@ -213,7 +213,7 @@ def _train_epoch(
                     cb.on_before_optimizer_step(state)
                 if optimization.before_step is not None:
                     optimization.before_step()
-                optimization.optimizer.step()
+                optimization.step()
                 if optimization.after_step is not None:
                     optimization.after_step()
                 if constrained:

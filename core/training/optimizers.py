@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.optim.optimizer as optimizer_module
 from torch import nn
 
 from core.errors import DivergenceError
@@ -43,6 +44,14 @@ class Optimization:
     optimizer: torch.optim.Optimizer
     before_step: Callable[[], None] | None = None  # after backward, e.g. gradient clipping
     after_step: Callable[[], None] | None = None  # e.g. a per-step learning-rate schedule
+
+    def step(self) -> None:
+        """The optimizer's update: Adam's fused kernel called directly where it can be
+        (`KerasAdam.fused_step`), else the optimizer's `step`."""
+        if isinstance(self.optimizer, KerasAdam):
+            self.optimizer.fused_step()
+        else:
+            self.optimizer.step()
 
 
 OPTIMIZERS: Registry[OptimizerFactory] = Registry("optimizer")
@@ -181,6 +190,82 @@ class KerasAdam(torch.optim.Adam):
         super().__init__(groups, eps=epsilon, **fast_path(_all_params(groups)), **kwargs)
         self.keras_epsilon = epsilon
         self.register_step_pre_hook(KerasAdam._keras_eps)
+
+    @torch.no_grad()
+    def fused_step(self) -> None:
+        """The update `step` makes, without `step`'s per-call Python (its hooks' wrapper and
+        profiling record, the state's lazy set-up, the grouping by device): on the digits MLP
+        that was 80 µs of a 270 µs step around a 10 µs kernel. Taken once the state exists, every
+        group is fused with a float learning rate, every parameter has a gradient, and no hook
+        other than Keras's epsilon watches the step; else `step` itself."""
+        lists = self._fused_lists()
+        if lists is None:
+            self.step()
+            return
+        KerasAdam._keras_eps(self, (), {})
+        for group, (params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps) in zip(
+            self.param_groups, lists, strict=True
+        ):
+            torch._foreach_add_(steps, 1)
+            kernel = (
+                torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
+            )
+            beta1, beta2 = group["betas"]
+            kernel(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                max_sqs,
+                steps,
+                amsgrad=group["amsgrad"],
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=group["maximize"],
+                grad_scale=None,
+                found_inf=None,
+            )
+
+    def _fused_lists(self) -> list[tuple[list[torch.Tensor], ...]] | None:
+        """Per group: the parameters, gradients and state tensors the kernel takes, gathered
+        afresh (a restored checkpoint replaces the state's tensors), or None where `step` must
+        run: a hook, a state not yet made, a gradient missing, mixed devices or dtypes."""
+        if (
+            len(self._optimizer_step_pre_hooks) != 1
+            or self._optimizer_step_post_hooks
+            or optimizer_module._global_optimizer_pre_hooks
+            or optimizer_module._global_optimizer_post_hooks
+        ):
+            return None
+        lists = []
+        for group in self.param_groups:
+            if not group.get("fused") or group["capturable"] or group["differentiable"]:
+                return None
+            if isinstance(group["lr"], torch.Tensor):
+                return None
+            params = group["params"]
+            grads = [p.grad for p in params]
+            states = [self.state.get(p) for p in params]
+            if any(g is None for g in grads) or any(not s for s in states):
+                return None
+            first = params[0]
+            if any(p.device != first.device or p.dtype != first.dtype for p in params):
+                return None
+            max_sqs = [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else []
+            lists.append(
+                (
+                    params,
+                    grads,
+                    [s["exp_avg"] for s in states],
+                    [s["exp_avg_sq"] for s in states],
+                    max_sqs,
+                    [s["step"] for s in states],
+                )
+            )
+        return lists
 
     @staticmethod
     def _keras_eps(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:

@@ -376,3 +376,42 @@ def test_without_weight_decay_one_group_that_loads_a_two_group_checkpoint() -> N
     assert kernel.shape == (1, 3) and bias.shape == (1,)
     torch.testing.assert_close(fresh.state[kernel]["exp_avg"], old.state[model.kernel]["exp_avg"])
     torch.testing.assert_close(fresh.state[bias]["exp_avg"], old.state[model.bias]["exp_avg"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"weight_decay": 0.01},  # two groups, decoupled decay
+        {"amsgrad": True},
+        {"learning_rate": {"type": "ExponentialDecay", "initial_learning_rate": 0.1,
+                           "decay_steps": 1, "decay_rate": 0.5}},
+    ],
+)  # fmt: skip
+def test_the_fused_step_updates_exactly_as_torchs_step(options: dict) -> None:
+    """`Optimization.step` calls Adam's fused kernel directly; torch's `step` must give the same
+    weights and state bit for bit, through a state_dict round trip too (new state tensors)."""
+    spec = SPEC.validate_python({"type": "adam", **options})
+
+    def run(direct: bool) -> tuple[nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        opt = build_optimizer(model, spec, steps_per_epoch=2, epochs=3)
+        x = torch.randn(8, 3)
+        for i in range(6):
+            model.zero_grad(set_to_none=True)
+            model(x).square().mean().backward()
+            opt.step() if direct else opt.optimizer.step()
+            if opt.after_step is not None:
+                opt.after_step()
+            if i == 2:  # a checkpoint restored: the state's tensors are new objects
+                opt.optimizer.load_state_dict(opt.optimizer.state_dict())
+        return model, opt.optimizer
+
+    fused, fused_opt = run(direct=True)
+    plain, plain_opt = run(direct=False)
+    assert fused_opt.param_groups[0]["fused"]  # the fast path was open
+    for a, b in zip(fused.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(a, b)
+        for key, value in plain_opt.state[b].items():
+            assert torch.equal(fused_opt.state[a][key], value), key
