@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -92,8 +92,18 @@ def _sparse_categorical(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
     log_p = torch.log_softmax(z, -1)
     loss = F.nll_loss(log_p, y)
     grad = log_p.exp_()  # the softmax, from the same pass
-    grad.scatter_add_(1, y.unsqueeze(1), grad.new_full((len(y), 1), -1.0))
+    grad.scatter_add_(1, y.unsqueeze(1), _minus_ones(len(y), grad))
     return loss, grad.div_(len(y))
+
+
+@lru_cache(maxsize=8)
+def _minus_ones_of(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.full((n, 1), -1.0, dtype=dtype, device=device)
+
+
+def _minus_ones(n: int, like: torch.Tensor) -> torch.Tensor:
+    """A column of -1 (the one-hot target, subtracted): made once per batch size, not a step."""
+    return _minus_ones_of(n, like.dtype, like.device)
 
 
 def _categorical(
@@ -211,7 +221,7 @@ class DirectStep:
 
     def _grads(self) -> None:
         for p in self.params:
-            if p.grad is None or p.grad.shape != p.shape:
+            if p.grad is None:  # the first step, or after an autograd step set them to None
                 p.grad = torch.zeros_like(p)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
