@@ -197,8 +197,10 @@ def test_a_sweep_survives_restarts_of_the_api_and_the_worker(
         "sweep_tick_seconds": 1,
     }
     spec = copy.deepcopy(GRID)
-    spec["base"]["training"]["epochs"] = 4
-    spec["base"]["dataset"]["n_samples"] = 600
+    # Trials of about a second (a few milliseconds each at 4 epochs of 600 samples): the test
+    # must find one running, then kill its worker mid-trial.
+    spec["base"]["training"]["epochs"] = 30
+    spec["base"]["dataset"]["n_samples"] = 6000
     with own_stack(tmp_path, **settings) as stack:
         stack.start_worker("worker-1")
         with stack.client() as client:
