@@ -4,8 +4,8 @@ plain PyTorch loop on the same GPU at each precision.
     python bench/gpu_check.py [--epochs N] [--speed-epochs N] [--repeats R]
 
 1. Speed: the digits MLP and CNN (bench/vs_plain.py's plain models and loop, moved to the GPU,
-   the CNN channels-last) against Epochal as a worker runs it (`run_epochal`: `train_spec`
-   with a StoreSink), at fp32, bf16 and fp16 (`training.precision`; autocast in the plain
+   the CNN channels-last) against Epochal's session as a worker runs it (`run_epochal`:
+   `train_spec` streaming to SQLite through a StoreSink), at fp32, bf16 and fp16 (`training.precision`; autocast in the plain
    loop, with a GradScaler at fp16). Each contender runs once untimed, then R repetitions
    alternate them, the order rotated every repetition; samples/s median [min-max] and the
    final validation accuracy of each.
