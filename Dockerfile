@@ -21,15 +21,18 @@ WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone: this (large, torch) layer is rebuilt only when
 # pyproject.toml or TORCH_INDEX_URL changes, not on every source edit.
+# epochal-client is left out here: it is installed from ./client below, never from an index.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+RUN python -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if not d.startswith('epochal-client')))" > /tmp/requirements.txt \
     && pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 # Then the project itself (everything it needs is installed above, so this layer is quick):
 # every package of [tool.setuptools.packages.find] in pyproject.toml, each into a folder of its
-# own (`COPY a b ./` would merge their contents). tests/test_dockerfile.py imports every module
-# from exactly what these lines copy, so a package missing here fails the tests.
+# own (`COPY a b ./` would merge their contents), and the light client (client/, a distribution
+# of its own that the server depends on), installed in the same pip call. tests/test_dockerfile.py
+# imports every module from exactly what these lines copy, so a package missing here fails the
+# tests.
 COPY api ./api
 COPY worker ./worker
 COPY core ./core
@@ -37,8 +40,8 @@ COPY cli ./cli
 COPY client ./client
 COPY migrations ./migrations
 COPY alembic.ini ./
-RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} . \
-    && rm -rf build *.egg-info
+RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} ./client . \
+    && rm -rf build *.egg-info client/build client/src/*.egg-info
 
 # Non-root. /data/artifacts is created (and owned) here so that a named volume mounted on it
 # starts out writable; /app/var is where `epochal serve` keeps its embedded SQLite and broker.

@@ -7,16 +7,18 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
+# The light client (client/, distribution epochal-client) in the same pip call as the server,
+# which depends on it: pip takes it from ./client, never from an index.
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e ./client -e '.[test]'
 	touch $(STAMP)
 
 # The benchmarks' own dependencies (the `bench` extra: Keras, boto3) on top of the above.
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e ./client -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
 run: $(STAMP)
@@ -57,4 +59,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info client/build client/src/*.egg-info

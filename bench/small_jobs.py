@@ -31,8 +31,8 @@ from typing import Any
 from digits_setup import DIGITS_MLP, load_average, spread
 from service import own_service
 
-from client import Client
 from core.running.timings import PHASES
+from epochal_client import Client
 
 TARGET = 1.3
 

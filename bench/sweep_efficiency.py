@@ -29,10 +29,10 @@ from typing import Any
 import yaml
 from service import own_service
 
-from client import Client, Sweep, load_spec
 from core.settings import Settings
 from core.sweeps.plan import plan_sweep
 from core.sweeps.spec import SweepSpec
+from epochal_client import Client, Sweep, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC = {"name": "val_accuracy", "goal": "maximize"}

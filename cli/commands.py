@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from client import Client, EpochalError, Job, load_spec
-from client.http import default_url
+from epochal_client import Client, EpochalError, Job, load_spec
+from epochal_client.http import default_url
 
 Command = Callable[[Client, argparse.Namespace, Console], int]
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from cli.commands import _table, add_command
-from client import Client, Worker
+from epochal_client import Client, Worker
 
 
 def device(worker: Worker) -> str:

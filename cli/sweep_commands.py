@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.commands import _num, _short, _table, add_command
-from client import Client, Leaderboard, Sweep, load_spec
+from epochal_client import Client, Leaderboard, Sweep, load_spec
 
 COUNTS = ("queued", "running", "succeeded", "pruned", "failed", "cancelled")
 

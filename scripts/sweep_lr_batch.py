@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from client import Client, EpochalError, Sweep, load_spec
+from epochal_client import Client, EpochalError, Sweep, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARNING_RATES = [0.0003, 0.001, 0.003, 0.01]

@@ -2,9 +2,9 @@
 
 The files come from the Dockerfile's COPY lines (tests/dockerfile.py reads them as `docker build`
 does, .dockerignore included), never from a list kept here. They are installed as the image
-installs them (`pip install .`, not editable) into a folder of their own, and a child Python
+installs them (`pip install ./client .`, not editable) into a folder of their own, and a child Python
 imports from that folder alone: this venv's editable install of Epochal (a finder on
-sys.meta_path that maps api, core, cli, client, ... to a checkout) is taken out first, and the
+sys.meta_path that maps api, core, cli, ... to a checkout) is taken out first, and the
 repository is not on sys.path, so a module that the image lacks fails to import here too.
 """
 
@@ -28,8 +28,12 @@ from tests.dockerfile import NotInContext, Unsupported, image_files
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ENTRY_POINTS = sorted(PYPROJECT["project"]["scripts"].values())  # e.g. cli.main:main
+# The server's packages, and the light client's (client/, distribution epochal-client, whose one
+# package is named after it) that the image installs alongside.
+CLIENT = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]["name"]
 PACKAGES = sorted(
-    p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
+    + [CLIENT.replace("-", "_")]
 )
 PIP_INSTALL = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"]
 PIP_INSTALL += ["--no-build-isolation"]  # this venv's setuptools; the test needs no network
@@ -101,7 +105,8 @@ print(json.dumps({"errors": errors, "outside": outside, "revisions": revisions, 
 
 
 def install_as_the_image_does(dockerfile_path: Path, context: Path, into: Path) -> Path:
-    """Lay out what the COPY lines before `pip install .` copy, and install it; the site folder."""
+    """Lay out what the COPY lines before `pip install .` copy, and install what that line names
+    (the project and the light client); the site folder."""
     runs = [
         i
         for i in dockerfile.instructions(dockerfile_path.read_text())
@@ -110,9 +115,12 @@ def install_as_the_image_does(dockerfile_path: Path, context: Path, into: Path) 
     assert len(runs) == 1, "the Dockerfile should install the project once, with `pip install .`"
     root, site = into / "image", into / "site"
     dockerfile.lay_out(image_files(dockerfile_path, context, stop=runs[0].line), context, root)
-    source = root / runs[0].workdir.lstrip("/")
+    workdir = root / runs[0].workdir.lstrip("/")
+    # The local paths that this `pip install` names (`./client .`), in one call as in the image.
+    command = re.search(r"\bpip install\b([^&;|]*)", runs[0].value).group(1).split()
+    sources = [str(workdir / arg) for arg in command if arg == "." or arg.startswith("./")]
     result = subprocess.run(
-        [*PIP_INSTALL, "--target", str(site), str(source)],
+        [*PIP_INSTALL, "--target", str(site), *sources],
         capture_output=True,
         text=True,
         timeout=300,
@@ -147,7 +155,9 @@ def check_image(dockerfile_path: Path, context: Path, tmp: Path) -> dict[str, li
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.splitlines()[-1])
+    report = json.loads(result.stdout.splitlines()[-1])
+    report["top_level"] = sorted(p.name for p in site.iterdir() if not p.name.endswith("-info"))
+    return report
 
 
 def test_every_process_of_the_image_imports_and_migrates(tmp_path: Path) -> None:
@@ -156,6 +166,10 @@ def test_every_process_of_the_image_imports_and_migrates(tmp_path: Path) -> None
     assert report["outside"] == [], "imported from outside the image's files"
     # What `epochal api`, `epochal worker` and `epochal migrate` load, found by the walk.
     assert {"cli.main", "api.app", "worker.main", "migrations"} <= set(report["imported"])
+    assert "epochal_client.http" in report["imported"]  # the CLI's client, its own distribution
+    # No generic top-level `client` in site-packages: the client's package has a name of its own.
+    assert "client" not in report["top_level"]
+    assert "epochal_client" in report["top_level"]
     head = ScriptDirectory.from_config(migrations.alembic_config("sqlite://")).get_current_head()
     assert report["revisions"] == [[head]], "the image lacks migration scripts"
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from cli.main import main
-from client import Client, load_spec
+from epochal_client import Client, load_spec
 from tests.client.conftest import EXAMPLES
 from tests.e2e.stack import epochal_command, service_env
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from client import Client, EpochalAPIError, EpochalConnectionError, Job, load_spec
+from epochal_client import Client, EpochalAPIError, EpochalConnectionError, Job, load_spec
 from tests.client.conftest import EXAMPLES
 from tests.servers import free_port
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import torch
 
-from client import Client
+from epochal_client import Client
 from tests.client.test_cli import run
 from tests.e2e.stack import Stack, wait_until
 from tests.specs import DIGITS

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from client import Client, EpochalError
+from epochal_client import Client, EpochalError
 from tests.e2e.stack import Stack, epochal_command, own_stack, service_env, wait_until
 from tests.servers import free_port, fresh_postgres_database
 from tests.specs import moons_mlp

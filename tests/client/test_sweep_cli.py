@@ -15,7 +15,7 @@ import yaml
 pytest.importorskip("core.sweeps")  # runs once the sweep engine is merged
 
 from cli.main import main
-from client import Client
+from epochal_client import Client
 from tests.client.test_sweeps_client import LR, grid
 from tests.e2e.stack import epochal_command, service_env
 

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from cli.main import main
 from cli.sweep_commands import leaderboard_table, parameters_table, progress_view
-from client import Client, EpochalAPIError, Leaderboard, Sweep, SweepRun
+from epochal_client import Client, EpochalAPIError, Leaderboard, Sweep, SweepRun
 
 SWEEP: dict[str, Any] = {
     "id": "sw1",

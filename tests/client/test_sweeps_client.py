@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("core.sweeps")  # runs once the sweep engine is merged
 
-from client import Client, EpochalAPIError, SweepRun
+from epochal_client import Client, EpochalAPIError, SweepRun
 from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e

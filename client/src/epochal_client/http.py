@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
-from client.errors import EpochalAPIError, EpochalConnectionError
-from client.models import (
+from epochal_client.errors import EpochalAPIError, EpochalConnectionError
+from epochal_client.models import (
     Comparison,
     Job,
     Leaderboard,
@@ -25,7 +25,7 @@ from client.models import (
     SweepPage,
     Worker,
 )
-from client.sweeps import SweepRun
+from epochal_client.sweeps import SweepRun
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({502, 503, 504})

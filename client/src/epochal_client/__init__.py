@@ -1,8 +1,8 @@
 """A synchronous Python client of the Epochal HTTP API."""
 
-from client.errors import EpochalAPIError, EpochalConnectionError, EpochalError
-from client.http import Client, load_spec
-from client.models import (
+from epochal_client.errors import EpochalAPIError, EpochalConnectionError, EpochalError
+from epochal_client.http import Client, load_spec
+from epochal_client.models import (
     Comparison,
     Job,
     JobWarning,
@@ -18,7 +18,7 @@ from client.models import (
     SweepPage,
     Worker,
 )
-from client.sweeps import SweepRun
+from epochal_client.sweeps import SweepRun
 
 __all__ = [
     "Client",

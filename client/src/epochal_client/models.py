@@ -1,5 +1,7 @@
 """Typed results of the v1 API, mirroring `api/schemas.py`, `api/routes/compare.py` and the
-sweep contract (a Sweep, its counts, best trial and leaderboard).
+sweep contract (a Sweep, its counts, best trial and leaderboard). Mirrored by hand, since the
+client never imports the server; tests/client/test_openapi_mirror.py compares them with the
+API's OpenAPI document, so a field the API adds fails the suite until it is added here.
 
 Frozen and lenient: a field the server adds later is ignored, so an older client keeps working.
 NaN and infinities, which the API sends as the strings "NaN"/"Infinity", come back as floats.
@@ -43,7 +45,12 @@ class Job(_Model):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # The last and best checkpoints kept: {"last": {key, epoch, step, attempt}, "best": ...}.
+    checkpoint: dict[str, Any] | None = None
+    source_job_id: str | None = None  # the job this one was cloned from
+    init_from: dict[str, Any] | None = None  # the weights it started from (fine-tuning)
     sweep_id: str | None = None  # set on a sweep's trials
+    sweep_params: dict[str, Any] | None = None  # ... with the parameter values it was given
     warnings: list[JobWarning] = []  # why a queued job may wait: worker_lost, no live worker
 
     @property

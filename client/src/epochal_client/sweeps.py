@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from client.models import Comparison, Job, Leaderboard, LeaderboardEntry, Sweep
+from epochal_client.models import Comparison, Job, Leaderboard, LeaderboardEntry, Sweep
 
 if TYPE_CHECKING:  # the client builds SweepRuns, so it imports this module
-    from client.http import Client
+    from epochal_client.http import Client
 
 
 class SweepRun:
