@@ -170,7 +170,7 @@ def parse_rows(rows: list[Any] | str, data: ModelData) -> torch.Tensor:
             ]
         )
     try:
-        records = read_csv_rows(rows, data.table) if isinstance(rows, str) else rows
+        records = read_csv_rows(rows, data.table, MAX_INPUTS) if isinstance(rows, str) else rows
         if not records:
             raise RowError([((), "expected at least one row; received none", "empty")])
         if len(records) > MAX_INPUTS:

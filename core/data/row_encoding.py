@@ -112,11 +112,20 @@ def encode_records(records: Sequence[Mapping[str, Any]], table: Mapping[str, Any
     return x
 
 
-def read_csv_rows(text: str, table: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The records of a CSV whose header names the table's columns (others are ignored)."""
+def read_csv_rows(
+    text: str, table: Mapping[str, Any], max_rows: int | None = None
+) -> list[dict[str, str]]:
+    """The records of a CSV whose header names the table's columns (others are ignored);
+    refused as soon as it passes `max_rows` rows, before they are all held."""
+    try:
+        return _csv_rows(text, list(table["columns"]), max_rows)
+    except csv.Error as e:
+        raise RowError([((), f"not a readable CSV: {e}", "malformed")]) from None
+
+
+def _csv_rows(text: str, columns: list[str], max_rows: int | None) -> list[dict[str, str]]:
     reader = csv.reader(io.StringIO(text))
     header = next((row for row in reader if row), None)
-    columns = list(table["columns"])
     if header is None:
         raise RowError([((), f"the CSV is empty; expected a header of {_some(columns)}", "empty")])
     header = [h.strip() for h in header]
@@ -143,6 +152,10 @@ def read_csv_rows(text: str, table: Mapping[str, Any]) -> list[dict[str, str]]:
                         "wrong_shape",
                     )
                 ]
+            )
+        if max_rows is not None and len(records) == max_rows:
+            raise RowError(
+                [((), f"expected at most {max_rows:,} rows; received more", "too_large")]
             )
         records.append(dict(zip(header, row, strict=True)))
     return records

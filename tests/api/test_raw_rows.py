@@ -8,7 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,6 +20,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.data import row_encoding
 from core.data.row_encoding import rows_to_features
 from core.running.runner import Runner
 from core.settings import Settings
@@ -106,6 +109,28 @@ def test_raw_rows_records_csv_and_onnx_agree_with_vectors(client: TestClient, jo
     extra = {"epochal.preprocessing": ""}
     torch.jit.load(io.BytesIO(script), _extra_files=extra)
     assert json.loads(extra["epochal.preprocessing"])["table"] == pre["table"]
+
+
+def test_the_readme_offline_snippet_gives_the_api_labels(
+    client: TestClient, job_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    snippet = readme.split("<!-- offline-rows -->\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(snippet.strip().splitlines()) <= 11
+    (tmp_path / "model.onnx").write_bytes(
+        client.get(f"/v1/jobs/{job_id}/model", params={"format": "onnx"}).content
+    )
+    (tmp_path / "rows.csv").write_text(ROWS_CSV)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "row_encoding", row_encoding)
+    names: dict = {}
+    exec(compile(snippet, "README.md", "exec"), names)
+    api = client.post(
+        f"/v1/jobs/{job_id}/predict",
+        content=ROWS_CSV.encode(),
+        headers={"content-type": "text/csv"},
+    )
+    assert names["labels"] == _labels(api)
 
 
 def _problem(response: httpx.Response, status: int = 422) -> list[dict]:
