@@ -134,10 +134,15 @@ def body_problem(method: str, path: str, error: BodyError) -> JSONResponse:
 YAML_TYPE = "application/yaml"
 
 
-def _looks_like_yaml(body: bytes) -> bool:
-    """Not JSON from its first character, and a `key:` line: a YAML spec sent as JSON."""
+def _looks_like_yaml(body: Any) -> bool:
+    """Not JSON from its first character, and a `key:` line: a YAML spec sent as JSON. (`body`:
+    the document a JSON decode error failed on.)"""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return False
     text = body.lstrip()[:4096]
-    return bool(text) and text[:1] not in b'{["' and b":" in text
+    return bool(text) and text[:1] not in '{["' and ":" in text
 
 
 def _count(n: int, what: str) -> str:
@@ -168,7 +173,7 @@ def install(app: FastAPI) -> None:
             {"loc": clean_loc(e["loc"], exc.body), "msg": message(e), "type": e["type"]}
             for e in raw
         ]
-        if any(e["type"] == "json_invalid" for e in raw) and _looks_like_yaml(await request.body()):
+        if any(e["type"] == "json_invalid" for e in raw) and _looks_like_yaml(exc.body):
             for e in errors:
                 if e["type"] == "json_invalid":
                     e["msg"] += f"; it looks like YAML: send it as Content-Type: {YAML_TYPE}"

@@ -81,7 +81,14 @@ async def predict_body(request: Request) -> PredictIn | str:
         return PredictIn.model_validate(json.loads(body), from_attributes=True)
     except json.JSONDecodeError as e:
         raise RequestValidationError(
-            [{"loc": ("body", e.pos), "msg": f"JSON decode error: {e.msg}", "type": "json_invalid"}]
+            [
+                {
+                    "loc": ("body", e.pos),
+                    "msg": f"JSON decode error: {e.msg}",
+                    "type": "json_invalid",
+                }
+            ],
+            body=e.doc,
         ) from None
     except ValidationError as e:
         raise RequestValidationError(

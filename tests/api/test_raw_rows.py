@@ -50,6 +50,7 @@ def job_id(client: TestClient, settings: Settings) -> str:
     return job
 
 
+JSON_TYPE = {"content-type": "application/json"}
 ROWS_CSV = table_csv(rows=9, seed=1)  # the training header, target included (ignored)
 
 
@@ -185,7 +186,11 @@ def test_content_types(client: TestClient, job_id: str) -> None:
     r = client.post("/v1/jobs", content=yaml_spec, headers={"content-type": "application/json"})
     [error] = _problem(r)
     assert "application/yaml" in error["msg"]
-    r = client.post("/v1/jobs", content=b'{"name": ', headers={"content-type": "application/json"})
+    r = client.post(
+        f"/v1/jobs/{job_id}/predict", content=b"records:\n  - {length: 4}\n", headers=JSON_TYPE
+    )
+    assert "application/yaml" in _problem(r)[0]["msg"]
+    r = client.post("/v1/jobs", content=b'{"name": ', headers=JSON_TYPE)
     assert "application/yaml" not in _problem(r)[0]["msg"]  # broken JSON is not YAML
 
 
