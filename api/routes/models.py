@@ -96,11 +96,13 @@ async def predict_body(request: Request) -> PredictIn | str:
         ) from None
 
 
+# The body is read by `predict_body`, so FastAPI does not list PredictIn: api/openapi.py adds it
+# to the components (clients compare their models with them).
 PREDICT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": PredictIn.model_json_schema()},
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictIn"}},
             CSV_TYPE: {
                 "schema": {
                     "type": "string",
