@@ -163,6 +163,10 @@ def test_rows_that_do_not_fit_are_named(client: TestClient, job_id: str) -> None
     [error] = _problem(client.post(url, content=body, headers={"content-type": "text/csv"}))
     assert error["loc"] == ["csv", 1, "width"] and error["type"] == "wrong_type"
 
+    body = b"length,width,soil\n" + b"4.0,2.0,clay\n" * 10_001  # one past serving.MAX_INPUTS
+    [error] = _problem(client.post(url, content=body, headers={"content-type": "text/csv"}))
+    assert error["type"] == "too_large" and "10,000" in error["msg"]
+
     [error] = _problem(client.post(url, json={"inputs": [[4.0, 2.0, 1.0]]}))
     assert error["type"] == "wrong_shape"
     assert "the features, in order: length, width, soil=clay, soil=sand" in error["msg"]
