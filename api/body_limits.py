@@ -3,7 +3,8 @@
 A body larger than `EPOCHAL_MAX_BODY_BYTES` answers 413 as soon as its Content-Length says so,
 or as soon as the bytes received pass the limit (a chunked body), without reading the rest.
 A JSON body is checked by api/json_body.py, a YAML body turned into JSON by api/yaml_body.py;
-one that cannot be read answers 422 naming what is wrong and where. Uploads
+one that cannot be read answers 422 naming what is wrong and where. Any other type answers 415
+naming the accepted ones (a predict route also takes raw rows as `text/csv`). Uploads
 (`POST /v1/datasets`) stream to disk under their own, larger limit and pass through untouched.
 Only the bodies of POST, PUT and PATCH under /v1 are read: any other request's body is left
 unread (no route reads it). A body must arrive within EPOCHAL_BODY_TIMEOUT_SECONDS, or 408: a
@@ -13,6 +14,7 @@ client that trickles its body in cannot hold an admission slot for long.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Collection
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +26,26 @@ from api.yaml_body import YAML_TYPES, yaml_to_json
 from core.settings import Settings
 
 READ_BODIES = frozenset({"POST", "PUT", "PATCH"})
+CSV = "text/csv"
+ACCEPTED = "application/json or application/yaml"
+PREDICT = re.compile(r"^/v1/jobs/[^/]+/predict/?$")  # also takes raw rows as text/csv
+
+
+def _takes_csv(path: str) -> bool:
+    return bool(PREDICT.match(path))
+
+
+def _unsupported(path: str, content_type: str) -> ASGIApp:
+    """415 for a body that is neither JSON nor YAML (nor CSV where raw rows are taken)."""
+    accepted = f"{ACCEPTED} or {CSV} (raw rows)" if _takes_csv(path) else ACCEPTED
+    error = {
+        "loc": ["header", "content-type"],
+        "msg": f"expected {accepted}; received {content_type!r}",
+        "type": "content_type",
+    }
+    return problem(
+        "unsupported_media_type", f"the body must be {accepted}; received {content_type!r}", [error]
+    )
 
 
 class BodyTooLarge(Exception):
@@ -62,8 +84,16 @@ class BodyLimitsMiddleware:
                     yaml_to_json, body, max_depth=self.max_depth, max_nodes=self.max_yaml_nodes
                 )
                 scope = _with_json_headers(scope, len(body))
-            elif content_type == "application/json" or content_type.endswith("+json"):
+            elif (
+                not content_type
+                or content_type == "application/json"
+                or content_type.endswith("+json")
+            ):
                 await run_in_threadpool(check_json, body, max_depth=self.max_depth)
+            elif not (content_type == CSV and _takes_csv(scope["path"])):
+                refusal = _unsupported(scope["path"], content_type)
+                await refusal(scope, receive, send)
+                return
         except ClientGone:
             return
         except TimeoutError:  # only reading is timed: parsing is bounded by the limits

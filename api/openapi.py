@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.problems import MEDIA_TYPE, STATUS_OF, problem
+from api.routes.models import PredictIn
 
 
 class ProblemIssue(BaseModel):
@@ -50,6 +51,8 @@ SUBMISSION = ("quota_exceeded", "conflict")  # a quota; an Idempotency-Key still
 
 # A POST without a body still says it is JSON (api/browsers.py: a web page could send a POST
 # without a Content-Type, or as text/plain, from any site): `{}`, which the route ignores.
+# Bodies a route reads itself (to take other types too): their schemas join the components.
+BODIES_READ_BY_HAND: tuple[type[BaseModel], ...] = (PredictIn,)
 EMPTY_JSON_BODY = {
     "required": True,
     "description": "no content: send `{}` as application/json",
@@ -158,6 +161,8 @@ def document(app: FastAPI) -> None:
             defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(defs.pop("$defs", {}))
             schemas["Problem"] = defs
+            for model in BODIES_READ_BY_HAND:
+                schemas[model.__name__] = model.model_json_schema()
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
                     if method == "post" and path.startswith("/v1/"):

@@ -131,6 +131,20 @@ def body_problem(method: str, path: str, error: BodyError) -> JSONResponse:
     return problem(code, f"{what} cannot be read: {error.msg}", [error.as_dict()])
 
 
+YAML_TYPE = "application/yaml"
+
+
+def _looks_like_yaml(body: Any) -> bool:
+    """Not JSON from its first character, and a `key:` line: a YAML spec sent as JSON. (`body`:
+    the document a JSON decode error failed on.)"""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return False
+    text = body.lstrip()[:4096]
+    return bool(text) and text[:1] not in '{["' and ":" in text
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} problem{'s' if n != 1 else ''} in {what}"
 
@@ -159,6 +173,10 @@ def install(app: FastAPI) -> None:
             {"loc": clean_loc(e["loc"], exc.body), "msg": message(e), "type": e["type"]}
             for e in raw
         ]
+        if any(e["type"] == "json_invalid" for e in raw) and _looks_like_yaml(exc.body):
+            for e in errors:
+                if e["type"] == "json_invalid":
+                    e["msg"] += f"; it looks like YAML: send it as Content-Type: {YAML_TYPE}"
         submission = SUBMISSIONS.get(request.url.path.rstrip("/"))
         if request.method == "POST" and submission and any(e["loc"][:1] == ("body",) for e in raw):
             return problem(submission[0], _count(len(errors), submission[1]), errors)

@@ -24,6 +24,7 @@ from core.artifacts import Artifacts
 from core.data import DatasetInfo
 from core.data.catalog import SavedUploads
 from core.data.preprocessing import ModelData
+from core.data.row_encoding import RowError, encode_records, read_csv_rows
 from core.errors import ConflictError, EpochalError, NotFoundError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
 from core.nn.layers import activation_module
@@ -152,8 +153,48 @@ def load_model(ref: ModelRef, artifacts: Artifacts, settings: Settings) -> Loade
     )
 
 
-def parse_inputs(inputs: list[Any], info: DatasetInfo) -> torch.Tensor:
-    """A float32 batch of shape (n, *feature_shape); raises InputsError naming each bad input."""
+def parse_rows(rows: list[Any] | str, data: ModelData) -> torch.Tensor:
+    """Raw table rows (records, or CSV text under the training header) as a float32 batch,
+    text categories one-hot encoded as at upload (unscaled, like `inputs`); raises InputsError
+    naming the row (from 0) and the column, and what was expected."""
+    where = "csv" if isinstance(rows, str) else "records"
+    if data.table is None:
+        raise InputsError(
+            [
+                SpecIssue(
+                    (where,),
+                    "this model was not trained on an uploaded table (CSV or Parquet), so it "
+                    "knows no columns; send `inputs`, vectors of the model's input shape",
+                    "no_table",
+                )
+            ]
+        )
+    try:
+        records = read_csv_rows(rows, data.table, MAX_INPUTS) if isinstance(rows, str) else rows
+        if not records:
+            raise RowError([((), "expected at least one row; received none", "empty")])
+        if len(records) > MAX_INPUTS:
+            raise RowError(
+                [
+                    (
+                        (),
+                        f"expected at most {MAX_INPUTS:,} rows; received {len(records):,}",
+                        "too_large",
+                    )
+                ]
+            )
+        return torch.from_numpy(encode_records(records, data.table))
+    except RowError as e:
+        raise InputsError(
+            [SpecIssue((where, *loc), msg, kind) for loc, msg, kind in e.issues]
+        ) from None
+
+
+def parse_inputs(
+    inputs: list[Any], info: DatasetInfo, features: list[str] | None = None
+) -> torch.Tensor:
+    """A float32 batch of shape (n, *feature_shape); raises InputsError naming each bad input.
+    `features` (a table's, after encoding) are listed when an input has the wrong length."""
     if not inputs:
         raise InputsError([SpecIssue(("inputs",), "expected at least one input; received none")])
     if len(inputs) > MAX_INPUTS:
@@ -172,7 +213,12 @@ def parse_inputs(inputs: list[Any], info: DatasetInfo) -> torch.Tensor:
     for i, value in enumerate(inputs):
         problem = _flatten(value, shape, f"inputs[{i}]", flat, info.ids, input_shape=shape)
         if problem is not None:
-            issues.append(SpecIssue(("inputs", i), problem[0], problem[1]))
+            message = problem[0]
+            if features and problem[1] == "wrong_shape":
+                shown = ", ".join(features[:100])
+                more = f" and {len(features) - 100:,} more" if len(features) > 100 else ""
+                message += f"; the features, in order: {shown}{more}"
+            issues.append(SpecIssue(("inputs", i), message, problem[1]))
             if len(issues) >= 10:  # enough to see the pattern
                 break
     if issues:

@@ -3,13 +3,14 @@ an ONNX or TorchScript export), and its predictions."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.auth import CallerDep
 from api.deps import ArtifactsDep, SessionDep, SettingsDep
@@ -39,12 +40,78 @@ ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
 
 
 class PredictIn(BaseModel):
+    """One of `inputs` (encoded vectors) or `records` (raw rows of an uploaded table)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[Any] = Field(
+    inputs: list[Any] | None = Field(
+        None,
         description="a batch: each input has the model's input shape (the job's "
-        "summary.input_shape), as nested lists of numbers"
+        "summary.input_shape), as nested lists of numbers",
     )
+    records: list[dict[str, Any]] | None = Field(
+        None,
+        description="for a model trained on an uploaded table: rows as {column: value}, as in "
+        "the file (text categories as text); other columns, such as the target, are ignored",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> PredictIn:
+        if (self.inputs is None) == (self.records is None):
+            raise ValueError("expected exactly one of `inputs` or `records`")
+        return self
+
+
+CSV_TYPE = "text/csv"
+
+
+async def predict_body(request: Request) -> PredictIn | str:
+    """The JSON body as PredictIn, or a CSV body's text (api/body_limits.py bounded its size
+    and let only JSON, YAML turned JSON, and CSV through)."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == CSV_TYPE:
+        try:
+            return body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise RequestValidationError(
+                [{"loc": ("body",), "msg": "the CSV is not UTF-8 text", "type": "body_not_utf8"}]
+            ) from None
+    try:
+        return PredictIn.model_validate(json.loads(body), from_attributes=True)
+    except json.JSONDecodeError as e:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", e.pos),
+                    "msg": f"JSON decode error: {e.msg}",
+                    "type": "json_invalid",
+                }
+            ],
+            body=e.doc,
+        ) from None
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in e.errors()]
+        ) from None
+
+
+# The body is read by `predict_body`, so FastAPI does not list PredictIn: api/openapi.py adds it
+# to the components (clients compare their models with them).
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictIn"}},
+            CSV_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "description": "rows of an uploaded table's columns under its header line",
+                }
+            },
+        },
+    }
+}
 
 
 class PredictOut(BaseModel):
@@ -101,24 +168,33 @@ def download_model(
     )
 
 
-@router.post("/{job_id}/predict", response_model=PredictOut)
+@router.post("/{job_id}/predict", response_model=PredictOut, openapi_extra=PREDICT_BODY)
 def predict(
     job_id: str,
-    body: PredictIn,
+    body: Annotated[PredictIn | str, Depends(predict_body)],
     session: SessionDep,
     settings: SettingsDep,
     artifacts: ArtifactsDep,
     cache: ModelCacheDep,
     me: CallerDep,
 ) -> PredictOut:
-    """Run the trained network on a batch of inputs (on the CPU, in eval mode)."""
+    """Run the trained network on a batch (on the CPU, in eval mode): encoded vectors
+    (`inputs`), or for a model trained on an uploaded table its raw rows, as `records` or as a
+    `text/csv` body under the table's header, encoded as at upload."""
     ref = serving.model_ref(job_store.get_job(session, job_id=job_id, project=me.project))
     session.close()
     model = cache.get(
         (ref.job_id, ref.weights), lambda: serving.load_model(ref, artifacts, settings)
     )
     try:
-        batch = serving.parse_inputs(body.inputs, model.info)
+        if isinstance(body, str):
+            batch = serving.parse_rows(body, model.data)
+        elif body.records is not None:
+            batch = serving.parse_rows(body.records, model.data)
+        else:
+            assert body.inputs is not None
+            features = (model.data.table or {}).get("features")
+            batch = serving.parse_inputs(body.inputs, model.info, features)
     except serving.InputsError as e:
         raise RequestValidationError(
             [{"loc": i.loc, "msg": i.msg, "type": i.type} for i in e.issues]

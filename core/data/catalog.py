@@ -29,6 +29,7 @@ class UploadedDataset:
     info: DatasetInfo
     artifact_key: str
     classes: list | None = None  # class id -> label in the uploaded file
+    table: dict | None = None  # a table's columns, features and categories (Encoding.as_dict)
 
 
 class UploadedDatasets(Protocol):

@@ -60,6 +60,9 @@ class ModelData:
     scaler: Scaler | None = None
     classes: list[Any] | None = None  # class id -> label, for a data set uploaded with labels
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # uploaded sets the spec names
+    # An uploaded table's columns, features and text categories (core.data.row_encoding reads
+    # them): raw rows can be encoded as at upload, the data set deleted or not.
+    table: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -67,6 +70,7 @@ class ModelData:
                 "scaler": asdict(self.scaler) if self.scaler else None,
                 "classes": self.classes,
                 "datasets": {k: _info_dict(v) for k, v in self.datasets.items()},
+                "table": self.table,
             }
         ).encode()
 
@@ -77,6 +81,7 @@ class ModelData:
             Scaler(**raw["scaler"]) if raw.get("scaler") else None,
             raw.get("classes"),
             {k: _info_of(v) for k, v in (raw.get("datasets") or {}).items()},
+            raw.get("table"),
         )
 
 

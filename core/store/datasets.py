@@ -109,6 +109,15 @@ def info_of(row: Dataset) -> DatasetInfo:
     )
 
 
+def uploaded_of(row: Dataset) -> UploadedDataset:
+    """A table's encoding travels on (into the model's preprocessing); an NPZ has none."""
+    encoding = row.encoding or {}
+    table = None
+    if encoding.get("columns"):
+        table = {k: encoding.get(k) or {} for k in ("columns", "features", "categories")}
+    return UploadedDataset(row.id, info_of(row), row.artifact_key, encoding.get("classes"), table)
+
+
 @dataclass(frozen=True)
 class Upload:
     """A staged upload: the file on local disk, as received, and how to read it."""
@@ -236,7 +245,7 @@ class SessionUploads:
         row = self.session.get(Dataset, dataset_id)
         if not in_project(row, self.project):
             return None
-        return UploadedDataset(row.id, info_of(row), row.artifact_key, row.encoding.get("classes"))
+        return uploaded_of(row)
 
     def load(self, dataset: UploadedDataset) -> Arrays:
         raise RuntimeError("planning loads no arrays")

@@ -103,7 +103,8 @@ def split_data(spec: DatasetSpec, uploads: UploadedDatasets | None = None) -> Pa
     scaler = fit_scaler(spec.preprocessing.features, train.x)
     infos = {r.name: r.info for r in (main, separate) if r is not None and r.uploaded is not None}
     classes = main.uploaded.classes if main.uploaded is not None else None
-    model_data = ModelData(scaler, classes, infos)
+    table = main.uploaded.table if main.uploaded is not None else None
+    model_data = ModelData(scaler, classes, infos, table)
     if scaler is None:
         return Parts(train, val, test, model_data)
 

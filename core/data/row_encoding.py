@@ -1,0 +1,210 @@
+"""Raw table rows (records, or CSV text under the training header) to a model's feature matrix.
+
+Pure numpy and the standard library, no other import of the project: a script may copy this file
+beside a downloaded model and feed it raw rows offline. It reads the layout every model file
+carries as `epochal.preprocessing` (README "Using a trained model"):
+
+    {"table": {"columns": [...], "features": [...], "categories": {column: [values]}},
+     "scaler": {"kind": ..., "offset": [...], "scale": [...]} | null,
+     "classes": [...] | null, ...}
+
+A numeric column is one feature; a text column is one 0/1 feature per known value, in the
+`categories` order, as at upload. Columns not in `columns` (the target, say) are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+MAX_SHOWN = 20  # names listed in one message
+
+
+class RowError(ValueError):
+    """Rows that do not fit the table: each issue is (loc, message, type), loc = (row, column)."""
+
+    def __init__(self, issues: list[tuple[tuple[Any, ...], str, str]]):
+        self.issues = issues
+        super().__init__("; ".join(msg for _, msg, _ in issues))
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:MAX_SHOWN])
+    more = len(names) - MAX_SHOWN
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
+def encode_records(records: Sequence[Mapping[str, Any]], table: Mapping[str, Any]) -> np.ndarray:
+    """float32 (n, features), unscaled; raises RowError naming each bad row and column (at most
+    10 issues). A CSV cell (text) is read as a number in a numeric column."""
+    columns: list[str] = list(table["columns"])
+    categories: dict[str, list[str]] = dict(table.get("categories") or {})
+    index = {c: {v: i for i, v in enumerate(vs)} for c, vs in categories.items()}
+    width = sum(len(categories[c]) if c in categories else 1 for c in columns)
+    x = np.zeros((len(records), width), dtype=np.float32)
+    issues: list[tuple[tuple[Any, ...], str, str]] = []
+    for r, record in enumerate(records):
+        if len(issues) >= 10:
+            break
+        if not isinstance(record, Mapping):
+            issues.append(((r,), f"row {r} is not an object of column: value", "not_a_record"))
+            continue
+        if missing := [c for c in columns if c not in record]:
+            issues.append(
+                (
+                    (r, missing[0]),
+                    f"row {r} has no column {_some(missing)}; expected the columns "
+                    f"{_some(columns)}",
+                    "missing_column",
+                )
+            )
+            continue
+        at = 0
+        for column in columns:
+            value = record[column]
+            if column in categories:
+                known = categories[column]
+                text = _as_text(value)
+                if text is None:
+                    issues.append(
+                        (
+                            (r, column),
+                            f"row {r}, column {column!r}: {_show(value)} is not text; expected "
+                            f"one of {_some(known)}",
+                            "wrong_type",
+                        )
+                    )
+                elif (i := index[column].get(text.strip())) is None:
+                    issues.append(
+                        (
+                            (r, column),
+                            f"row {r}, column {column!r}: unknown category {_show(text)}; "
+                            f"expected one of {_some(known)}",
+                            "unknown_category",
+                        )
+                    )
+                else:
+                    x[r, at + i] = 1.0
+                at += len(known)
+            else:
+                number = _as_number(value)
+                if number is None:
+                    issues.append(
+                        (
+                            (r, column),
+                            f"row {r}, column {column!r}: {_show(value)} is not a finite "
+                            "number; expected a number",
+                            "wrong_type",
+                        )
+                    )
+                else:
+                    x[r, at] = number
+                at += 1
+            if len(issues) >= 10:
+                break
+    if issues:
+        raise RowError(issues)
+    return x
+
+
+def read_csv_rows(
+    text: str, table: Mapping[str, Any], max_rows: int | None = None
+) -> list[dict[str, str]]:
+    """The records of a CSV whose header names the table's columns (others are ignored);
+    refused as soon as it passes `max_rows` rows, before they are all held."""
+    try:
+        return _csv_rows(text, list(table["columns"]), max_rows)
+    except csv.Error as e:
+        raise RowError([((), f"not a readable CSV: {e}", "malformed")]) from None
+
+
+def _csv_rows(text: str, columns: list[str], max_rows: int | None) -> list[dict[str, str]]:
+    reader = csv.reader(io.StringIO(text))
+    header = next((row for row in reader if row), None)
+    if header is None:
+        raise RowError([((), f"the CSV is empty; expected a header of {_some(columns)}", "empty")])
+    header = [h.strip() for h in header]
+    if missing := [c for c in columns if c not in header]:
+        raise RowError(
+            [
+                (
+                    ("header", missing[0]),
+                    f"the header lacks {_some(missing)}; expected the columns {_some(columns)}",
+                    "missing_column",
+                )
+            ]
+        )
+    records = []
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise RowError(
+                [
+                    (
+                        (len(records),),
+                        f"row {len(records)} has {len(row)} fields; the header has {len(header)}",
+                        "wrong_shape",
+                    )
+                ]
+            )
+        if max_rows is not None and len(records) == max_rows:
+            raise RowError(
+                [((), f"expected at most {max_rows:,} rows; received more", "too_large")]
+            )
+        records.append(dict(zip(header, row, strict=True)))
+    return records
+
+
+def scale(x: np.ndarray, scaler: Mapping[str, Any] | None) -> np.ndarray:
+    """The training part's scaling, as the model saw its inputs: (x - offset) / scale."""
+    if not scaler:
+        return x.astype(np.float32)
+    offset = np.asarray(scaler["offset"], np.float32)
+    return ((x - offset) / np.asarray(scaler["scale"], np.float32)).astype(np.float32)
+
+
+def rows_to_features(
+    rows: Sequence[Mapping[str, Any]] | str, preprocessing: Mapping[str, Any]
+) -> np.ndarray:
+    """What the network takes: records (or CSV text) encoded and scaled, float32."""
+    table = preprocessing.get("table")
+    if not table:
+        raise RowError([((), "the model was not trained on an uploaded table", "no_table")])
+    records = read_csv_rows(rows, table) if isinstance(rows, str) else rows
+    return scale(encode_records(records, table), preprocessing.get("scaler"))
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

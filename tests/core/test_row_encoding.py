@@ -1,0 +1,53 @@
+"""core.data.row_encoding: raw rows to features as at upload, numpy only (scripts copy it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.data.row_encoding import RowError, read_csv_rows, rows_to_features
+
+TABLE = {
+    "columns": ["length", "soil"],
+    "features": ["length", "soil=clay", "soil=sand"],
+    "categories": {"soil": ["clay", "sand"]},
+}
+PRE = {"table": TABLE, "scaler": {"kind": "standardize", "offset": [1, 0, 0], "scale": [2, 1, 1]}}
+
+
+def test_records_and_csv_encode_as_at_upload_and_scale() -> None:
+    expected = np.array([[0.5, 0, 1], [1.5, 1, 0]], dtype=np.float32)
+    records = [{"length": 2, "soil": "sand", "species": "x"}, {"length": 4.0, "soil": "clay"}]
+    np.testing.assert_array_equal(rows_to_features(records, PRE), expected)
+    text = 'species,soil,length\nx,"sand",2\ny, clay ,4\n'  # any column order, the target kept
+    np.testing.assert_array_equal(rows_to_features(text, PRE), expected)
+
+
+def test_each_bad_cell_is_named_with_what_is_expected() -> None:
+    rows = [{"length": True, "soil": "clay"}, {"length": 1, "soil": 3.5}, {"soil": "sand"}]
+    with pytest.raises(RowError) as e:
+        rows_to_features(rows, PRE)
+    assert [(loc, kind) for loc, _, kind in e.value.issues] == [
+        ((0, "length"), "wrong_type"),
+        ((1, "soil"), "wrong_type"),
+        ((2, "length"), "missing_column"),
+    ]
+    assert "expected one of 'clay', 'sand'" in e.value.issues[1][1]
+
+
+def test_a_long_csv_is_refused_at_the_row_past_the_limit() -> None:
+    with pytest.raises(RowError, match="at most 3 rows"):
+        read_csv_rows("length,soil\n" + "1,clay\n" * 5, TABLE, max_rows=3)
+    with pytest.raises(RowError, match="not a readable CSV"):
+        read_csv_rows("length,soil\n" + '"' + "x" * 200_000 + '",clay\n', TABLE)
+
+
+def test_it_imports_without_torch() -> None:
+    code = (
+        "import sys, core.data.row_encoding; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
