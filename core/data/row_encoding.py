@@ -23,6 +23,10 @@ from typing import Any
 import numpy as np
 
 MAX_SHOWN = 20  # names listed in one message
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A CSV header may carry columns the model does not read (the target, notes), but not without
+# bound: each header name is compared with the model's columns.
+MAX_HEADER_FACTOR, MAX_HEADER_EXTRA = 2, 100
 
 
 class RowError(ValueError):
@@ -124,12 +128,27 @@ def read_csv_rows(
 
 
 def _csv_rows(text: str, columns: list[str], max_rows: int | None) -> list[dict[str, str]]:
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header = next((row for row in reader if row), None)
     if header is None:
         raise RowError([((), f"the CSV is empty; expected a header of {_some(columns)}", "empty")])
     header = [h.strip() for h in header]
-    if missing := [c for c in columns if c not in header]:
+    if len(header) > MAX_HEADER_FACTOR * len(columns) + MAX_HEADER_EXTRA:
+        raise RowError(
+            [
+                (
+                    (),
+                    f"the header has {len(header):,} columns; expected {_some(columns)}",
+                    "too_large",
+                )
+            ]
+        )
+    seen: set[str] = set()
+    if twice := [h for h in header if h in seen or seen.add(h)]:
+        raise RowError(
+            [(("header", twice[0]), f"the header names {twice[0]!r} twice", "duplicate_column")]
+        )
+    if missing := [c for c in columns if c not in seen]:
         raise RowError(
             [
                 (
@@ -139,6 +158,7 @@ def _csv_rows(text: str, columns: list[str], max_rows: int | None) -> list[dict[
                 )
             ]
         )
+    wanted = set(columns)  # the others (the target, notes) are not kept
     records = []
     for row in reader:
         if not row:
@@ -157,7 +177,7 @@ def _csv_rows(text: str, columns: list[str], max_rows: int | None) -> list[dict[
             raise RowError(
                 [((), f"expected at most {max_rows:,} rows; received more", "too_large")]
             )
-        records.append(dict(zip(header, row, strict=True)))
+        records.append({h: v for h, v in zip(header, row, strict=True) if h in wanted})
     return records
 
 
@@ -202,7 +222,8 @@ def _as_number(value: Any) -> float | None:
         number = float(value)
     except OverflowError:
         return None
-    return number if math.isfinite(number) else None
+    # Beyond float32's range the network would see inf (and answer NaN): not a number it takes.
+    return number if math.isfinite(number) and abs(number) <= FLOAT32_MAX else None
 
 
 def _show(value: Any) -> str:

@@ -121,7 +121,8 @@ def test_the_readme_offline_snippet_gives_the_api_labels(
     (tmp_path / "model.onnx").write_bytes(
         client.get(f"/v1/jobs/{job_id}/model", params={"format": "onnx"}).content
     )
-    (tmp_path / "rows.csv").write_text(ROWS_CSV)
+    # As a spreadsheet may save it: a byte-order mark and CRLF line ends.
+    (tmp_path / "rows.csv").write_bytes(b"\xef\xbb\xbf" + ROWS_CSV.replace("\n", "\r\n").encode())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "row_encoding", row_encoding)
     names: dict = {}

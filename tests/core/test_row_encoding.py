@@ -46,6 +46,31 @@ def test_a_long_csv_is_refused_at_the_row_past_the_limit() -> None:
         read_csv_rows("length,soil\n" + '"' + "x" * 200_000 + '",clay\n', TABLE)
 
 
+def test_a_text_column_between_numbers_keeps_the_upload_order() -> None:
+    """The one-hot columns sit where the text column was, not at the end."""
+    table = {
+        "columns": ["a", "soil", "b"],
+        "features": ["a", "soil=clay", "soil=sand", "b"],
+        "categories": {"soil": ["clay", "sand"]},
+    }
+    x = rows_to_features([{"a": 1, "soil": "sand", "b": 7}], {"table": table, "scaler": None})
+    np.testing.assert_array_equal(x, np.array([[1, 0, 1, 7]], dtype=np.float32))
+
+
+def test_numbers_past_float32_and_odd_csv_headers_are_refused_by_name() -> None:
+    with pytest.raises(RowError) as e:
+        rows_to_features([{"length": 1e39, "soil": "clay"}], PRE)  # inf for the network
+    assert [(loc, kind) for loc, _, kind in e.value.issues] == [((0, "length"), "wrong_type")]
+    with pytest.raises(RowError, match="names 'soil' twice"):
+        read_csv_rows("length,soil,soil\n1,clay,sand\n", TABLE)
+    with pytest.raises(RowError, match="the header has"):
+        read_csv_rows(",".join(f"c{i}" for i in range(500)) + "\n", TABLE)
+    # A byte-order mark and bare carriage returns, as some spreadsheets write them.
+    np.testing.assert_array_equal(
+        rows_to_features("\ufefflength,soil\r2,sand\r", PRE), [[0.5, 0, 1]]
+    )
+
+
 def test_it_imports_without_torch() -> None:
     code = (
         "import sys, core.data.row_encoding; assert 'torch' not in sys.modules, sorted(sys.modules)"
