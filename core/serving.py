@@ -163,8 +163,10 @@ def parse_rows(rows: list[Any] | str, data: ModelData) -> torch.Tensor:
             [
                 SpecIssue(
                     (where,),
-                    "this model was not trained on an uploaded table (CSV or Parquet), so it "
-                    "knows no columns; send `inputs`, vectors of the model's input shape",
+                    "this model's files carry no column encoding: it was not trained on an "
+                    "uploaded table (CSV or Parquet), or was trained before models kept one "
+                    "(clone the job to train it again); send `inputs`, vectors of the model's "
+                    "input shape",
                     "no_table",
                 )
             ]

@@ -4,7 +4,7 @@
 
 Starts a grid sweep on a running Epochal (`make run`; default EPOCHAL_URL), prints its progress
 while it runs, then the leaderboard, the winner's parameters, and the top three trials side by
-side (GET /v1/compare). Everything goes through `client`, as a notebook would.
+side (GET /v1/compare). Everything goes through `epochal_client`, as a notebook would.
 """
 
 from __future__ import annotations

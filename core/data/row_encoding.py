@@ -195,7 +195,16 @@ def rows_to_features(
     """What the network takes: records (or CSV text) encoded and scaled, float32."""
     table = preprocessing.get("table")
     if not table:
-        raise RowError([((), "the model was not trained on an uploaded table", "no_table")])
+        raise RowError(
+            [
+                (
+                    (),
+                    "the model's files carry no column encoding (not trained on an uploaded table, "
+                    "or trained before models kept one)",
+                    "no_table",
+                )
+            ]
+        )
     records = read_csv_rows(rows, table) if isinstance(rows, str) else rows
     return scale(encode_records(records, table), preprocessing.get("scaler"))
 
