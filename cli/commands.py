@@ -1,7 +1,8 @@
 """`epochal submit | status | metrics | cancel | list | compare`: the API from a terminal.
 
-Each command talks to the API at --server (default EPOCHAL_URL, else http://127.0.0.1:8000)
-through `client.Client`, prints plain text and rich tables, and turns an API error into its
+Each command talks to the API at --server (default `epochal_client.http.default_url`:
+EPOCHAL_URL, else EPOCHAL_API_HOST/EPOCHAL_API_PORT, else http://127.0.0.1:8000) through
+`epochal_client.Client`, prints plain text and rich tables, and turns an API error into its
 problem detail on stderr and exit status 1.
 """
 
@@ -222,7 +223,8 @@ def add_command(sub: Any, name: str, command: Command, help_: str) -> argparse.A
     sp.add_argument(
         "--server",
         default=None,
-        help=f"the API's URL (default EPOCHAL_URL, else {default_url()})",
+        help=f"the API's URL (now {default_url()}: EPOCHAL_URL, else EPOCHAL_API_HOST and "
+        "EPOCHAL_API_PORT, else http://127.0.0.1:8000)",
     )
     sp.set_defaults(func=_run(command))
     return sp

@@ -22,6 +22,7 @@ from core import logs
 from core.settings import EMBEDDED, get_settings, is_loopback
 
 log = logging.getLogger("epochal")
+QUIET_LIBRARIES = ("httpx", "httpcore")  # INFO lines per request, shown with --verbose
 
 
 def api_command(host: str, port: int, level: str) -> list[str]:
@@ -170,6 +171,7 @@ def _supervise(children: list[subprocess.Popen[bytes]], broker: EmbeddedBroker |
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="epochal", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="also the HTTP library's log lines")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: object, help_: str) -> argparse.ArgumentParser:
@@ -216,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.root.handlers:  # as basicConfig did: a host's own logging (a test's) stays
         logs.configure(settings.log_format, settings.log_level)
     args = parser().parse_args(argv)
+    if not args.verbose:  # a command's own output only: no line per HTTP request on stderr
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return args.func(args)
 
 

@@ -103,6 +103,19 @@ def test_the_console_script_reads_epochal_url_and_reports_errors(url: str) -> No
         [epochal_command(), "list", "--limit", "1"], env=env, capture_output=True, text=True
     )
     assert ok.returncode == 0 and " jobs" in ok.stdout and "created" in ok.stdout, ok.stderr
+    assert "HTTP Request" not in ok.stderr  # httpx's lines only with --verbose
+    # The environment that started the server reaches it: its host and port, no EPOCHAL_URL.
+    port = url.rsplit(":", 1)[1].strip("/")
+    served = {k: v for k, v in env.items() if k != "EPOCHAL_URL"}
+    served |= {"EPOCHAL_API_HOST": "0.0.0.0", "EPOCHAL_API_PORT": port}
+    verbose = subprocess.run(
+        [epochal_command(), "--verbose", "list", "--limit", "1"],
+        env=served,
+        capture_output=True,
+        text=True,
+    )
+    assert verbose.returncode == 0 and " jobs" in verbose.stdout, verbose.stderr
+    assert f":{port}" in verbose.stderr and "HTTP Request" in verbose.stderr
     missing = subprocess.run(
         [epochal_command(), "status", "no-such-job"], env=env, capture_output=True, text=True
     )

@@ -40,7 +40,20 @@ T = TypeVar("T", Job, Sweep)
 
 
 def default_url() -> str:
-    return os.environ.get("EPOCHAL_URL") or DEFAULT_URL
+    """EPOCHAL_URL; else the address the server's own settings name (EPOCHAL_API_HOST and
+    EPOCHAL_API_PORT, a wildcard host reached on loopback), so that the environment that
+    started `make run` also reaches it; else http://127.0.0.1:8000."""
+    if url := os.environ.get("EPOCHAL_URL"):
+        return url
+    host = os.environ.get("EPOCHAL_API_HOST", "").strip()
+    port = os.environ.get("EPOCHAL_API_PORT", "").strip()
+    if not host and not port:
+        return DEFAULT_URL
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port or 8000}"
 
 
 def default_api_key() -> str | None:
