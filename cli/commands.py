@@ -155,7 +155,12 @@ def cancel(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
-    page = client.list(status=args.status, tag=args.tag, limit=args.limit)
+    filters = {"status": args.status, "tag": args.tag, "sweep_id": args.sweep}
+    if args.all:  # every page, `--limit` jobs at a time
+        jobs, cursor = list(client.iter_jobs(limit=args.limit, **filters)), None
+    else:
+        page = client.list(limit=args.limit, cursor=args.cursor, **filters)
+        jobs, cursor = page.items, page.next_cursor
     rows = [
         (
             j.id,
@@ -166,12 +171,12 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
             j.final.get("val_accuracy", j.final.get("val_loss")),
             j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
-        for j in page.items
+        for j in jobs
     ]
     columns = ["id", "name", "status", "epochs", "tags", "val_accuracy/val_loss", "created"]
     out.print(_table(f"{len(rows)} jobs", columns, rows))
-    if page.next_cursor:
-        out.print(f"more: list with a larger --limit (next cursor {page.next_cursor})")
+    if cursor:
+        out.print(f"more: --cursor {cursor} (or --all)")
     return 0
 
 
@@ -251,6 +256,9 @@ def register(sub: Any) -> None:
     sp = add("list", list_jobs, "list jobs, newest first")
     sp.add_argument("--status", default=None, help="queued, running, succeeded, failed, ...")
     sp.add_argument("--tag", default=None)
-    sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--sweep", default=None, metavar="SWEEP_ID", help="a sweep's trials")
+    sp.add_argument("--limit", type=int, default=20, help="jobs per page")
+    sp.add_argument("--cursor", default=None, help="the page after the one that printed it")
+    sp.add_argument("--all", action="store_true", help="every page")
     sp = add("compare", compare, "compare jobs: differing params, final and best metrics")
     sp.add_argument("ids", nargs="+", metavar="ID", help="two or more job ids")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -72,6 +73,16 @@ def test_submit_wait_status_metrics_list_compare(
     assert code == 0 and "2 jobs" in out and job_id in out and other in out
     code, out, _ = run(capsys, "list", "--tag", tag, "--status", "cancelled", "--server", url)
     assert code == 0 and "1 jobs" in out and other in out and job_id not in out
+    # Page by page with the cursor it prints, or every page at once.
+    code, out, _ = run(capsys, "list", "--tag", tag, "--limit", "1", "--server", url)
+    assert code == 0 and "1 jobs" in out and other in out  # newest first
+    [cursor] = re.findall(r"--cursor (\S+)", out)
+    code, out, _ = run(
+        capsys, "list", "--tag", tag, "--limit", "1", "--cursor", cursor, "--server", url
+    )
+    assert code == 0 and "1 jobs" in out and job_id in out and "--cursor" not in out
+    code, out, _ = run(capsys, "list", "--tag", tag, "--limit", "1", "--all", "--server", url)
+    assert code == 0 and "2 jobs" in out and job_id in out and other in out
 
     code, out, _ = run(capsys, "compare", job_id, other, "--server", url)
     assert code == 0
