@@ -20,7 +20,7 @@ from core.training.direct_step import StepMode, make_step
 from core.training.objective import Objective
 from core.training.optimizers import Optimization
 from core.training.precision import Precision
-from core.training.steps import Step
+from core.training.steps import Step, forward
 from core.training.totals import EpochTotals
 
 LOSS_REPORT_EVERY = 32  # steps between conversions of the per-step losses to Python floats
@@ -268,12 +268,8 @@ def evaluate(
     totals = EpochTotals(objective, network)
     for start in range(0, len(data), batch_size):
         x, y = data.x[start : start + batch_size], data.y[start : start + batch_size]
-        with precision.autocast():
-            logits = network.logits(x)
-            outputs = network.head(logits) if totals.needs_outputs else None
-        logits, outputs = precision.fp32(logits), precision.fp32(outputs)
-        loss = objective.loss(logits if outputs is None else outputs, y)
-        penalties = network.regularization_loss()
-        total = loss if penalties is None else loss + penalties
+        total, logits, outputs, penalties = forward(
+            network, objective, precision, totals.needs_outputs, x, y
+        )
         totals.add(total, logits, y, penalties, outputs)
     return totals.means()

@@ -17,7 +17,8 @@ from core.training.precision import Precision
 
 
 class StepResult(NamedTuple):
-    loss: torch.Tensor  # what Keras reports as the loss: the loss plus any penalties, detached
+    # What Keras reports as the loss: the loss plus any penalties (detached once a step returns).
+    loss: torch.Tensor
     logits: torch.Tensor  # the body's output, for the metrics
     outputs: torch.Tensor | None  # the head's output where the step made it
     penalties: torch.Tensor | None  # the regularization share of `loss`
@@ -47,14 +48,28 @@ class AutogradStep:
         self.needs_outputs = needs_outputs(objective, network)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        precision = self.precision
-        with precision.autocast():
-            logits = self.network.logits(x)
-            outputs = self.network.head(logits) if self.needs_outputs else None
-        logits, outputs = precision.fp32(logits), precision.fp32(outputs)
-        loss = self.objective.loss(logits if outputs is None else outputs, y)
-        penalties = self.network.regularization_loss()
-        total = loss if penalties is None else loss + penalties  # what Keras reports as loss
+        result = forward(self.network, self.objective, self.precision, self.needs_outputs, x, y)
         self.optimizer.zero_grad(set_to_none=True)
-        precision.backward(total)
-        return StepResult(total.detach(), logits.detach(), outputs, penalties)
+        self.precision.backward(result.loss)
+        return result._replace(loss=result.loss.detach(), logits=result.logits.detach())
+
+
+def forward(
+    network: Network,
+    objective: Objective,
+    precision: Precision,
+    head: bool,
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> StepResult:
+    """One batch's forward pass, for training and evaluation alike: the network under the
+    precision's autocast (and its head where `head`), the outputs back in float32, the loss
+    plus any penalties (what Keras reports as the loss), not yet detached."""
+    with precision.autocast():
+        logits = network.logits(x)
+        outputs = network.head(logits) if head else None
+    logits, outputs = precision.fp32(logits), precision.fp32(outputs)
+    loss = objective.loss(logits if outputs is None else outputs, y)
+    penalties = network.regularization_loss()
+    total = loss if penalties is None else loss + penalties
+    return StepResult(total, logits, outputs, penalties)
