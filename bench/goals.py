@@ -31,11 +31,19 @@ EXIT = re.compile(r"=== exit (?P<code>-?\d+)\s*$")
 
 
 def goal_line(
-    name: str, per_repetition: list[float], median_ratio: float, target: float, *, at_least=True
+    name: str,
+    per_repetition: list[float],
+    median_ratio: float,
+    target: float,
+    *,
+    at_least: bool = True,
+    equal_accuracy: bool = True,
 ) -> str:
     """`GOAL <name>: <ratio> [<min>-<max>] (target >= t) PASS|FAIL`, the ratio being that of
-    the contenders' medians and the range that of the ratios within each repetition."""
+    the contenders' medians and the range that of the ratios within each repetition; a goal
+    measured at unequal accuracy fails whatever its ratio."""
     met = median_ratio >= target if at_least else median_ratio <= target
+    met = met and equal_accuracy
     op = ">=" if at_least else "<="
     low, high = min(per_repetition), max(per_repetition)
     return (

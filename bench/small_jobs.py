@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digits_setup import DIGITS_MLP, load_average, spread
+from goals import goal_line
 from service import own_service
 
 from core.running.timings import PHASES
@@ -181,13 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             f"concurrency {best_c}'s wall / concurrency 1's sum of training (each trial "
             f"alone): {spread(ratios, 2)}"
         )
-    ratio = statistics.median(ratios)
-    verdict = "PASS" if ratio <= TARGET else "FAIL"
     print(f"best contender: concurrency {best_c}")
-    print(
-        f"GOAL many small jobs: {ratio:.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
-        f"(target <= {TARGET}) {verdict}"
-    )
+    print(goal_line("many small jobs", ratios, statistics.median(ratios), TARGET, at_least=False))
     return 0
 
 

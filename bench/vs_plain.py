@@ -52,6 +52,7 @@ from digits_setup import (
     run_epochal,
     spread,
 )
+from goals import goal_line, ratios
 from torch import nn
 
 from core.data import DATASETS
@@ -329,14 +330,8 @@ def compare(title: str, contenders: dict[str, Run], repeats: int) -> Results:
 
 
 def goal(name: str, results: Results, a: str, b: str, target: float) -> str:
-    """`GOAL name: ratio of medians [per-repetition min-max] (target >= t) PASS|FAIL`."""
-    value = results.median(a) / results.median(b)
-    per_rep = [x / y for x, y in zip(results.rates[a], results.rates[b], strict=True)]
-    verdict = "PASS" if value >= target else "FAIL"
-    return (
-        f"GOAL {name}: {value:.2f} [{min(per_rep):.2f}-{max(per_rep):.2f}] "
-        f"(target >= {target:.2f}) {verdict}"
-    )
+    """bench/goals.py's GOAL line for contender `a` over `b`."""
+    return goal_line(name, *reversed(ratios(results.rates[a], results.rates[b])), target)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from digits_setup import (
     run_as_worker,
     spread,
 )
+from goals import goal_line, ratios
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from torch import nn
@@ -127,12 +128,7 @@ def main() -> None:
     for name in names:
         print(f"  {name:28} {spread(rates[name])} samples/s, val accuracy {accuracy[name]:.4f}")
     print(f"load average after: {load_average()}")
-    ratios = [
-        e / s for e, s in zip(rates["Epochal"], rates["scikit-learn MLPClassifier"], strict=True)
-    ]
-    ratio = statistics.median(rates["Epochal"]) / statistics.median(
-        rates["scikit-learn MLPClassifier"]
-    )
+    ratio, per_repetition = ratios(rates["Epochal"], rates["scikit-learn MLPClassifier"])
     gap = 100 * max(
         abs(accuracy[name] - accuracy["scikit-learn MLPClassifier"])
         for name in ("Epochal", "Epochal, with dropout 0.2")
@@ -141,11 +137,7 @@ def main() -> None:
     print(
         f"accuracy: Epochal's within {gap:.2f} pp of scikit-learn's ({'equal' if equal else 'NOT equal'})"
     )
-    verdict = "PASS" if ratio >= TARGET and equal else "FAIL"
-    print(
-        f"GOAL MLP vs scikit-learn: {ratio:.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
-        f"(target >= {TARGET}) {verdict}"
-    )
+    print(goal_line("MLP vs scikit-learn", per_repetition, ratio, TARGET, equal_accuracy=equal))
 
 
 if __name__ == "__main__":
