@@ -1,8 +1,8 @@
 """`Dropout`: Keras's inverted dropout, with its mask drawn one way for every step.
 
 torch's `nn.Dropout` draws its mask with `bernoulli_`, whose CPU kernel draws element by
-element: on the digits CNN that was a sixth of a training step. A uniform draw compared with
-the keep probability is vectorised (two to three times faster on the CPU) and keeps each unit
+element (about a sixth of the digits CNN's step in one profile). A uniform draw compared with
+the keep probability is vectorised (two to three times faster in one timing) and keeps each unit
 with probability 1 - rate, as Keras's dropout does. On CUDA torch's fused dropout kernel is the
 faster one, and is used there. The direct step (core/training/direct_step.py) draws with
 `keep_mask` too, so that both steps of a run draw the same masks from the same generator.

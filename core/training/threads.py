@@ -1,8 +1,9 @@
 """How many intra-op threads a run's steps use: fewer where the work per step is small.
 
 Splitting a small matrix product across threads costs more in hand-offs than it saves: a plain
-PyTorch loop on the digits MLP (64-128-10, batches of 64, about 10 MFLOP a step) ran at
-150-180k samples/s on one thread of a quiet 2-core machine and ~100k on two. Each thread is
+PyTorch loop on the digits MLP (64-128-10, batches of 64, about 10 MFLOP a step) made 161,919
+samples/s on one thread and 128,192 on two (bench/vs_sklearn.py, median of 7, quiet 2-core
+machine). Each thread is
 given at least `FLOPS_PER_THREAD` of a step's work, and a run never takes more threads than
 the process has (`torch.get_num_threads()`, which a worker sets to its share of the cores);
 the process's setting is restored when the run ends (one run at a time per process, as a
