@@ -197,9 +197,9 @@ def test_a_sweep_survives_restarts_of_the_api_and_the_worker(
         "sweep_tick_seconds": 1,
     }
     spec = copy.deepcopy(GRID)
-    # Trials of about a second (a few milliseconds each at 4 epochs of 600 samples): the test
+    # Trials of a few seconds (a few milliseconds each at 4 epochs of 600 samples): the test
     # must find one running, then kill its worker mid-trial.
-    spec["base"]["training"]["epochs"] = 30
+    spec["base"]["training"]["epochs"] = 100
     spec["base"]["dataset"]["n_samples"] = 6000
     with own_stack(tmp_path, **settings) as stack:
         stack.start_worker("worker-1")
@@ -211,8 +211,8 @@ def test_a_sweep_survives_restarts_of_the_api_and_the_worker(
                 return counts["succeeded"] >= 2 and counts["running"] == 1
 
             wait_until(some_done, 120, "two trials to succeed and a third to run", stack)
-        stack.kill("api")
         stack.kill("worker-1")  # mid-trial: its lease expires and it is requeued
+        stack.kill("api")
         stack.start_api()
         stack.start_worker("worker-2")
         with stack.client() as client:
