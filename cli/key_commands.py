@@ -59,13 +59,14 @@ def _guarded(func: Any) -> Any:
             return func(args)
         except EpochalError as e:
             print(f"error: {e}", file=sys.stderr)
-            return 1
+            return 3  # refused, as the client's commands say it (epochal_client.cli.base)
 
     return run
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, setup_logging: Any) -> None:
     keys = sub.add_parser("keys", help="API keys: create, list, revoke (on the server's side)")
+    keys.set_defaults(setup_logging=setup_logging)
     verbs = keys.add_subparsers(dest="verb", required=True)
     sp = verbs.add_parser("create", help="make a key and print it (once)")
     sp.add_argument("--project", default=DEFAULT_PROJECT, help="its project (default: default)")

@@ -1,6 +1,7 @@
-"""`epochal serve | api | worker | migrate`, and the API client's
-`submit | status | metrics | cancel | list | compare` and
-`sweep | sweep-status | sweep-list | leaderboard | sweep-cancel | sweep-pause | sweep-resume`."""
+"""The server's verbs of the `epochal` command: `serve | api | worker | migrate | keys`.
+
+The command itself is the light client's (`epochal_client.cli`); `register` is this
+distribution's entry point in the group `epochal.commands`, which adds these verbs to it."""
 
 from __future__ import annotations
 
@@ -13,16 +14,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from typing import Any
 
 import migrations
-from cli import commands, fleet_commands, key_commands, sweep_commands
+from cli import key_commands
 from cli.embedded import EmbeddedBroker
 from core import logs
 from core.settings import EMBEDDED, get_settings, is_loopback
 
 log = logging.getLogger("epochal")
-QUIET_LIBRARIES = ("httpx", "httpcore")  # INFO lines per request, shown with --verbose
 
 
 def api_command(host: str, port: int, level: str) -> list[str]:
@@ -169,14 +169,20 @@ def _supervise(children: list[subprocess.Popen[bytes]], broker: EmbeddedBroker |
     return 0 if stopping else code
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="epochal", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="also the HTTP library's log lines")
-    sub = p.add_subparsers(dest="command", required=True)
+def server_logging(verbose: bool) -> None:
+    """The service's log format and level (EPOCHAL_LOG_FORMAT, EPOCHAL_LOG_LEVEL); a host's own
+    logging (a test's) stays."""
+    if not logging.root.handlers:
+        settings = get_settings()
+        logs.configure(settings.log_format, settings.log_level)
+
+
+def register(sub: Any) -> None:
+    """Add the server's verbs to `epochal`'s subparsers."""
 
     def add(name: str, func: object, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_)
-        sp.set_defaults(func=func)
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func, setup_logging=server_logging)
         return sp
 
     for sp in (
@@ -206,23 +212,4 @@ def parser() -> argparse.ArgumentParser:
             "(default EPOCHAL_WORKER_CONCURRENCY, 1)",
         )
     add("migrate", migrate, "apply the store's migrations")
-    commands.register(sub)
-    sweep_commands.register(sub)
-    fleet_commands.register(sub)
-    key_commands.register(sub)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    settings = get_settings()
-    if not logging.root.handlers:  # as basicConfig did: a host's own logging (a test's) stays
-        logs.configure(settings.log_format, settings.log_level)
-    args = parser().parse_args(argv)
-    if not args.verbose:  # a command's own output only: no line per HTTP request on stderr
-        for name in QUIET_LIBRARIES:
-            logging.getLogger(name).setLevel(logging.WARNING)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    key_commands.register(sub, server_logging)

@@ -27,17 +27,28 @@ from tests.dockerfile import NotInContext, Unsupported, image_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-ENTRY_POINTS = sorted(PYPROJECT["project"]["scripts"].values())  # e.g. cli.main:main
+CLIENT_PROJECT = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]
+# The `epochal` command is the light client's; the server's verbs join it by an entry point.
+ENTRY_POINTS = sorted(
+    [
+        *CLIENT_PROJECT["scripts"].values(),
+        *PYPROJECT["project"]["entry-points"]["epochal.commands"].values(),
+    ]
+)  # epochal_client.cli:main, cli.main:register
 # The server's packages, and the light client's (client/, distribution epochal-client, whose one
 # package is named after it) that the image installs alongside.
-CLIENT = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]["name"]
+CLIENT = CLIENT_PROJECT["name"]
 PACKAGES = sorted(
     [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
     + [CLIENT.replace("-", "_")]
 )
 PIP_INSTALL = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"]
 PIP_INSTALL += ["--no-build-isolation"]  # this venv's setuptools; the test needs no network
-SKIPPED = ("migrations.env", "migrations.versions")  # run by alembic, never imported
+SKIPPED = (  # run by alembic or `python -m`, never imported
+    "migrations.env",
+    "migrations.versions",
+    "epochal_client.__main__",
+)
 
 # Runs in the child. argv: the install folder, then a JSON object of what to check.
 CHILD = r"""
@@ -83,6 +94,13 @@ for name in todo["packages"]:
     for info in pkgutil.walk_packages(package.__path__, name + ".", onerror=lambda _: None):
         if not info.name.startswith(tuple(todo["skipped"])):
             attempt(info.name, lambda: importlib.import_module(info.name))
+
+def verbs():  # what `epochal --help` offers in the image: the client's and the server's
+    from epochal_client.cli.main import parser
+    return sorted(next(a for a in parser()._actions if a.dest == "command").choices)
+
+commands = attempt("epochal --help", verbs) or []
+errors.extend(f"epochal lacks the verb {v!r}" for v in todo["verbs"] if v not in commands)
 
 def upgrade():
     import migrations
@@ -138,6 +156,7 @@ def check_image(dockerfile_path: Path, context: Path, tmp: Path) -> dict[str, li
         "entry_points": ENTRY_POINTS,
         "packages": PACKAGES,
         "skipped": SKIPPED,
+        "verbs": ["serve", "api", "worker", "migrate", "keys", "submit", "sweep"],
         "database": str(database),
         "database_url": f"sqlite:///{database}",
     }
@@ -182,7 +201,7 @@ def test_a_file_that_the_dockerfile_does_not_copy_fails_the_check(tmp_path: Path
     assert without != text, "the Dockerfile no longer copies core with `COPY core ./core`"
     (tmp_path / "Dockerfile").write_text(without)
     report = check_image(tmp_path / "Dockerfile", ROOT, tmp_path)
-    assert any(e.startswith("cli.main:main: ModuleNotFoundError") for e in report["errors"])
+    assert any(e.startswith("cli.main:register: ModuleNotFoundError") for e in report["errors"])
     assert "core: ModuleNotFoundError: No module named 'core'" in report["errors"]
     assert "epochal migrate: ModuleNotFoundError: No module named 'core'" in report["errors"]
 

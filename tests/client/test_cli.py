@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.main import main
 from epochal_client import Client, load_spec
+from epochal_client.cli import main
 from tests.client.conftest import EXAMPLES
 from tests.e2e.stack import epochal_command, service_env
 
@@ -91,7 +91,7 @@ def test_submit_wait_status_metrics_list_compare(
     assert "val_accuracy" in out and job_id[:8] in out and other[:8] in out
 
 
-def test_a_bad_spec_prints_the_problem_location_and_exits_1(
+def test_a_bad_spec_prints_the_problem_location_and_exits_3(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = load_spec(EXAMPLES / "digits_mlp.yaml")
@@ -99,13 +99,13 @@ def test_a_bad_spec_prints_the_problem_location_and_exits_1(
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(spec))
     code, out, err = run(capsys, "submit", str(path), "--wait", "--server", url)
-    assert code == 1 and out == ""
+    assert code == 3 and out == ""
     assert "422" in err and "model.layers.0.units" in err and "Traceback" not in err
 
     code, _, err = run(capsys, "submit", str(tmp_path / "missing.yaml"), "--server", url)
-    assert code == 1 and "missing.yaml" in err
+    assert code == 2 and "missing.yaml" in err
     code, _, err = run(capsys, "compare", "only-one", "--server", url)
-    assert code == 1 and err.startswith("error:")
+    assert code == 3 and err.startswith("error:")
 
 
 def test_the_console_script_reads_epochal_url_and_reports_errors(url: str) -> None:
@@ -130,6 +130,6 @@ def test_the_console_script_reads_epochal_url_and_reports_errors(url: str) -> No
     missing = subprocess.run(
         [epochal_command(), "status", "no-such-job"], env=env, capture_output=True, text=True
     )
-    assert missing.returncode == 1
+    assert missing.returncode == 3
     assert "404 Not found" in missing.stderr and "no-such-job" in missing.stderr
     assert "Traceback" not in missing.stderr

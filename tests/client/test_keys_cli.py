@@ -62,14 +62,14 @@ def test_keys_from_the_cli_reach_the_api_and_stop_when_revoked(keyed: tuple[Stac
 
     cli = {"EPOCHAL_URL": stack.url}
     refused = epochal(settings, "list", **cli)
-    assert refused.returncode == 1 and "401" in refused.stderr
+    assert refused.returncode == 3 and "401" in refused.stderr
     ok = epochal(settings, "list", **cli, EPOCHAL_API_KEY=key)
     assert ok.returncode == 0, ok.stderr
 
     with Client(stack.url, api_key=key) as client:
         job = client.submit(moons_mlp(epochs=1))
         busy = epochal(settings, "delete", job.id, **cli, EPOCHAL_API_KEY=key)
-        assert busy.returncode == 1 and "409" in busy.stderr and "cancel it first" in busy.stderr
+        assert busy.returncode == 3 and "409" in busy.stderr and "cancel it first" in busy.stderr
         client.cancel(job.id)
         gone = epochal(settings, "delete", job.id, **cli, EPOCHAL_API_KEY=key)
         assert gone.returncode == 0, gone.stderr

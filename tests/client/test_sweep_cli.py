@@ -14,8 +14,8 @@ import yaml
 
 pytest.importorskip("core.sweeps")  # runs once the sweep engine is merged
 
-from cli.main import main
 from epochal_client import Client
+from epochal_client.cli import main
 from tests.client.test_sweeps_client import LR, grid
 from tests.e2e.stack import epochal_command, service_env
 
@@ -73,18 +73,18 @@ def test_a_json_sweep_paused_resumed_and_cancelled(
     assert run(capsys, "sweep-resume", sweep_id, "--server", url)[1] == f"{sweep_id}  running\n"
     assert run(capsys, "sweep-cancel", sweep_id, "--server", url)[1] == f"{sweep_id}  cancelled\n"
     code, out, err = run(capsys, "sweep-resume", sweep_id, "--server", url)
-    assert code == 1 and out == "" and "409" in err
+    assert code == 3 and out == "" and "409" in err
     for job in Client(url).iter_jobs(sweep_id=sweep_id):
         Client(url).wait(job.id, timeout=60, poll=0.2)
 
 
-def test_a_bad_sweep_prints_the_problem_and_exits_1(
+def test_a_bad_sweep_prints_the_problem_and_exits_3(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = grid("bad", [0.01])
     spec["parameters"]["model.layers[5].units"] = {"values": [4]}
     code, out, err = run(capsys, "sweep", str(write(tmp_path, spec, ".yaml")), "--server", url)
-    assert code == 1 and out == "" and "422" in err and "model.layers[5].units" in err
+    assert code == 3 and out == "" and "422" in err and "model.layers[5].units" in err
     assert "Traceback" not in err
 
 

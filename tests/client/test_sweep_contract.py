@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from rich.console import Console
 
-from cli.main import main
-from cli.sweep_commands import leaderboard_table, parameters_table, progress_view
 from epochal_client import Client, EpochalAPIError, Leaderboard, Sweep, SweepRun
+from epochal_client.cli import main
+from epochal_client.cli.sweeps import leaderboard_table, parameters_table, progress_view
 
 SWEEP: dict[str, Any] = {
     "id": "sw1",
@@ -262,8 +262,8 @@ def test_the_cli_commands_against_the_contract(
     assert run("sweep-pause", "sw1")[:2] == (0, "sw1  paused\n")
     assert run("sweep-cancel", "sw1")[:2] == (0, "sw1  cancelled\n")
     code, out, err = run("sweep-resume", "sw1")
-    assert code == 1 and out == "" and "409" in err
+    assert code == 3 and out == "" and "409" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("parameters: {model.x: {value: 1}}\n")
     code, out, err = run("sweep", str(bad))
-    assert code == 1 and "422" in err and "model.x" in err and "Traceback" not in err
+    assert code == 3 and "422" in err and "model.x" in err and "Traceback" not in err

@@ -8,6 +8,7 @@ import pytest
 
 from cli import main as cli
 from core.settings import get_settings
+from epochal_client.cli import main
 
 
 @pytest.fixture
@@ -28,9 +29,9 @@ def concurrency(argv: list[str]) -> str:
 def test_the_setting_is_the_default_and_the_flag_wins(
     execs: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cli.main(["worker"])
+    main(["worker"])
     monkeypatch.setenv("EPOCHAL_WORKER_CONCURRENCY", "2")
     get_settings.cache_clear()
-    cli.main(["worker"])
-    cli.main(["worker", "--concurrency", "3"])
+    main(["worker"])
+    main(["worker", "--concurrency", "3"])
     assert [concurrency(argv) for argv in execs] == ["1", "2", "3"]

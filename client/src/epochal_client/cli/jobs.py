@@ -2,49 +2,23 @@
 
 Each command talks to the API at --server (default `epochal_client.http.default_url`:
 EPOCHAL_URL, else EPOCHAL_API_HOST/EPOCHAL_API_PORT, else http://127.0.0.1:8000) through
-`epochal_client.Client`, prints plain text and rich tables, and turns an API error into its
-problem detail on stderr and exit status 1.
+`epochal_client.Client`, prints plain text and rich tables (or JSON with --json), and turns an
+API error into its problem detail on stderr and an exit status (`epochal_client.cli.base`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from epochal_client import Client, EpochalError, Job, load_spec
-from epochal_client.http import default_url
-
-Command = Callable[[Client, argparse.Namespace, Console], int]
-
-
-def _console(stderr: bool = False) -> Console:
-    # Piped or captured output gets a wide console, so tables are not cut to 80 columns.
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else 160, highlight=False)
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, float):
-        return str(value) if not math.isfinite(value) else f"{value:.4g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return "-" if value is None else str(value)
-
-
-def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
-    for row in rows:
-        table.add_row(*(_num(v) for v in row))
-    return table
+from epochal_client import Client, Job, load_spec
+from epochal_client.cli.base import Command, add_command
+from epochal_client.cli.output import short, table
 
 
 def _job_line(job: Job) -> str:
@@ -69,7 +43,7 @@ def _print_job(out: Console, job: Job) -> None:
 
 def _metrics_table(job: Job) -> Table:
     names = sorted(k for k in job.final if k != "epoch")
-    return _table(
+    return table(
         "metrics", ["metric", "final", "best"], [(n, job.final[n], job.best.get(n)) for n in names]
     )
 
@@ -88,7 +62,7 @@ def submit(client: Client, args: argparse.Namespace, out: Console) -> int:
         out.print(f"warning: {warning.code}: {warning.message}")
     layers = job.summary.get("layers", [])
     out.print(
-        _table(
+        table(
             f"{job.summary.get('parameter_count', 0):,} parameters",
             ["layer", "type", "output shape", "params"],
             [(x["name"], x["type"], str(tuple(x["output_shape"])), x["params"]) for x in layers],
@@ -138,7 +112,7 @@ def metrics(client: Client, args: argparse.Namespace, out: Console) -> int:
         (s.name, len(s.values), s.epochs[-1], s.steps[-1], s.values[-1], _finite_min(s.values))
         for s in series
     ]
-    out.print(_table(f"job {args.id}", ["series", "points", "epoch", "step", "last", "min"], rows))
+    out.print(table(f"job {args.id}", ["series", "points", "epoch", "step", "last", "min"], rows))
     return 0
 
 
@@ -174,7 +148,7 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
         for j in jobs
     ]
     columns = ["id", "name", "status", "epochs", "tags", "val_accuracy/val_loss", "created"]
-    out.print(_table(f"{len(rows)} jobs", columns, rows))
+    out.print(table(f"{len(rows)} jobs", columns, rows))
     if cursor:
         out.print(f"more: --cursor {cursor} (or --all)")
     return 0
@@ -183,21 +157,16 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
 def compare(client: Client, args: argparse.Namespace, out: Console) -> int:
     c = client.compare(args.ids)
     heads = [f"{j.name} ({j.id[:8]})" for j in c.jobs]
-    out.print(_table("jobs", ["", *heads], [["status", *(j.status for j in c.jobs)]]))
-    params = [[path, *(_short(v) for v in values)] for path, values in sorted(c.params.items())]
-    out.print(_table("differing params", ["param", *heads], params))
+    out.print(table("jobs", ["", *heads], [["status", *(j.status for j in c.jobs)]]))
+    params = [[path, *(short(v) for v in values)] for path, values in sorted(c.params.items())]
+    out.print(table("differing params", ["param", *heads], params))
     for what in ("final", "best"):
         rows = [
             [name, *(getattr(m, what) if m else None for m in runs)]
             for name, runs in sorted(c.metrics.items())
         ]
-        out.print(_table(f"{what} metrics", ["metric", *heads], rows))
+        out.print(table(f"{what} metrics", ["metric", *heads], rows))
     return 0
-
-
-def _short(value: Any) -> str:
-    text = "-" if value is None else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def delete(client: Client, args: argparse.Namespace, out: Console) -> int:
@@ -207,32 +176,6 @@ def delete(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 # --- wiring -----------------------------------------------------------------------------
-
-
-def _run(command: Command) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            with Client(args.server) as client:
-                return command(client, args, _console())
-        # OSError and ValueError: an unreadable or malformed spec file.
-        except (EpochalError, OSError, ValueError) as e:
-            _console(stderr=True).print(f"error: {e}", markup=False)
-            return 1
-
-    return run
-
-
-def add_command(sub: Any, name: str, command: Command, help_: str) -> argparse.ArgumentParser:
-    """A subcommand that runs `command` with a client of --server."""
-    sp = sub.add_parser(name, help=help_)
-    sp.add_argument(
-        "--server",
-        default=None,
-        help=f"the API's URL (now {default_url()}: EPOCHAL_URL, else EPOCHAL_API_HOST and "
-        "EPOCHAL_API_PORT, else http://127.0.0.1:8000)",
-    )
-    sp.set_defaults(func=_run(command))
-    return sp
 
 
 def register(sub: Any) -> None:

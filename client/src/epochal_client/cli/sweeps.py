@@ -1,5 +1,5 @@
 """`epochal sweep | sweep-status | sweep-list | leaderboard | sweep-cancel | sweep-pause |
-sweep-resume | sweep-delete`: hyperparameter sweeps from a terminal, as `cli/commands.py` does for jobs."""
+sweep-resume | sweep-delete`: hyperparameter sweeps from a terminal, as `epochal_client.cli.jobs` does for jobs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cli.commands import _num, _short, _table, add_command
 from epochal_client import Client, Leaderboard, Sweep, load_spec
+from epochal_client.cli.base import add_command
+from epochal_client.cli.output import num, short, table
 
 COUNTS = ("queued", "running", "succeeded", "pruned", "failed", "cancelled")
 
@@ -28,18 +29,18 @@ def sweep_line(sweep: Sweep) -> str:
 
 def parameters_table(sweep: Sweep) -> Table:
     rows = [(path, _distribution(d)) for path, d in sweep.parameters.items()]
-    return _table("parameters", ["path", "searched over"], rows)
+    return table("parameters", ["path", "searched over"], rows)
 
 
 def _distribution(d: Any) -> str:
     if not isinstance(d, dict):
-        return _short(d)
+        return short(d)
     if "values" in d:
-        return _short(", ".join(_num(v) for v in d["values"]))
+        return short(", ".join(num(v) for v in d["values"]))
     if "value" in d:
-        return f"= {_num(d['value'])}"
+        return f"= {num(d['value'])}"
     bounds = {k: v for k, v in d.items() if k != "distribution"}
-    args = ", ".join(f"{k}={_num(v)}" for k, v in bounds.items())
+    args = ", ".join(f"{k}={num(v)}" for k, v in bounds.items())
     return f"{d.get('distribution', '?')}({args})"
 
 
@@ -55,13 +56,13 @@ def progress_table(sweep: Sweep) -> Table:
         None if best is None else best.job_id,
     ]
     columns = ["status", "trials", *COUNTS, f"best {sweep.metric.name}", "best job"]
-    return _table(f"sweep {sweep.id}", columns, [row])
+    return table(f"sweep {sweep.id}", columns, [row])
 
 
 def progress_view(sweep: Sweep) -> Group:
     parts: list[Table | Text] = [progress_table(sweep)]
     if sweep.best is not None and sweep.best.params:
-        params = "  ".join(f"{k}={_num(v)}" for k, v in sweep.best.params.items())
+        params = "  ".join(f"{k}={num(v)}" for k, v in sweep.best.params.items())
         parts.append(Text(f"best params: {params}"))
     return Group(*parts)
 
@@ -73,12 +74,12 @@ def leaderboard_table(board: Leaderboard) -> Table:
         paths.extend(p for p in t.params if p not in paths)
     rows = [
         [t.rank, t.job_id, t.status, t.value, t.epoch, t.epochs_run]
-        + [_num(t.params.get(p)) for p in paths]
+        + [num(t.params.get(p)) for p in paths]
         for t in board.trials
     ]
     m = board.metric
     columns = ["rank", "job", "status", m.name, "epoch", "epochs run", *paths]
-    return _table(f"sweep {board.sweep_id}: {m.goal} {m.name}", columns, rows)
+    return table(f"sweep {board.sweep_id}: {m.goal} {m.name}", columns, rows)
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
         for s in page.items
     ]
     columns = ["id", "name", "method", "status", "done/trials", "metric", "best", "created"]
-    out.print(_table(f"{len(rows)} sweeps", columns, rows))
+    out.print(table(f"{len(rows)} sweeps", columns, rows))
     if page.next_cursor:
         out.print(f"more: list with a larger --limit (next cursor {page.next_cursor})")
     return 0

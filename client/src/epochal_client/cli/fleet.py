@@ -1,4 +1,4 @@
-"""`epochal workers | queues`: the live fleet and the queues' depths, as `cli/commands.py` does
+"""`epochal workers | queues`: the live fleet and the queues' depths, as `epochal_client.cli.jobs` does
 for jobs."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-from cli.commands import _table, add_command
 from epochal_client import Client, Worker
+from epochal_client.cli.base import add_command
+from epochal_client.cli.output import table
 
 
 def device(worker: Worker) -> str:
@@ -39,7 +40,7 @@ def workers(client: Client, args: argparse.Namespace, out: Console) -> int:
         for w in client.workers()
     ]
     columns = ["worker", "queues", "device", "busy", "running jobs", "heartbeat"]
-    out.print(_table(f"{len(rows)} live workers", columns, rows))
+    out.print(table(f"{len(rows)} live workers", columns, rows))
     return 0
 
 
@@ -52,7 +53,7 @@ def queues(client: Client, args: argparse.Namespace, out: Console) -> int:
         if q.queued and not q.workers:
             warnings.append(f"warning: no live worker serves queue {q.name!r}")
     columns = ["queue", "queued", "in broker", "oldest waiting", "workers", "gpu workers"]
-    out.print(_table("queues", columns, rows))
+    out.print(table("queues", columns, rows))
     for line in warnings:
         out.print(line)
     return 0

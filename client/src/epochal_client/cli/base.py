@@ -1,0 +1,68 @@
+"""What every API subcommand shares: --server and --json, one client, and the exit codes.
+
+Exit codes: 0 done; 1 the job or sweep failed (or was cancelled); 2 usage (a bad argument or
+spec file); 3 the API refused (not found, invalid, conflict, no access); 4 the server could not
+be reached (or stayed overloaded through the retries).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any
+
+from rich.console import Console
+
+from epochal_client import Client, EpochalAPIError, EpochalConnectionError
+from epochal_client.cli.output import console
+from epochal_client.http import default_url
+
+Command = Callable[[Client, argparse.Namespace, Console], int]
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    REFUSED = 3
+    UNREACHABLE = 4
+
+
+UNAVAILABLE = frozenset({502, 503, 504})  # still so after the client's retries
+
+
+def exit_code(error: Exception) -> Exit:
+    if isinstance(error, EpochalConnectionError):
+        return Exit.UNREACHABLE
+    if isinstance(error, EpochalAPIError):
+        return Exit.UNREACHABLE if error.status in UNAVAILABLE else Exit.REFUSED
+    return Exit.USAGE  # an unreadable or malformed file, a bad --set
+
+
+def _run(command: Command) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            with Client(args.server) as client:
+                return command(client, args, console())
+        # OSError and ValueError: an unreadable or malformed spec or data file.
+        except (EpochalAPIError, EpochalConnectionError, OSError, ValueError) as e:
+            console(stderr=True).print(f"error: {e}", markup=False)
+            return exit_code(e)
+
+    return run
+
+
+def add_command(sub: Any, name: str, command: Command, help_: str) -> argparse.ArgumentParser:
+    """A subcommand that runs `command` with a client of --server; `--json` prints the API's
+    answer as JSON instead of tables."""
+    sp = sub.add_parser(name, help=help_, description=help_)
+    sp.add_argument(
+        "--server",
+        default=None,
+        help=f"the API's URL (now {default_url()}: EPOCHAL_URL, else EPOCHAL_API_HOST and "
+        "EPOCHAL_API_PORT, else http://127.0.0.1:8000); EPOCHAL_API_KEY is sent as its key",
+    )
+    sp.add_argument("--json", action="store_true", help="print JSON for scripts, not tables")
+    sp.set_defaults(func=_run(command))
+    return sp

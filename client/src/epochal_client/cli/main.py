@@ -1,0 +1,53 @@
+"""`epochal`: the Epochal API from a terminal.
+
+Jobs, data sets, models, sweeps and the fleet through `epochal_client.Client`; the server's own
+verbs (serve, api, worker, migrate, keys) join when the server distribution is installed: it
+registers them under the entry-point group `epochal.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from epochal_client.cli import fleet, jobs, sweeps
+
+PLUGINS = "epochal.commands"  # entry points: callables taking the subparsers to add to
+
+
+def _client_logging(verbose: bool) -> None:
+    """A command's own output only: the HTTP library's line per request with --verbose."""
+    if not logging.root.handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(level)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="epochal", description=__doc__.split("\n\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="also the HTTP library's log lines")
+    p.set_defaults(setup_logging=_client_logging)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    jobs.register(sub)
+    sweeps.register(sub)
+    fleet.register(sub)
+    for plugin in entry_points(group=PLUGINS):
+        plugin.load()(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # argparse: 2 on a usage error, 0 after --help
+        return e.code if isinstance(e.code, int) else 2
+    args.setup_logging(args.verbose)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
