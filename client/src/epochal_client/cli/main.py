@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from epochal_client.cli import fleet, jobs, sweeps
 
 PLUGINS = "epochal.commands"  # entry points: callables taking the subparsers to add to
+SERVER_VERBS = ("serve", "api", "worker", "migrate", "keys")  # the server distribution's
 
 
 def _client_logging(verbose: bool) -> None:
@@ -36,13 +37,39 @@ def parser() -> argparse.ArgumentParser:
     sweeps.register(sub)
     fleet.register(sub)
     for plugin in entry_points(group=PLUGINS):
-        plugin.load()(sub)
+        try:
+            register = plugin.load()
+        except (
+            ImportError,
+            AttributeError,
+        ) as e:  # a broken server install: the client's verbs still work
+            print(
+                f"epochal: {plugin.value} is unavailable: {type(e).__name__}: {e}", file=sys.stderr
+            )
+            continue
+        register(sub)
     return p
 
 
+def _server_verb_missing(p: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    verbs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb in SERVER_VERBS and verb not in verbs:
+        return (
+            f"epochal: {verb!r} is a verb of the server, which is not installed here (only the "
+            "light client is): install both from the repository with `pip install ./client .`"
+        )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = parser()
+    if message := _server_verb_missing(p, argv):
+        print(message, file=sys.stderr)
+        return 2
     try:
-        args = parser().parse_args(argv)
+        args = p.parse_args(argv)
     except SystemExit as e:  # argparse: 2 on a usage error, 0 after --help
         return e.code if isinstance(e.code, int) else 2
     args.setup_logging(args.verbose)
