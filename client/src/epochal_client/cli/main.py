@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from epochal_client.cli import fleet, jobs, sweeps
+from epochal_client.cli import datasets, fleet, jobs, models, sweeps
 
 PLUGINS = "epochal.commands"  # entry points: callables taking the subparsers to add to
 
@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     jobs.register(sub)
     sweeps.register(sub)
     fleet.register(sub)
+    datasets.register(sub)
+    models.register(sub)
     for plugin in entry_points(group=PLUGINS):
         plugin.load()(sub)
     return p
