@@ -9,6 +9,8 @@ import io
 import json
 import re
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -79,11 +81,14 @@ def test_datasets_upload_list_show_delete(
 ) -> None:
     path = tmp_path / "small.csv"
     path.write_text(table_csv(rows=30, seed=7))
-    code, out, err = run(
-        capsys, "datasets", "upload", str(path), "--name", "small-flowers", "--target", "species",
-        "--server", url,
-    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FORCE_COLOR", "1")  # stderr taken for a terminal: the byte bar is drawn
+        code, out, err = run(
+            capsys, "datasets", "upload", str(path), "--name", "small-flowers",
+            "--target", "species", "--server", url,
+        )  # fmt: skip
     assert code == 0, err
+    assert "uploading small.csv" in err
     [ds_id] = re.findall(r"^(\S+)  small-flowers  \(upload, classification\)", out, re.M)
     assert "  rows: 30\n" in out and "  columns: length, width, soil\n" in out
     assert "soil=clay, soil=sand" in out and "setosa, versicolor, virginica" in out
@@ -210,3 +215,57 @@ def test_offline_prediction_without_the_extra_says_what_to_install(
     monkeypatch.setitem(sys.modules, "epochal_client.offline", None)  # import fails
     code, _, err = run(capsys, "predict", str(model), str(tmp_path / "rows.csv"))
     assert code == 2 and "pip install 'epochal-client[predict]'" in err
+
+
+def test_an_upload_cut_off_is_sent_again_whole_with_the_same_key(tmp_path: Path) -> None:
+    """A real HTTP server that reads the first upload's body and hangs up without answering,
+    then answers the second: the file is streamed again from its start, with a
+    Content-Length (not chunked) and the same Idempotency-Key, so the API keeps one."""
+    seen: list[tuple[str | None, str | None, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            seen.append((self.headers["idempotency-key"], self.headers["transfer-encoding"], body))
+            if len(seen) == 1:
+                self.close_connection = True  # no answer: the client sees the connection drop
+                return
+            data = json.dumps({**DATASET, "size_bytes": len(body)}).encode()
+            self.send_response(201)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(table_csv(rows=120_000).encode())  # 3 MB: 3 chunks of transfer.CHUNK_BYTES
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        progress: list[int] = []
+        with Client(f"http://127.0.0.1:{server.server_port}", backoff=0.01) as c:
+            ds = c.upload_dataset(path, on_progress=lambda sent, _: progress.append(sent))
+    finally:
+        server.shutdown()
+        server.server_close()
+    (key1, chunked1, body1), (key2, chunked2, body2) = seen
+    assert key1 and key1 == key2 and chunked1 is None and chunked2 is None
+    assert body1 == body2 == path.read_bytes() and ds.size_bytes == len(body1)
+    assert progress.count(len(body1)) == 2 and progress[0] < len(body1)  # from 0 each time
+
+
+DATASET = {
+    "id": "ds_1",
+    "name": "big",
+    "source": "upload",
+    "description": "uploaded CSV",
+    "task": "classification",
+    "feature_shape": [4],
+    "samples": 40_000,
+    "num_classes": 3,
+    "target_shape": [],
+    "options": [],
+}
