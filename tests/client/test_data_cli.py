@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+import epochal_client
 from epochal_client import Client, Dataset
 from epochal_client.cli import main
 from tests.api.test_dataset_uploads import SPECIES, table_csv
@@ -213,8 +214,30 @@ def test_offline_prediction_without_the_extra_says_what_to_install(
     model.write_bytes(b"not read")
     (tmp_path / "rows.csv").write_text(ROWS_CSV)
     monkeypatch.setitem(sys.modules, "epochal_client.offline", None)  # import fails
+    monkeypatch.delattr(epochal_client, "offline", raising=False)  # imported by another test
     code, _, err = run(capsys, "predict", str(model), str(tmp_path / "rows.csv"))
     assert code == 2 and "pip install 'epochal-client[predict]'" in err
+
+
+def test_offline_prediction_writes_the_api_csv(
+    url: str, trained: tuple[Dataset, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`epochal predict model.onnx rows.csv`: the CSV the API's answer gives, without a server
+    (runs where epochal_client.offline is installed)."""
+    pytest.importorskip("epochal_client.offline")
+    _, job = trained
+    model = Client(url).download_model(job, tmp_path / "model.onnx", format="onnx")
+    rows = tmp_path / "rows.csv"
+    rows.write_text(ROWS_CSV)
+    code, api, err = run(capsys, "predict", job, str(rows), "--server", url)
+    assert code == 0, err
+    code, offline, err = run(capsys, "predict", str(model), str(rows), "--server", "http://0:1")
+    assert code == 0, err
+    api_rows, offline_rows = (list(csv.reader(io.StringIO(t))) for t in (api, offline))
+    assert offline_rows[0] == api_rows[0] == ["label", "class", *(f"p_{s}" for s in SPECIES)]
+    assert [r[:2] for r in offline_rows] == [r[:2] for r in api_rows]
+    for a, b in zip(api_rows[1:], offline_rows[1:], strict=True):
+        assert [float(x) for x in a[2:]] == pytest.approx([float(x) for x in b[2:]], abs=1e-5)
 
 
 def test_an_upload_cut_off_is_sent_again_whole_with_the_same_key(tmp_path: Path) -> None:

@@ -160,18 +160,27 @@ def _classes(client: Client, job_id: str) -> list[Any] | None:
         return None  # deleted since: the columns are named by class id
 
 
+def _onnx_classes(model: Path) -> list[Any] | None:
+    """The class labels in a downloaded ONNX file's `epochal.preprocessing` metadata."""
+    import onnxruntime  # the `predict` extra, as for `offline`
+
+    meta = onnxruntime.InferenceSession(str(model)).get_modelmeta().custom_metadata_map
+    return json.loads(meta.get("epochal.preprocessing") or "{}").get("classes")
+
+
 def predict(client: Client, args: argparse.Namespace, out: Console) -> int:
     model = Path(args.job)
     if model.suffix.lower() == ".onnx" and model.is_file():
-        try:
-            from epochal_client import offline  # the `predict` extra: numpy, onnxruntime
-        except ImportError:
-            return _usage(OFFLINE_EXTRA)
         rows = Path(args.file)
         if not rows.is_file():
             return _usage(f"{rows}: no such file")
-        answer = offline.predict_file(model, rows)
-        classes = answer.get("classes")
+        try:  # the `predict` extra: numpy and onnxruntime, imported only here
+            from epochal_client import offline
+
+            answer = offline.predict_file(model, rows)
+            classes = answer.get("classes") or _onnx_classes(model)
+        except ImportError:
+            return _usage(OFFLINE_EXTRA)
     else:
         answer = {
             "job_id": args.job,
