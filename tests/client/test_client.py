@@ -103,7 +103,7 @@ def test_a_bad_spec_raises_the_problem_with_its_locations(client: Client) -> Non
 
 
 def test_datasets(client: Client) -> None:
-    names = {d["name"] for d in client.datasets()}
+    names = {d.name for d in client.datasets()}
     assert {"digits", "spiral"} <= names
 
 
@@ -113,6 +113,20 @@ def test_connection_errors_are_retried_then_raised() -> None:
         pytest.raises(EpochalConnectionError, match="cannot reach"),
     ):
         c.datasets()
+
+
+DIGITS = {  # a data set as GET /v1/datasets lists a built-in
+    "id": "digits",
+    "name": "digits",
+    "source": "builtin",
+    "description": "8x8 handwritten digits",
+    "task": "classification",
+    "feature_shape": [64],
+    "samples": 1797,
+    "num_classes": 10,
+    "target_shape": [],
+    "options": [],
+}
 
 
 def test_503_is_retried_but_4xx_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +139,7 @@ def test_503_is_retried_but_4xx_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
             if self.path == "/v1/datasets" and hits.count(self.path) <= 2:
                 self._send(503, {"title": "Queue unavailable", "status": 503, "detail": "later"})
             elif self.path == "/v1/datasets":
-                self._send(200, [{"name": "digits"}])
+                self._send(200, [DIGITS])
             else:
                 self._send(400, {"title": "Invalid argument", "status": 400, "detail": "no"})
 
@@ -145,7 +159,7 @@ def test_503_is_retried_but_4xx_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         monkeypatch.setenv("EPOCHAL_URL", f"http://127.0.0.1:{server.server_port}")
         with Client(retries=3, backoff=0.01) as c:  # base_url from EPOCHAL_URL
-            assert c.datasets() == [{"name": "digits"}]
+            assert [d.name for d in c.datasets()] == ["digits"]
             assert hits.count("/v1/datasets") == 3
             with pytest.raises(EpochalAPIError, match="400 Invalid argument: no"):
                 c.get("x")

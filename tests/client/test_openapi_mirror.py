@@ -30,6 +30,8 @@ MIRRORS: dict[type[BaseModel], str] = {
     c.Sweep: "SweepOut",
     c.SweepPage: "SweepPage",
     c.Leaderboard: "LeaderboardOut",
+    c.Dataset: "DatasetOut",
+    c.Evaluation: "EvaluateOut",
 }
 
 

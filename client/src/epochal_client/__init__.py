@@ -4,6 +4,8 @@ from epochal_client.errors import EpochalAPIError, EpochalConnectionError, Epoch
 from epochal_client.http import Client, load_spec
 from epochal_client.models import (
     Comparison,
+    Dataset,
+    Evaluation,
     Job,
     JobWarning,
     Leaderboard,
@@ -23,9 +25,11 @@ from epochal_client.sweeps import SweepRun
 __all__ = [
     "Client",
     "Comparison",
+    "Dataset",
     "EpochalAPIError",
     "EpochalConnectionError",
     "EpochalError",
+    "Evaluation",
     "Job",
     "JobWarning",
     "Leaderboard",

@@ -106,6 +106,41 @@ class Comparison(_Model):
     series: dict[str, AlignedSeries]
 
 
+# --- data sets and models ----------------------------------------------------------------
+
+
+class Dataset(_Model):
+    """A built-in data set, or an upload (whose fields below the first block are set)."""
+
+    id: str  # what a spec's dataset.name takes: the built-in's name, or the upload's id
+    name: str
+    source: str  # builtin | upload
+    description: str
+    task: str  # classification | regression
+    feature_shape: list[int]
+    samples: int
+    num_classes: int | None
+    target_shape: list[int]
+    options: list[str]
+    # Uploads only.
+    format: str | None = None  # csv | npz | parquet
+    target: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    columns: list[str] | None = None  # a table's feature columns, in file order
+    features: list[str] | None = None  # one per input feature: "length", "soil=clay", ...
+    categories: dict[str, list[str]] | None = None  # a text column's values (one-hot order)
+    classes: list[Any] | None = None  # class id -> label as in the file
+    created_at: datetime | None = None
+
+
+class Evaluation(_Model):
+    job_id: str
+    dataset: str
+    samples: int
+    metrics: dict[str, float]  # the spec's loss and metrics on the data set
+
+
 # --- the fleet ----------------------------------------------------------------------------
 
 
