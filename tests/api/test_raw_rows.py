@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -23,7 +25,7 @@ from core.running.runner import Runner
 from core.settings import Settings
 from core.store.db import session_factory
 from epochal_client.offline import predict_file
-from tests.api.test_dataset_uploads import table_csv
+from tests.api.test_dataset_uploads import SPECIES, table_csv
 from tests.api.test_evaluate import flowers_spec
 
 
@@ -222,3 +224,51 @@ def test_a_model_without_a_table_refuses_records(client: TestClient, settings: S
             "probabilities"
         ]
     ).all()
+
+
+def test_parquet_booleans_and_untrimmed_categories_predict_as_uploaded(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A Parquet boolean column is numeric at upload (1, 0) and its text is kept as it is, spaces
+    included: raw rows predict what their encoded vectors predict."""
+    rng = np.random.default_rng(0)
+    n = 60
+    wet = [bool(i % 2) for i in range(n)]
+    soil = [[" clay", "sand  "][i % 3 == 0] for i in range(n)]
+    length = [float(4 + (i % 3) + rng.normal(0, 0.3)) for i in range(n)]
+    species = [SPECIES[i % 3] for i in range(n)]
+    path = tmp_path / "t.parquet"
+    table = {"length": length, "wet": wet, "soil": soil, "species": species}
+    pq.write_table(pa.table(table), path)
+    ds = client.post(
+        "/v1/datasets",
+        params={"target": "species"},
+        content=path.read_bytes(),
+        headers={"content-type": "application/vnd.apache.parquet"},
+    )
+    assert ds.status_code == 201, ds.text
+    spec = flowers_spec(ds.json()["id"])
+    spec["training"]["epochs"] = 5
+    job = client.post("/v1/jobs", json=spec).json()["id"]
+    assert Runner(session_factory(settings.database_url), settings, "w").run(job) == "succeeded"
+
+    url = f"/v1/jobs/{job}/predict"
+    records = [{k: table[k][i] for k in table} for i in range(12)]
+    # By hand, as at upload: length, wet, soil= clay, soil=sand  (sorted, spaces kept).
+    vectors = [
+        [r["length"], float(r["wet"]), float(r["soil"] == " clay"), float(r["soil"] != " clay")]
+        for r in records
+    ]
+    expected = client.post(url, json={"inputs": vectors}).json()["outputs"]
+    assert [o["label"] for o in expected] == _labels(client.post(url, json={"records": records}))
+    assert len({o["label"] for o in expected}) > 1
+    # A CSV of the same rows, as pandas writes the table: True/False, the spaces quoted or not.
+    lines = ["length,wet,soil,species"] + [
+        f'{r["length"]!r},{r["wet"]},"{r["soil"]}",{r["species"]}' for r in records
+    ]
+    body = ("\n".join(lines) + "\n").encode()
+    assert _labels(client.post(url, content=body, headers={"content-type": "text/csv"})) == [
+        o["label"] for o in expected
+    ]
+    [error] = _problem(client.post(url, json={"records": [{**records[0], "soil": "clay"}]}))
+    assert error["type"] == "unknown_category" and "' clay', 'sand  '" in error["msg"]
