@@ -21,16 +21,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from epochal_client.predictions import shape_outputs
 from epochal_client.rows import RowError, rows_to_features, scale
 
 INSTALL = "pip install 'epochal-client[predict]'"
-try:
+try:  # numpy's absence is reported by the two modules above
+    import numpy as np
     import onnxruntime
-except ImportError as e:  # numpy alone is not enough
-    raise ImportError(f"{e}; predicting offline needs onnxruntime: {INSTALL}") from e
+except ImportError as e:
+    raise ImportError(f"{e}; predicting offline needs numpy and onnxruntime: {INSTALL}") from e
 
 SUFFIXES = (".csv", ".json", ".npz")
 
