@@ -126,7 +126,8 @@ def model_bundle(ref: ModelRef, artifacts: Artifacts) -> bytes:
 class LoadedModel:
     network: Network  # on the CPU, in eval mode
     info: DatasetInfo
-    # Turns the outputs into probabilities when the network ends in logits (from_logits: true).
+    # The activation (softmax, sigmoid) that turns the outputs into probabilities when the
+    # network ends in logits (from_logits: true); epochal_client.predictions applies it.
     activation: str | None
     # A classifier trained on scores (e.g. mean_squared_error, hinge) gives no probabilities:
     # its label is the argmax, or for one unit whether the score passes this threshold.
