@@ -4,8 +4,9 @@ The network is rebuilt from the spec with its weights loaded strictly (`serving.
 eval mode, so dropout, noise and augmentation layers are the identity), then exported with a
 dynamic batch axis: one input `inputs` of shape (batch, *input_shape), float32 like the data
 (token ids too), and one output `outputs`, what the Keras model returns. Each file carries
-`serving.bundle_metadata` (the normalized spec, the format version): ONNX in `metadata_props`,
-TorchScript as `_extra_files` under the same names.
+`serving.bundle_metadata` (the normalized spec, the format version, the column encoding and
+the output layout that `epochal_client.offline` reads): ONNX in `metadata_props`, TorchScript
+as `_extra_files` under the same names.
 
 An export is computed once per job attempt and format, and cached in the artifacts store next
 to the weights (`jobs/<id>/attempt-<n>/model.onnx`); later downloads read the cached file.
@@ -74,7 +75,7 @@ def model_file(ref: serving.ModelRef, artifacts: Artifacts, settings: Settings, 
             return cached
         model = serving.load_model(ref, artifacts, settings)
         data = EXPORTERS[fmt](
-            model.network, model.info.feature_shape, serving.bundle_metadata(ref, artifacts)
+            model.network, model.info.feature_shape, serving.bundle_metadata(ref, artifacts, model)
         )
         artifacts.write(key, data)  # atomic: a reader never sees half an export
     return data

@@ -24,16 +24,16 @@ from core.artifacts import Artifacts
 from core.data import DatasetInfo
 from core.data.catalog import SavedUploads
 from core.data.preprocessing import ModelData
-from core.data.row_encoding import RowError, encode_records, read_csv_rows
 from core.errors import ConflictError, EpochalError, NotFoundError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
-from core.nn.layers import activation_module
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.store.models import Job, JobStatus
 from core.training.losses import LOSSES
 from core.training.plan import JobPlan, plan_job
+from epochal_client.predictions import shape_outputs
+from epochal_client.rows import RowError, encode_records, read_csv_rows
 
 FORMAT_VERSION = "1"
 MAX_INPUTS = 10_000
@@ -97,10 +97,13 @@ def _read_weights(ref: ModelRef, artifacts: Artifacts) -> bytes:
         ) from None
 
 
-def bundle_metadata(ref: ModelRef, artifacts: Artifacts) -> dict[str, str]:
+def bundle_metadata(
+    ref: ModelRef, artifacts: Artifacts, model: LoadedModel | None = None
+) -> dict[str, str]:
     """What every downloaded model file carries, whatever its format (safetensors metadata,
     ONNX metadata_props, TorchScript extra files): enough to know what the model is and how
-    to prepare its inputs (the fitted scaler and class labels, when the spec asked for them)."""
+    to prepare its inputs (the fitted scaler and class labels, when the spec asked for them).
+    An export, made from the loaded `model`, also carries how to read its outputs."""
     metadata = {
         "epochal.spec": json.dumps(ref.spec),
         "epochal.format": FORMAT_VERSION,
@@ -108,6 +111,8 @@ def bundle_metadata(ref: ModelRef, artifacts: Artifacts) -> dict[str, str]:
     }
     if ref.preprocessing is not None:
         metadata["epochal.preprocessing"] = read_model_data(ref, artifacts).to_json().decode()
+    if model is not None:
+        metadata["epochal.outputs"] = json.dumps(output_layout(model))
     return metadata
 
 
@@ -121,8 +126,9 @@ def model_bundle(ref: ModelRef, artifacts: Artifacts) -> bytes:
 class LoadedModel:
     network: Network  # on the CPU, in eval mode
     info: DatasetInfo
-    # Turns the outputs into probabilities when the network ends in logits (from_logits: true).
-    to_probabilities: torch.nn.Module | None
+    # The activation (softmax, sigmoid) that turns the outputs into probabilities when the
+    # network ends in logits (from_logits: true); epochal_client.predictions applies it.
+    activation: str | None
     # A classifier trained on scores (e.g. mean_squared_error, hinge) gives no probabilities:
     # its label is the argmax, or for one unit whether the score passes this threshold.
     probabilistic: bool
@@ -141,16 +147,20 @@ def load_model(ref: ModelRef, artifacts: Artifacts, settings: Settings) -> Loade
         network = build_network(spec.model, plan.info.feature_shape)
     network.load_state_dict(load_safetensors(_read_weights(ref, artifacts)), strict=True)
     network.eval()
-    to_probabilities = None
-    if plan.metrics_activation is not None:
-        to_probabilities = activation_module(plan.metrics_activation)
-    probabilistic = (
-        network.output_activation in PROBABILITY_ACTIVATIONS or to_probabilities is not None
-    )
+    activation = plan.metrics_activation
+    probabilistic = network.output_activation in PROBABILITY_ACTIVATIONS or activation is not None
     threshold = 0.0 if LOSSES.get(spec.training.loss.type).targets == "labels" else 0.5
-    return LoadedModel(
-        network, plan.info, to_probabilities, probabilistic, threshold, data, spec, plan
-    )
+    return LoadedModel(network, plan.info, activation, probabilistic, threshold, data, spec, plan)
+
+
+def output_layout(model: LoadedModel) -> dict[str, Any]:
+    """How to read the network's outputs (epochal_client.predictions, `epochal.outputs`)."""
+    return {
+        "task": model.info.task,
+        "activation": model.activation,
+        "probabilistic": model.probabilistic,
+        "threshold": model.threshold,
+    }
 
 
 def parse_rows(rows: list[Any] | str, data: ModelData) -> torch.Tensor:
@@ -315,45 +325,16 @@ def _fmt(shape: tuple[int, ...]) -> str:
 
 @torch.no_grad()
 def predict(model: LoadedModel, batch: torch.Tensor) -> list[dict[str, Any]]:
-    """Per input: {"label", "probabilities"} for a classifier, {"value"} for a regression.
+    """Per input: {"label", "probabilities"} for a classifier, {"value"} for a regression
+    (epochal_client.predictions, which reads a downloaded model's outputs the same way).
 
     Inputs are raw, as in the data set: the model's saved scaler is applied here. A classifier
     trained on labelled uploads also answers each label's `class` as the file wrote it.
     """
     if model.data.scaler is not None:
         batch = model.data.scaler.apply_tensor(batch)
-    outputs = model.network(batch)
-    if model.info.task != "classification":
-        return [{"value": v} for v in outputs.tolist()]
-    return _with_classes(_classify(model, outputs), model.data.classes)
-
-
-def _with_classes(results: list[dict[str, Any]], classes: list[Any] | None) -> list[dict[str, Any]]:
-    if classes is None:
-        return results
-    return [{**r, "class": classes[r["label"]]} for r in results]
-
-
-def _classify(model: LoadedModel, outputs: torch.Tensor) -> list[dict[str, Any]]:
-    if not model.probabilistic:
-        labels = (
-            (outputs[:, 0] > model.threshold).long()
-            if outputs.shape[-1] == 1
-            else outputs.argmax(dim=-1)
-        )
-        return [
-            {"label": label, "scores": s}
-            for label, s in zip(labels.tolist(), outputs.tolist(), strict=True)
-        ]
-    if model.to_probabilities is not None:
-        outputs = model.to_probabilities(outputs)
-    if outputs.shape[-1] == 1:  # one sigmoid unit: the probability of class 1
-        outputs = torch.cat([1 - outputs, outputs], dim=-1)
-    labels = outputs.argmax(dim=-1).tolist()
-    return [
-        {"label": label, "probabilities": p}
-        for label, p in zip(labels, outputs.tolist(), strict=True)
-    ]
+    outputs = model.network(batch).numpy()
+    return shape_outputs(outputs, output_layout(model), model.data.classes)
 
 
 class LRUCache(Generic[K, V]):

@@ -60,7 +60,7 @@ class ModelData:
     scaler: Scaler | None = None
     classes: list[Any] | None = None  # class id -> label, for a data set uploaded with labels
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # uploaded sets the spec names
-    # An uploaded table's columns, features and text categories (core.data.row_encoding reads
+    # An uploaded table's columns, features and text categories (epochal_client.rows reads
     # them): raw rows can be encoded as at upload, the data set deleted or not.
     table: dict[str, Any] | None = None
 

@@ -1,6 +1,6 @@
 """Predictions on raw rows: a model trained on a CSV with a text column answers its rows as
 records and as a CSV body, the same as their encoded vectors, and offline from the downloaded
-ONNX file with core.data.row_encoding; what does not fit is named. Real store, trained in-process
+ONNX file with epochal_client.offline; what does not fit is named. Real store, trained in-process
 with `Runner`."""
 
 from __future__ import annotations
@@ -8,24 +8,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
-import onnxruntime as ort
+import onnx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core.data import row_encoding
-from core.data.row_encoding import rows_to_features
 from core.running.runner import Runner
 from core.settings import Settings
 from core.store.db import session_factory
-from tests.api.test_dataset_uploads import table_csv
+from epochal_client.offline import predict_file
+from tests.api.test_dataset_uploads import SPECIES, table_csv
 from tests.api.test_evaluate import flowers_spec
 
 
@@ -76,7 +76,9 @@ def _labels(response: httpx.Response) -> list[int]:
     return [o["label"] for o in response.json()["outputs"]]
 
 
-def test_raw_rows_records_csv_and_onnx_agree_with_vectors(client: TestClient, job_id: str) -> None:
+def test_raw_rows_records_csv_and_onnx_agree_with_vectors(
+    client: TestClient, job_id: str, tmp_path: Path
+) -> None:
     records = _records()
     url = f"/v1/jobs/{job_id}/predict"
     expected = _labels(client.post(url, json={"inputs": _vectors(records)}))
@@ -90,8 +92,7 @@ def test_raw_rows_records_csv_and_onnx_agree_with_vectors(client: TestClient, jo
     assert len(set(expected)) > 1  # the rows are told apart: the comparison means something
 
     onnx_file = client.get(f"/v1/jobs/{job_id}/model", params={"format": "onnx"}).content
-    session = ort.InferenceSession(onnx_file)
-    meta = session.get_modelmeta().custom_metadata_map
+    meta = {p.key: p.value for p in onnx.load_from_string(onnx_file).metadata_props}
     pre = json.loads(meta["epochal.preprocessing"])
     assert pre["table"] == {
         "columns": ["length", "width", "soil"],
@@ -99,9 +100,19 @@ def test_raw_rows_records_csv_and_onnx_agree_with_vectors(client: TestClient, jo
         "categories": {"soil": ["clay", "sand"]},
     }
     assert pre["scaler"]["kind"] == "standardize" and len(pre["scaler"]["offset"]) == 4
-    outputs = session.run(None, {"inputs": rows_to_features(ROWS_CSV, pre)})[0]
-    assert outputs.argmax(axis=1).tolist() == expected
-    assert [pre["classes"][i] for i in expected] == [o["class"] for o in csv_body.json()["outputs"]]
+    assert json.loads(meta["epochal.outputs"]) == {
+        "task": "classification",
+        "activation": None,
+        "probabilistic": True,
+        "threshold": 0.5,
+    }
+    (tmp_path / "model.onnx").write_bytes(onnx_file)
+    (tmp_path / "rows.csv").write_text(ROWS_CSV)
+    offline = predict_file(tmp_path / "model.onnx", tmp_path / "rows.csv")
+    assert [o["label"] for o in offline["outputs"]] == expected
+    assert [o["class"] for o in offline["outputs"]] == [
+        o["class"] for o in csv_body.json()["outputs"]
+    ]
 
     weights = client.get(f"/v1/jobs/{job_id}/model").content  # every format carries it
     header = json.loads(weights[8 : 8 + int.from_bytes(weights[:8], "little")])
@@ -124,7 +135,6 @@ def test_the_readme_offline_snippet_gives_the_api_labels(
     # As a spreadsheet may save it: a byte-order mark and CRLF line ends.
     (tmp_path / "rows.csv").write_bytes(b"\xef\xbb\xbf" + ROWS_CSV.replace("\n", "\r\n").encode())
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(sys.modules, "row_encoding", row_encoding)
     names: dict = {}
     exec(compile(snippet, "README.md", "exec"), names)
     api = client.post(
@@ -214,3 +224,51 @@ def test_a_model_without_a_table_refuses_records(client: TestClient, settings: S
             "probabilities"
         ]
     ).all()
+
+
+def test_parquet_booleans_and_untrimmed_categories_predict_as_uploaded(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A Parquet boolean column is numeric at upload (1, 0) and its text is kept as it is, spaces
+    included: raw rows predict what their encoded vectors predict."""
+    rng = np.random.default_rng(0)
+    n = 60
+    wet = [bool(i % 2) for i in range(n)]
+    soil = [[" clay", "sand  "][i % 3 == 0] for i in range(n)]
+    length = [float(4 + (i % 3) + rng.normal(0, 0.3)) for i in range(n)]
+    species = [SPECIES[i % 3] for i in range(n)]
+    path = tmp_path / "t.parquet"
+    table = {"length": length, "wet": wet, "soil": soil, "species": species}
+    pq.write_table(pa.table(table), path)
+    ds = client.post(
+        "/v1/datasets",
+        params={"target": "species"},
+        content=path.read_bytes(),
+        headers={"content-type": "application/vnd.apache.parquet"},
+    )
+    assert ds.status_code == 201, ds.text
+    spec = flowers_spec(ds.json()["id"])
+    spec["training"]["epochs"] = 5
+    job = client.post("/v1/jobs", json=spec).json()["id"]
+    assert Runner(session_factory(settings.database_url), settings, "w").run(job) == "succeeded"
+
+    url = f"/v1/jobs/{job}/predict"
+    records = [{k: table[k][i] for k in table} for i in range(12)]
+    # By hand, as at upload: length, wet, soil= clay, soil=sand  (sorted, spaces kept).
+    vectors = [
+        [r["length"], float(r["wet"]), float(r["soil"] == " clay"), float(r["soil"] != " clay")]
+        for r in records
+    ]
+    expected = client.post(url, json={"inputs": vectors}).json()["outputs"]
+    assert [o["label"] for o in expected] == _labels(client.post(url, json={"records": records}))
+    assert len({o["label"] for o in expected}) > 1
+    # A CSV of the same rows, as pandas writes the table: True/False, the spaces quoted or not.
+    lines = ["length,wet,soil,species"] + [
+        f'{r["length"]!r},{r["wet"]},"{r["soil"]}",{r["species"]}' for r in records
+    ]
+    body = ("\n".join(lines) + "\n").encode()
+    assert _labels(client.post(url, content=body, headers={"content-type": "text/csv"})) == [
+        o["label"] for o in expected
+    ]
+    [error] = _problem(client.post(url, json={"records": [{**records[0], "soil": "clay"}]}))
+    assert error["type"] == "unknown_category" and "' clay', 'sand  '" in error["msg"]

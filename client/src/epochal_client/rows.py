@@ -1,8 +1,9 @@
 """Raw table rows (records, or CSV text under the training header) to a model's feature matrix.
 
-Pure numpy and the standard library, no other import of the project: a script may copy this file
-beside a downloaded model and feed it raw rows offline. It reads the layout every model file
-carries as `epochal.preprocessing` (README "Using a trained model"):
+Numpy and the standard library only (the client's `predict` extra): the API encodes the rows
+sent to `POST /v1/jobs/{id}/predict` with it, and `epochal_client.offline` the rows fed to a
+downloaded model. It reads the layout every model file carries as `epochal.preprocessing`
+(README "Using a trained model"):
 
     {"table": {"columns": [...], "features": [...], "categories": {column: [values]}},
      "scaler": {"kind": ..., "offset": [...], "scale": [...]} | null,
@@ -10,6 +11,9 @@ carries as `epochal.preprocessing` (README "Using a trained model"):
 
 A numeric column is one feature; a text column is one 0/1 feature per known value, in the
 `categories` order, as at upload. Columns not in `columns` (the target, say) are ignored.
+As at upload, a boolean is the number 1 or 0 (a Parquet boolean column is numeric), and a text
+value is the category that names it exactly (a Parquet file's text is kept as it is), else the
+one that names it without surrounding spaces (a CSV file's cells are stripped).
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as e:  # the light client installs without numpy
+    raise ImportError(
+        f"{e}; encoding raw rows needs numpy: pip install 'epochal-client[predict]'"
+    ) from e
 
 MAX_SHOWN = 20  # names listed in one message
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -83,7 +92,7 @@ def encode_records(records: Sequence[Mapping[str, Any]], table: Mapping[str, Any
                             "wrong_type",
                         )
                     )
-                elif (i := index[column].get(text.strip())) is None:
+                elif (i := _category(index[column], text)) is None:
                     issues.append(
                         (
                             (r, column),
@@ -102,7 +111,7 @@ def encode_records(records: Sequence[Mapping[str, Any]], table: Mapping[str, Any
                         (
                             (r, column),
                             f"row {r}, column {column!r}: {_show(value)} is not a finite "
-                            "number; expected a number",
+                            "number; expected a number (or a boolean)",
                             "wrong_type",
                         )
                     )
@@ -209,6 +218,13 @@ def rows_to_features(
     return scale(encode_records(records, table), preprocessing.get("scaler"))
 
 
+def _category(index: Mapping[str, int], text: str) -> int | None:
+    """The category `text` names: exactly (a Parquet file's text is not trimmed at upload), or
+    without its surrounding spaces (a CSV file's cells are)."""
+    i = index.get(text)
+    return index.get(text.strip()) if i is None else i
+
+
 def _as_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
@@ -217,10 +233,16 @@ def _as_text(value: Any) -> str | None:
     return None
 
 
+BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}  # as a CSV export of a Parquet table writes them
+
+
 def _as_number(value: Any) -> float | None:
+    """A number as at upload, where a Parquet boolean column is read as 1 and 0."""
     if isinstance(value, bool):
-        return None
+        return float(value)
     if isinstance(value, str):
+        if (flag := BOOLEAN_TEXT.get(value.strip().lower())) is not None:
+            return flag
         try:
             value = float(value)
         except ValueError:

@@ -1,7 +1,9 @@
-"""core.data.row_encoding: raw rows to features as at upload, numpy only (scripts copy it)."""
+"""epochal_client.rows: raw rows to features as at upload, numpy only (the API and offline
+prediction share it)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.row_encoding import RowError, read_csv_rows, rows_to_features
+from epochal_client.rows import RowError, read_csv_rows, rows_to_features
 
 TABLE = {
     "columns": ["length", "soil"],
@@ -28,7 +30,7 @@ def test_records_and_csv_encode_as_at_upload_and_scale() -> None:
 
 
 def test_each_bad_cell_is_named_with_what_is_expected() -> None:
-    rows = [{"length": True, "soil": "clay"}, {"length": 1, "soil": 3.5}, {"soil": "sand"}]
+    rows = [{"length": [1], "soil": "clay"}, {"length": 1, "soil": 3.5}, {"soil": "sand"}]
     with pytest.raises(RowError) as e:
         rows_to_features(rows, PRE)
     assert [(loc, kind) for loc, _, kind in e.value.issues] == [
@@ -71,8 +73,31 @@ def test_numbers_past_float32_and_odd_csv_headers_are_refused_by_name() -> None:
     )
 
 
-def test_it_imports_without_torch() -> None:
+def test_booleans_are_numbers_and_categories_match_as_uploaded() -> None:
+    """A Parquet boolean column is numeric at upload (1 and 0), and its text is not trimmed;
+    a CSV file's cells are. Predict reads both as the upload did."""
+    table = {
+        "columns": ["wet", "soil"],
+        "features": ["wet", "soil= clay", "soil=sand"],
+        "categories": {"soil": [" clay", "sand"]},
+    }
+    pre = {"table": table, "scaler": None}
+    records = [{"wet": True, "soil": " clay"}, {"wet": False, "soil": " sand "}]
+    expected = [[1, 1, 0], [0, 0, 1]]
+    np.testing.assert_array_equal(rows_to_features(records, pre), expected)
+    # As a CSV export of the Parquet table writes them; quoted, the spaces are kept.
+    text = 'wet,soil\nTrue," clay"\nfalse, sand \n'
+    np.testing.assert_array_equal(rows_to_features(text, pre), expected)
+    with pytest.raises(RowError, match="unknown category 'clay'"):
+        rows_to_features([{"wet": 1, "soil": "clay"}], pre)  # not the category " clay"
+    with pytest.raises(RowError, match="'yes' is not a finite number"):
+        rows_to_features([{"wet": "yes", "soil": "sand"}], pre)
+
+
+def test_it_imports_without_torch_or_the_server() -> None:
     code = (
-        "import sys, core.data.row_encoding; assert 'torch' not in sys.modules, sorted(sys.modules)"
+        "import sys, epochal_client.rows, epochal_client.predictions; "
+        "assert not {'torch', 'core'} & set(sys.modules), sorted(sys.modules)"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "client" / "src")}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd="/", env=env)
