@@ -4,6 +4,7 @@ from epochal_client.errors import EpochalAPIError, EpochalConnectionError, Epoch
 from epochal_client.http import Client, load_spec
 from epochal_client.models import (
     Comparison,
+    Event,
     Job,
     JobWarning,
     Leaderboard,
@@ -26,6 +27,7 @@ __all__ = [
     "EpochalAPIError",
     "EpochalConnectionError",
     "EpochalError",
+    "Event",
     "Job",
     "JobWarning",
     "Leaderboard",
