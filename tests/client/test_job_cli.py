@@ -179,30 +179,6 @@ def test_follow_prints_events_until_the_job_ends(
     assert code == 1 and "end  failed" in out and "error:" in out
 
 
-def test_events_resume_after_the_last_event_id(
-    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """What a reconnection sends: with Last-Event-ID, only the points after it."""
-    client = Client(url)
-    job = client.wait(submitted(capsys, url, str(digits(tmp_path, "ev", epochs=2)))["id"], 30, 0.2)
-    events = list(client.events(job.id))
-    assert events[-1].event == "end" and events[-1].job == client.get(job.id)
-    first = [e for e in events if e.event == "metrics"]
-    assert first and all(e.id for e in first)
-    # As if the stream broke after batch_loss's step 20: that series resumes after it, the
-    # others (not seen yet) from the slowest series' step on.
-    again = list(client.events(job.id, last_event_id="batch_loss:20"))
-    resent: dict[str, list[int]] = {}
-    for event in again:
-        for s in event.series:
-            resent.setdefault(s.name, []).extend(s.steps)
-    expected = {
-        s.name: [x for x in s.steps if x > (20 if s.name == "batch_loss" else 19)]
-        for s in client.metrics(job.id)
-    }
-    assert resent == {name: steps for name, steps in expected.items() if steps}
-
-
 def test_resume_a_cancelled_job(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

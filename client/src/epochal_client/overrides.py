@@ -46,12 +46,13 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     path, sep, raw = text.partition("=")
     path = path.strip()
     if not sep or not path:
-        raise ValueError(f"--set: expected path=value such as training.epochs=5; received {text!r}")
+        raise ValueError(f"expected path=value such as training.epochs=5; received {text!r}")
     parse_path(path)
     try:
         value = yaml.safe_load(raw) if raw.strip() else raw
     except yaml.YAMLError as e:
-        raise ValueError(f"--set {path}: the value {raw!r} is not YAML: {e}") from None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{path}: the value {raw!r} is not YAML: {problem}") from None
     return path, value
 
 
@@ -73,11 +74,11 @@ def _set(node: Any, path: Path, value: Any, text: str) -> None:
         where = _format(path[:depth]) or "the spec"
         if isinstance(part, int):
             if not isinstance(node, list):
-                raise ValueError(f"--set {text}: {where} is not a list")
+                raise ValueError(f"{text}: {where} is not a list")
             if part >= len(node):
-                raise ValueError(f"--set {text}: {where} has {len(node)} items, no item {part}")
+                raise ValueError(f"{text}: {where} has {len(node)} items, no item {part}")
         elif not isinstance(node, dict):
-            raise ValueError(f"--set {text}: {where} is not a mapping")
+            raise ValueError(f"{text}: {where} is not a mapping")
         if depth == len(path) - 1:
             node[part] = value
         elif isinstance(part, str) and part not in node:

@@ -42,6 +42,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _with_values(spec: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The spec with the overrides set; a path that does not fit it is a usage error (exit 2),
+    found before any request."""
+    try:
+        return with_values(spec, overrides)
+    except ValueError as e:
+        raise ValueError(f"--set {e}") from None
+
+
 def _layers_table(job: Job) -> Table:
     layers = job.summary.get("layers", [])
     return table(
@@ -75,8 +84,7 @@ def _queued(client: Client, job: Job, args: argparse.Namespace, out: Console) ->
 
 
 def submit(client: Client, args: argparse.Namespace, out: Console) -> int:
-    # A --set that does not fit the spec is a usage error (exit 2), found before any request.
-    spec = with_values(load_spec(args.spec), _overrides(args))
+    spec = _with_values(load_spec(args.spec), _overrides(args))
     return _queued(client, client.submit(spec), args, out)
 
 
@@ -87,7 +95,7 @@ def resume(client: Client, args: argparse.Namespace, out: Console) -> int:
 def clone(client: Client, args: argparse.Namespace, out: Console) -> int:
     overrides = _overrides(args)
     if overrides:  # a path that does not fit the source's spec: a usage error, as for submit
-        with_values(client.get(args.id).spec, overrides)
+        _with_values(client.get(args.id).spec, overrides)
     init_from = None if args.init_from == "none" else args.init_from
     job = client.clone(
         args.id, overrides=overrides, init_from=init_from, name=args.name, tags=args.tag
