@@ -4,7 +4,9 @@ first stream after its first metrics event)."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 
 from epochal_client import Client, Job
 from tests.client.test_job_cli import digits, submitted
+from tests.e2e.stack import epochal_command, service_env
+from tests.specs import SLOW_DIGITS
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +116,27 @@ def test_events_resume_after_the_last_event_id(
         for s in client.metrics(job.id)
     }
     assert resent == {name: steps for name, steps in expected.items() if steps}
+
+
+def test_ctrl_c_stops_following_not_the_job(url: str) -> None:
+    client = Client(url)
+    job = client.submit({**SLOW_DIGITS, "training": {**SLOW_DIGITS["training"], "epochs": 300}})
+    follow = subprocess.Popen(
+        [epochal_command(), "follow", job.id, "--interval", "0.2"],
+        env=service_env(url=url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        first = follow.stdout.readline()  # the stream is open
+        assert first.split()[0] in ("queued", "running"), first
+        follow.send_signal(signal.SIGINT)
+        _, err = follow.communicate(timeout=30)
+    finally:
+        follow.kill()
+    assert follow.returncode == 130 and "stopped watching" in err and "Traceback" not in err
+    assert not client.get(job.id).finished  # it goes on
+    client.cancel(job.id)
+    assert client.wait(job.id, timeout=60, poll=0.2).status == "cancelled"

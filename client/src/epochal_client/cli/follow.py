@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from epochal_client import Client, Event, Job
-from epochal_client.cli.base import Exit, add_command
+from epochal_client.cli.base import Command, Exit, add_command
 from epochal_client.cli.output import num, print_json, table
 
 STEP_LOSS = "batch_loss"  # the server's series of each training step's loss
+INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 def exit_status(job: Job) -> int:
@@ -165,6 +166,20 @@ def wait(client: Client, args: argparse.Namespace, out: Console) -> int:
     return exit_status(job)
 
 
+def interruptible(command: Command) -> Command:
+    """Ctrl-C stops the watching, not the job: a note on stderr instead of a traceback."""
+
+    def run(client: Client, args: argparse.Namespace, out: Console) -> int:
+        try:
+            return command(client, args, out)
+        except KeyboardInterrupt:
+            note = "stopped watching; the job goes on (epochal cancel ID stops it)"
+            Console(stderr=True).print(note, markup=False, highlight=False)
+            return INTERRUPTED
+
+    return run
+
+
 def interval_arg(text: str) -> float:
     value = float(text)
     if not 0.1 <= value <= 10:
@@ -174,13 +189,18 @@ def interval_arg(text: str) -> float:
 
 def register(sub: Any) -> None:
     sp = add_command(
-        sub, "follow", follow, "a job's live events until it ends (exit 1 unless it succeeds)"
+        sub,
+        "follow",
+        interruptible(follow),
+        "a job's live events until it ends (exit 1 unless it succeeds)",
     )
     sp.add_argument("id")
     sp.add_argument(
         "--interval", type=interval_arg, default=1.0, help="the server's seconds between polls"
     )
-    sp = add_command(sub, "wait", wait, "wait for a job to end: exit 0 if it succeeded, else 1")
+    sp = add_command(
+        sub, "wait", interruptible(wait), "wait for a job to end: exit 0 if it succeeded, else 1"
+    )
     sp.add_argument("id")
     sp.add_argument(
         "--interval", type=interval_arg, default=1.0, help="the server's seconds between polls"

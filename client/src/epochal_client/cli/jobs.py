@@ -19,7 +19,7 @@ from rich.table import Table
 from epochal_client import Client, Job, load_spec
 from epochal_client.cli import follow, metrics
 from epochal_client.cli.base import Command, add_command
-from epochal_client.cli.follow import exit_status, interval_arg, print_job, watch
+from epochal_client.cli.follow import exit_status, interruptible, interval_arg, print_job, watch
 from epochal_client.cli.output import print_json, short, table
 from epochal_client.overrides import parse_assignment, with_values
 
@@ -71,13 +71,13 @@ def _queued(client: Client, job: Job, args: argparse.Namespace, out: Console) ->
             out.print(f"warning: {warning.code}: {warning.message}", markup=False)
         if job.summary.get("layers"):
             out.print(_layers_table(job))
-    if getattr(args, "wait", False):
+    if args.wait:
         job = watch(client, job.id, out, bar=not args.json, interval=args.poll)
         if not args.json:
             print_job(out, job)
     if args.json:
         print_json(out, job)
-    return exit_status(job) if getattr(args, "wait", False) else 0
+    return exit_status(job) if args.wait else 0
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def register(sub: Any) -> None:
     def add(name: str, command: Command, help_: str) -> argparse.ArgumentParser:
         return add_command(sub, name, command, help_)
 
-    sp = add("submit", submit, "submit a job spec (.yaml or .json)")
+    sp = add("submit", interruptible(submit), "submit a job spec (.yaml or .json)")
     sp.add_argument("spec", help="the spec file")
     _spec_args(sp)
     _queue_args(sp, "it")
@@ -215,11 +215,13 @@ def register(sub: Any) -> None:
     follow.register(sub)
     add("cancel", cancel, "cancel a job").add_argument("id")
     sp = add(
-        "resume", resume, "a cancelled or failed job back to the queue, from its last checkpoint"
+        "resume",
+        interruptible(resume),
+        "a cancelled or failed job back to the queue, from its last checkpoint",
     )
     sp.add_argument("id")
     _queue_args(sp, "it")
-    sp = add("clone", clone, "a new job from a job's spec, with --set changes")
+    sp = add("clone", interruptible(clone), "a new job from a job's spec, with --set changes")
     sp.add_argument("id")
     _spec_args(sp)
     sp.add_argument(
