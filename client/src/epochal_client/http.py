@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
+from epochal_client import sse
 from epochal_client.errors import EpochalAPIError, EpochalConnectionError
 from epochal_client.models import (
     Comparison,
     Dataset,
     Evaluation,
+    Event,
     Job,
     Leaderboard,
     Page,
@@ -27,6 +29,7 @@ from epochal_client.models import (
     SweepPage,
     Worker,
 )
+from epochal_client.overrides import with_values
 from epochal_client.sweeps import SweepRun
 from epochal_client.transfer import FileChunks, Progress, csv_body, save
 
@@ -143,9 +146,17 @@ class Client:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def submit(self, spec: Mapping[str, Any] | str | os.PathLike[str]) -> Job:
-        """Submit a spec (a mapping, or the path of a .yaml/.json file); the queued job."""
+    def submit(
+        self,
+        spec: Mapping[str, Any] | str | os.PathLike[str],
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Submit a spec (a mapping, or the path of a .yaml/.json file); the queued job.
+        `overrides` sets values by path first: {"training.epochs": 5, "model.layers.0.units":
+        64} (ValueError naming a path that does not fit the spec)."""
         body = dict(spec) if isinstance(spec, Mapping) else load_spec(spec)
+        if overrides:
+            body = with_values(body, overrides)
         return Job.model_validate(self._request("POST", "/v1/jobs", json=body, idempotent=True))
 
     def delete(self, job_id: str) -> None:
@@ -197,6 +208,70 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         return Job.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def resume(self, job_id: str) -> Job:
+        """A cancelled or failed job back to the queue, to continue from its last checkpoint
+        (409 for a job in another state, or a sweep's trial)."""
+        return Job.model_validate(self._request("POST", f"/v1/jobs/{job_id}/resume"))
+
+    def clone(
+        self,
+        job_id: str,
+        overrides: Mapping[str, Any] | None = None,
+        init_from: str | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Job:
+        """A new job from `job_id`'s spec with `overrides` set by path ({"training.epochs": 5}).
+        `init_from` ("final", "best" or "last") starts it from the source's weights with a
+        fresh optimizer; a 409 when the source has no such weights."""
+        body: dict[str, Any] = {"overrides": dict(overrides or {})}
+        if init_from is not None:
+            body["init_from"] = init_from
+        if name is not None:
+            body["name"] = name
+        if tags is not None:
+            body["tags"] = list(tags)
+        path = f"/v1/jobs/{job_id}/clone"
+        return Job.model_validate(self._request("POST", path, json=body, idempotent=True))
+
+    def events(
+        self, job_id: str, interval: float | None = None, last_event_id: str | None = None
+    ) -> Iterator[Event]:
+        """The job's live events until it ends: `progress`, `metrics` (the new points) and
+        finally `end` (the final job), after which the iteration stops. A dropped connection
+        is reopened with `Last-Event-ID`, so no point comes twice or goes missing; after
+        `retries` failures in a row, EpochalConnectionError. `interval`: the server's seconds
+        between polls of the store (0.1 to 10; default 1)."""
+        path = f"/v1/jobs/{job_id}/events"
+        params = {} if interval is None else {"interval": interval}
+        failures = 0
+        while True:
+            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+            try:
+                with self._http.stream("GET", path, params=params, headers=headers) as r:
+                    if r.status_code in RETRY_STATUSES and failures < self.retries:
+                        why = f"{r.status_code} {r.reason_phrase}"
+                    elif r.is_error:
+                        r.read()
+                        raise _api_error(r)
+                    else:
+                        for event in sse.parse(r.iter_lines()):
+                            failures = 0
+                            last_event_id = event.id or last_event_id
+                            yield event
+                            if event.event == "end":
+                                return
+                        why = "the stream closed before the job ended"
+            except httpx.TransportError as e:
+                why = str(e) or type(e).__name__
+            failures += 1
+            if failures > self.retries:
+                raise EpochalConnectionError(
+                    f"cannot reach the Epochal API at {self.base_url} for the events of "
+                    f"job {job_id}: {why}"
+                )
+            time.sleep(min(self.backoff * 2 ** (failures - 1), 5.0))
 
     def metrics(
         self,

@@ -141,6 +141,24 @@ class Evaluation(_Model):
     metrics: dict[str, float]  # the spec's loss and metrics on the data set
 
 
+class Event(_Model):
+    """One server-sent event of GET /v1/jobs/{id}/events: `progress` ({status, progress}),
+    `metrics` ({series: the points newer than those sent}) or `end` (the final job)."""
+
+    event: str
+    data: dict[str, Any]
+    id: str | None = None  # metrics events: where a reconnection resumes (Last-Event-ID)
+
+    @property
+    def series(self) -> list[Series]:
+        return [Series.model_validate(s) for s in self.data.get("series", [])]
+
+    @property
+    def job(self) -> Job | None:
+        """The final job, on the `end` event."""
+        return Job.model_validate(self.data) if self.event == "end" else None
+
+
 # --- the fleet ----------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from epochal_client import Client, Worker
 from epochal_client.cli.base import add_command
-from epochal_client.cli.output import table
+from epochal_client.cli.output import print_json, table
 
 
 def device(worker: Worker) -> str:
@@ -28,6 +28,9 @@ def _ago(when: datetime) -> str:
 
 
 def workers(client: Client, args: argparse.Namespace, out: Console) -> int:
+    if args.json:
+        print_json(out, client.workers())
+        return 0
     rows = [
         (
             w.id,
@@ -45,6 +48,9 @@ def workers(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def queues(client: Client, args: argparse.Namespace, out: Console) -> int:
+    if args.json:
+        print_json(out, client.queues())
+        return 0
     rows = []
     warnings = []
     for q in client.queues():

@@ -1,128 +1,122 @@
-"""`epochal submit | status | metrics | cancel | list | compare`: the API from a terminal.
+"""`epochal submit | status | list | cancel | resume | clone | delete | compare`: jobs from a
+terminal (`metrics` is in cli/metrics.py, `follow` and `wait` in cli/follow.py).
 
 Each command talks to the API at --server (default `epochal_client.http.default_url`:
 EPOCHAL_URL, else EPOCHAL_API_HOST/EPOCHAL_API_PORT, else http://127.0.0.1:8000) through
-`epochal_client.Client`, prints plain text and rich tables (or JSON with --json), and turns an
-API error into its problem detail on stderr and an exit status (`epochal_client.cli.base`).
+`epochal_client.Client`, prints plain text and rich tables (or the API's answer as JSON with
+--json), and turns an API error into its problem detail on stderr and an exit status
+(`epochal_client.cli.base`).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from epochal_client import Client, Job, load_spec
+from epochal_client.cli import follow, metrics
 from epochal_client.cli.base import Command, add_command
-from epochal_client.cli.output import short, table
+from epochal_client.cli.follow import exit_status, interruptible, interval_arg, print_job, watch
+from epochal_client.cli.output import print_json, short, table
+from epochal_client.overrides import parse_assignment, with_values
+
+INIT_FROM = ("none", "last", "best", "final")
 
 
-def _job_line(job: Job) -> str:
-    progress = job.progress
-    epochs = f"epoch {progress.get('epoch', 0)}/{progress.get('epochs', '?')}"
-    return f"{job.id}  {job.name}  {job.status}  {epochs}  queue={job.queue}"
+def _set_arg(text: str) -> tuple[str, Any]:
+    try:
+        return parse_assignment(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _print_job(out: Console, job: Job) -> None:
-    out.print(_job_line(job))
-    if (params := job.summary.get("parameter_count")) is not None:
-        out.print(f"parameters: {params:,}")
-    if job.error and job.finished:  # on a running job: what ended its last attempt
-        out.print(f"error: {job.error.get('type', '')}: {job.error.get('message', '')}")
-    for warning in job.warnings:
-        out.print(f"warning: {warning.code}: {warning.message}", markup=False)
-    if job.summary.get("stop_reason"):
-        out.print(f"stopped: {job.summary['stop_reason']}")
-    if job.final:
-        out.print(_metrics_table(job))
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """--epochs, then each --set in order (a later one for the same path wins)."""
+    values: dict[str, Any] = {}
+    if args.epochs is not None:
+        values["training.epochs"] = args.epochs
+    values.update(args.set or [])
+    return values
 
 
-def _metrics_table(job: Job) -> Table:
-    names = sorted(k for k in job.final if k != "epoch")
+def _with_values(spec: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The spec with the overrides set; a path that does not fit it is a usage error (exit 2),
+    found before any request."""
+    try:
+        return with_values(spec, overrides)
+    except ValueError as e:
+        raise ValueError(f"--set {e}") from None
+
+
+def _layers_table(job: Job) -> Table:
+    layers = job.summary.get("layers", [])
     return table(
-        "metrics", ["metric", "final", "best"], [(n, job.final[n], job.best.get(n)) for n in names]
+        f"{job.summary.get('parameter_count', 0):,} parameters",
+        ["layer", "type", "output shape", "params"],
+        [(x["name"], x["type"], str(tuple(x["output_shape"])), x["params"]) for x in layers],
     )
+
+
+def _queued(client: Client, job: Job, args: argparse.Namespace, out: Console) -> int:
+    """A job just queued (submitted, cloned, resumed): its id on the first line, then, with
+    --wait, a live bar until it ends and its final state; exit 1 unless it succeeded. With
+    --json, the queued job (or with --wait the final one) and nothing else."""
+    if not args.json:
+        out.print(job.id)
+        out.print(f"{job.name}: {job.status} on queue {job.queue}", markup=False)
+        for warning in job.warnings:
+            out.print(f"warning: {warning.code}: {warning.message}", markup=False)
+        if job.summary.get("layers"):
+            out.print(_layers_table(job))
+    if args.wait:
+        job = watch(client, job.id, out, bar=not args.json, interval=args.poll)
+        if not args.json:
+            print_job(out, job)
+    if args.json:
+        print_json(out, job)
+    return exit_status(job) if args.wait else 0
 
 
 # --- commands ---------------------------------------------------------------------------
 
 
 def submit(client: Client, args: argparse.Namespace, out: Console) -> int:
-    spec = load_spec(args.spec)
-    if args.epochs is not None:
-        spec.setdefault("training", {})["epochs"] = args.epochs
-    job = client.submit(spec)
-    out.print(job.id)
-    out.print(f"{job.name}: {job.status} on queue {job.queue}")
-    for warning in job.warnings:
-        out.print(f"warning: {warning.code}: {warning.message}")
-    layers = job.summary.get("layers", [])
-    out.print(
-        table(
-            f"{job.summary.get('parameter_count', 0):,} parameters",
-            ["layer", "type", "output shape", "params"],
-            [(x["name"], x["type"], str(tuple(x["output_shape"])), x["params"]) for x in layers],
-        )
+    spec = _with_values(load_spec(args.spec), _overrides(args))
+    return _queued(client, client.submit(spec), args, out)
+
+
+def resume(client: Client, args: argparse.Namespace, out: Console) -> int:
+    return _queued(client, client.resume(args.id), args, out)
+
+
+def clone(client: Client, args: argparse.Namespace, out: Console) -> int:
+    overrides = _overrides(args)
+    if overrides:  # a path that does not fit the source's spec: a usage error, as for submit
+        _with_values(client.get(args.id).spec, overrides)
+    init_from = None if args.init_from == "none" else args.init_from
+    job = client.clone(
+        args.id, overrides=overrides, init_from=init_from, name=args.name, tags=args.tag
     )
-    if not args.wait:
-        return 0
-    job = _wait_with_progress(client, job, out, args.poll)
-    _print_job(out, job)
-    return 0 if job.status == "succeeded" else 1
-
-
-def _wait_with_progress(client: Client, job: Job, out: Console, poll: float) -> Job:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("epochs"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=out, transient=False) as bar:
-        task = bar.add_task(job.status, total=job.progress.get("epochs") or None)
-
-        def show(j: Job) -> None:
-            bar.update(
-                task,
-                completed=j.progress.get("epoch", 0),
-                total=j.progress.get("epochs") or None,
-                description=j.status,
-            )
-
-        return client.wait(job.id, poll=poll, on_progress=show)
+    return _queued(client, job, args, out)
 
 
 def status(client: Client, args: argparse.Namespace, out: Console) -> int:
-    _print_job(out, client.get(args.id))
+    job = client.get(args.id)
+    if args.json:
+        print_json(out, job)
+    else:
+        print_job(out, job)
     return 0
-
-
-def metrics(client: Client, args: argparse.Namespace, out: Console) -> int:
-    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
-    series = client.metrics(args.id, names=names, max_points=args.max_points)
-    if not series:
-        out.print(f"job {args.id} has no metrics yet")
-        return 0
-    rows = [
-        (s.name, len(s.values), s.epochs[-1], s.steps[-1], s.values[-1], _finite_min(s.values))
-        for s in series
-    ]
-    out.print(table(f"job {args.id}", ["series", "points", "epoch", "step", "last", "min"], rows))
-    return 0
-
-
-def _finite_min(values: list[float]) -> float | None:
-    finite = [v for v in values if math.isfinite(v)]
-    return min(finite) if finite else None
 
 
 def cancel(client: Client, args: argparse.Namespace, out: Console) -> int:
     job = client.cancel(args.id)
+    if args.json:
+        print_json(out, job)
+        return 0
     note = "cancel requested" if job.cancel_requested and not job.finished else job.status
     out.print(f"{job.id}  {note}")
     return 0
@@ -135,6 +129,9 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
     else:
         page = client.list(limit=args.limit, cursor=args.cursor, **filters)
         jobs, cursor = page.items, page.next_cursor
+    if args.json:  # the API's page; with --all every job, and no cursor
+        print_json(out, {"items": jobs, "next_cursor": cursor})
+        return 0
     rows = [
         (
             j.id,
@@ -156,6 +153,9 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def compare(client: Client, args: argparse.Namespace, out: Console) -> int:
     c = client.compare(args.ids)
+    if args.json:
+        print_json(out, c)
+        return 0
     heads = [f"{j.name} ({j.id[:8]})" for j in c.jobs]
     out.print(table("jobs", ["", *heads], [["status", *(j.status for j in c.jobs)]]))
     params = [[path, *(short(v) for v in values)] for path, values in sorted(c.params.items())]
@@ -171,6 +171,9 @@ def compare(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def delete(client: Client, args: argparse.Namespace, out: Console) -> int:
     client.delete(args.id)
+    if args.json:  # the API answers 204 without a body
+        print_json(out, {"id": args.id, "deleted": True})
+        return 0
     out.print(f"{args.id} deleted")
     return 0
 
@@ -178,23 +181,59 @@ def delete(client: Client, args: argparse.Namespace, out: Console) -> int:
 # --- wiring -----------------------------------------------------------------------------
 
 
+def _queue_args(sp: argparse.ArgumentParser, what: str) -> None:
+    sp.add_argument("--wait", action="store_true", help=f"a live bar until {what} ends")
+    sp.add_argument(
+        "--poll", type=interval_arg, default=1.0, help="seconds between updates with --wait"
+    )
+
+
+def _spec_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--set",
+        action="append",
+        type=_set_arg,
+        metavar="PATH=VALUE",
+        help="set a spec value (repeatable): training.optimizer.learning_rate=0.01, "
+        "model.layers.0.units=64; the value is read as YAML (numbers, true, [a, b])",
+    )
+    sp.add_argument("--epochs", type=int, default=None, help="the same as --set training.epochs=N")
+
+
 def register(sub: Any) -> None:
-    """Add the client subcommands to `epochal`'s subparsers."""
+    """Add the job subcommands to `epochal`'s subparsers."""
 
     def add(name: str, command: Command, help_: str) -> argparse.ArgumentParser:
         return add_command(sub, name, command, help_)
 
-    sp = add("submit", submit, "submit a job spec (.yaml or .json)")
+    sp = add("submit", interruptible(submit), "submit a job spec (.yaml or .json)")
     sp.add_argument("spec", help="the spec file")
-    sp.add_argument("--wait", action="store_true", help="follow it until it ends")
-    sp.add_argument("--epochs", type=int, default=None, help="override training.epochs")
-    sp.add_argument("--poll", type=float, default=1.0, help="seconds between polls with --wait")
+    _spec_args(sp)
+    _queue_args(sp, "it")
     add("status", status, "show a job").add_argument("id")
-    sp = add("metrics", metrics, "the last value of each metric series of a job")
-    sp.add_argument("id")
-    sp.add_argument("--names", default=None, help="comma-separated series names")
-    sp.add_argument("--max-points", type=int, default=None, help="downsample to N points")
+    metrics.register(sub)
+    follow.register(sub)
     add("cancel", cancel, "cancel a job").add_argument("id")
+    sp = add(
+        "resume",
+        interruptible(resume),
+        "a cancelled or failed job back to the queue, from its last checkpoint",
+    )
+    sp.add_argument("id")
+    _queue_args(sp, "it")
+    sp = add("clone", interruptible(clone), "a new job from a job's spec, with --set changes")
+    sp.add_argument("id")
+    _spec_args(sp)
+    sp.add_argument(
+        "--init-from",
+        choices=INIT_FROM,
+        default="none",
+        help="start from the source's weights: its last or best checkpoint, or its final model "
+        "(default none: fresh weights)",
+    )
+    sp.add_argument("--name", default=None, help="default: the source's name")
+    sp.add_argument("--tag", action="append", default=None, help="replace the source's tags")
+    _queue_args(sp, "the new job")
     add("delete", delete, "delete an ended job with its metrics and files").add_argument("id")
     sp = add("list", list_jobs, "list jobs, newest first")
     sp.add_argument("--status", default=None, help="queued, running, succeeded, failed, ...")

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from epochal_client import Client, Leaderboard, Sweep, load_spec
 from epochal_client.cli.base import add_command
-from epochal_client.cli.output import num, short, table
+from epochal_client.cli.output import num, print_json, short, table
 
 COUNTS = ("queued", "running", "succeeded", "pruned", "failed", "cancelled")
 
@@ -87,6 +87,11 @@ def leaderboard_table(board: Leaderboard) -> Table:
 
 def sweep(client: Client, args: argparse.Namespace, out: Console) -> int:
     s = client.create_sweep(load_spec(args.spec))
+    if args.json:  # the new sweep; with --watch, the ended one (its best trial included)
+        if args.watch:
+            s = client.wait_sweep(s.id, poll=args.poll)
+        print_json(out, s)
+        return 0 if not args.watch or (s.status == "finished" and s.best is not None) else 1
     out.print(s.id)
     out.print(sweep_line(s))
     out.print(parameters_table(s))
@@ -102,6 +107,9 @@ def sweep(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def sweep_status(client: Client, args: argparse.Namespace, out: Console) -> int:
     s = client.get_sweep(args.id)
+    if args.json:
+        print_json(out, s)
+        return 0
     out.print(sweep_line(s))
     out.print(parameters_table(s))
     out.print(progress_view(s))
@@ -110,6 +118,9 @@ def sweep_status(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
     page = client.list_sweeps(status=args.status, limit=args.limit)
+    if args.json:
+        print_json(out, page)
+        return 0
     rows = [
         (
             s.id,
@@ -132,6 +143,9 @@ def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 def leaderboard(client: Client, args: argparse.Namespace, out: Console) -> int:
     board = client.leaderboard(args.id, limit=args.limit)
+    if args.json:
+        print_json(out, board)
+        return 0
     if not board.trials:
         out.print(f"sweep {args.id} has no trials yet")
         return 0
@@ -142,6 +156,9 @@ def leaderboard(client: Client, args: argparse.Namespace, out: Console) -> int:
 def _action(name: str) -> Any:
     def act(client: Client, args: argparse.Namespace, out: Console) -> int:
         s = getattr(client, f"{name}_sweep")(args.id)
+        if args.json:
+            print_json(out, s)
+            return 0
         out.print(f"{s.id}  {s.status}")
         return 0
 
@@ -150,6 +167,9 @@ def _action(name: str) -> Any:
 
 def sweep_delete(client: Client, args: argparse.Namespace, out: Console) -> int:
     client.delete_sweep(args.id)
+    if args.json:  # the API answers 204 without a body
+        print_json(out, {"id": args.id, "deleted": True})
+        return 0
     out.print(f"{args.id} deleted, with its trials")
     return 0
 
