@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from epochal_client.http import default_url
+from epochal_client.transport import default_url
 
 
 @pytest.mark.parametrize(

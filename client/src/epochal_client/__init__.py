@@ -1,7 +1,7 @@
 """A synchronous Python client of the Epochal HTTP API."""
 
 from epochal_client.errors import EpochalAPIError, EpochalConnectionError, EpochalError
-from epochal_client.http import Client, load_spec
+from epochal_client.http import Client
 from epochal_client.models import (
     Comparison,
     Dataset,
@@ -21,6 +21,7 @@ from epochal_client.models import (
     SweepPage,
     Worker,
 )
+from epochal_client.specs import load_spec
 from epochal_client.sweeps import SweepRun
 
 __all__ = [

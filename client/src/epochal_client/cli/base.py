@@ -16,7 +16,7 @@ from rich.console import Console
 
 from epochal_client import Client, EpochalAPIError, EpochalConnectionError
 from epochal_client.cli.output import console
-from epochal_client.http import default_url
+from epochal_client.transport import default_url
 
 Command = Callable[[Client, argparse.Namespace, Console], int]
 

@@ -1,7 +1,7 @@
 """`epochal submit | status | list | cancel | resume | clone | delete | compare`: jobs from a
 terminal (`metrics` is in cli/metrics.py, `follow` and `wait` in cli/follow.py).
 
-Each command talks to the API at --server (default `epochal_client.http.default_url`:
+Each command talks to the API at --server (default `epochal_client.transport.default_url`:
 EPOCHAL_URL, else EPOCHAL_API_HOST/EPOCHAL_API_PORT, else http://127.0.0.1:8000) through
 `epochal_client.Client`, prints plain text and rich tables (or the API's answer as JSON with
 --json), and turns an API error into its problem detail on stderr and an exit status
