@@ -169,6 +169,15 @@ def test_the_readme_commands_run_in_order_on_a_fresh_server(tmp_path: Path) -> N
             assert (work / name).read_bytes()[8:9] == b"{", f"{name} is not a safetensors file"
         assert (work / "model.onnx").stat().st_size > 1000
         assert (work / "model.pt").read_bytes()[:2] == b"PK"  # a TorchScript archive is a zip
+        saved = sorted(e.name for e in work.iterdir() if not e.is_symlink() and e.name != "var")
+        tracked = subprocess.run(
+            ["git", "-C", str(ROOT), "check-ignore", "--verbose", "--non-matching", *saved],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        unignored = [line.split("\t")[1] for line in tracked.splitlines() if line.startswith("::")]
+        assert unignored == [], f"add what the README saves to .gitignore: {unignored}"
     finally:
         os.killpg(serve.pid, signal.SIGINT)  # Ctrl-C, as `make run` is stopped
         try:
