@@ -16,42 +16,16 @@ fresh venv. It proves the same thing in three steps that need no network:
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 import subprocess
-import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.client.light_venv import ROOT, canonical, clean_env, closure, fresh_client_venv
+
 SERVER_ONLY = {"torch", "celery", "sqlalchemy", "alembic", "fastapi", "onnx", "pyarrow", "epochal"}
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def closure(requirements: list[str]) -> set[str]:
-    """The distributions that `requirements` pull in, as installed in this venv (canonical names)."""
-    found: set[str] = set()
-    todo = [(Requirement(r), "") for r in requirements]
-    while todo:
-        requirement, extra = todo.pop()
-        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
-            continue
-        name = canonical(requirement.name)
-        extras = {canonical(e) for e in requirement.extras}
-        key = name + "[" + ",".join(sorted(extras)) + "]"
-        if key in found:
-            continue
-        found.add(key)
-        for r in metadata.requires(requirement.name) or []:
-            todo += [(Requirement(r), e) for e in ["", *extras]]
-    return {key.partition("[")[0] for key in found}
 
 
 CHILD = """
@@ -68,25 +42,10 @@ print(json.dumps({
 
 
 def test_the_client_installs_alone_and_pulls_in_nothing_of_the_server(tmp_path: Path) -> None:
-    wheels, venv, source = tmp_path / "wheels", tmp_path / "fresh", tmp_path / "client"
-    # A copy, since a build leaves build/ and *.egg-info beside the sources.
-    shutil.copytree(ROOT / "client", source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    # Without PYTHONPATH: a checkout on it would make pip see the client as already installed.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "EPOCHAL_"))}
+    python = fresh_client_venv(tmp_path)
+    venv = python.parents[1]
+    env = clean_env()
     run = {"capture_output": True, "text": True, "timeout": 300, "check": False, "env": env}
-    wheel_options = ["--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels)]
-    built = subprocess.run([*pip, "wheel", *wheel_options, str(source)], **run)
-    assert built.returncode == 0, built.stderr
-    (wheel,) = wheels.glob("epochal_client-*.whl")
-    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], **run)
-    assert made.returncode == 0, made.stderr
-    python = venv / "bin" / "python"
-    installed = subprocess.run(
-        [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)], **run
-    )
-    assert installed.returncode == 0, installed.stderr
-
     this_site = str(Path(metadata.distribution("httpx").locate_file("")))
     run["env"] = {**env, "PYTHONPATH": this_site}
     child = subprocess.run([str(python), "-c", CHILD], cwd=tmp_path, **run)
