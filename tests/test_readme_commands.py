@@ -61,7 +61,7 @@ SKIPPED = {
     "python -m venv .venv-client": (
         "needs the package index; tests/client/test_readme_sweep.py installs the client offline"
     ),
-    "epochal submit examples/digits_mlp.yaml --wait [--epochs N]": (
+    "epochal submit SPEC": (
         "a synopsis of the CLI (ID and [options] placeholders); tests/client/ runs each verb"
     ),
     "epochal sweep examples/sweeps/grid_lr_batch.yaml --watch": (

@@ -12,6 +12,7 @@ cannot be imported on the way. The server is the package's real API and worker
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 SWEEP_SECTION = "Sweeps from the client and CLI"
 CLIENT_SECTION = "Scripts: Python client and CLI"
+DATA_SECTION = "Data sets and models from the client"
 
 
 def readme_script(section: str) -> str:
@@ -48,15 +50,16 @@ def light_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def run_readme_script(
-    section: str, light_python: tuple[Path, Path], url: str, tmp_path: Path
+    section: str, light_python: tuple[Path, Path], url: str, tmp_path: Path, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
-    """The README's script, from the checkout's root (its paths are relative to it)."""
+    """The README's script, from the checkout's root (its paths are relative to it), or from
+    `cwd` where it writes files."""
     python, site = light_python
     (tmp_path / "script.py").write_text(readme_script(section))
     env = {**clean_env(), "PYTHONPATH": str(site), "EPOCHAL_URL": url}
     done = subprocess.run(
         [str(python), str(tmp_path / "script.py")],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -100,3 +103,42 @@ def test_the_readme_client_script_runs_from_the_light_client_alone(
     done = run_readme_script(CLIENT_SECTION, light_python, url, tmp_path)
     status, accuracy = done.stdout.split()  # print(job.status, job.final["val_accuracy"])
     assert status == "succeeded" and 0.8 < float(accuracy) <= 1.0, done.stdout
+
+
+def test_the_readme_data_script_runs_from_the_light_client_alone(
+    light_python: tuple[Path, Path], url: str, tmp_path: Path
+) -> None:
+    """Upload, train, predict on a raw record, evaluate and download: the model file it saves
+    lands in a folder of its own (with a link to examples/), not in the checkout."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples")
+    done = run_readme_script(DATA_SECTION, light_python, url, tmp_path, cwd=work)
+    first, predicted, metrics = done.stdout.splitlines()
+    ds_id, samples, columns, classes = re.fullmatch(
+        r"(\S+) (\d+) (\[.*?\]) (\[.*\])", first
+    ).groups()
+    assert ds_id.startswith("ds_") and samples == "150", first
+    assert ast.literal_eval(columns) == ["length", "width", "soil"]
+    assert ast.literal_eval(classes) == ["setosa", "versicolor", "virginica"]
+    assert predicted in {"setosa", "versicolor", "virginica"}
+    assert {"loss", "accuracy"} <= set(ast.literal_eval(metrics)), metrics
+    model = (work / "flowers-client.onnx").read_bytes()
+    assert model[:1] == b"\x08" and len(model) > 1000  # an ONNX protobuf: ir_version first
+
+
+def test_the_light_install_has_the_epochal_command_without_the_server_verbs(
+    light_python: tuple[Path, Path], url: str
+) -> None:
+    """The light client's own `epochal`: the client's verbs reach the server; a server verb
+    says how to install the server instead of argparse's list of choices."""
+    python, site = light_python
+    epochal = python.parent / "epochal"
+    env = {**clean_env(), "PYTHONPATH": str(site), "EPOCHAL_URL": url}
+    run = {"env": env, "capture_output": True, "text": True, "timeout": 60, "check": False}
+    listed = subprocess.run([str(epochal), "list", "--limit", "1", "--json"], **run)
+    assert listed.returncode == 0, listed.stderr
+    assert set(json.loads(listed.stdout)) == {"items", "next_cursor"}
+    serve = subprocess.run([str(epochal), "serve"], **run)
+    assert serve.returncode == 2
+    assert "verb of the server" in serve.stderr and "pip install ./client ." in serve.stderr
