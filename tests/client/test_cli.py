@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -133,3 +134,57 @@ def test_the_console_script_reads_epochal_url_and_reports_errors(url: str) -> No
     assert missing.returncode == 3
     assert "404 Not found" in missing.stderr and "no-such-job" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_list_filters_on_spec_values_and_orders_by_a_metric(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tag = f"cli-param-{uuid.uuid4().hex[:8]}"
+    ids = {}
+    for optimizer in (
+        {"type": "adam", "learning_rate": 0.001},
+        {"type": "sgd", "learning_rate": 0.5},
+    ):
+        path = spec_file(tmp_path, tag, epochs=2, optimizer=optimizer)
+        code, out, err = run(capsys, "submit", str(path), "--wait", "--json", "--server", url)
+        assert code == 0, err
+        ids[optimizer["type"]] = json.loads(out)["id"]
+
+    def listed(*argv: str) -> list[dict]:
+        code, out, err = run(capsys, "list", "--tag", tag, "--json", "--server", url, *argv)
+        assert code == 0, err
+        return json.loads(out)["items"]
+
+    # --param: the value read as YAML, so 0.5 is a number and matches the stored float.
+    [job] = listed("--param", "training.optimizer.type=sgd")
+    assert job["id"] == ids["sgd"]
+    [job] = listed("--param", "training.optimizer.learning_rate=0.001")
+    assert job["id"] == ids["adam"]
+    assert listed("--param", "training.optimizer.type=sgd", "--param", "training.epochs=3") == []
+    # --order-by a metric: the job with the higher final val_accuracy first, then last.
+    jobs = {j["id"]: j["summary"]["final"]["val_accuracy"] for j in listed()}
+    best_first = sorted(jobs, key=jobs.__getitem__, reverse=True)
+    assert jobs[best_first[0]] != jobs[best_first[1]]
+    by_metric = listed("--order-by", "metric.val_accuracy")
+    assert [j["id"] for j in by_metric] == best_first
+    by_metric = listed("--order-by", "metric.val_accuracy", "--order", "asc")
+    assert [j["id"] for j in by_metric] == best_first[::-1]
+    # Oldest first by creation: adam was submitted first.
+    assert [j["id"] for j in listed("--order", "asc")] == [ids["adam"], ids["sgd"]]
+
+
+def test_list_refuses_bad_filters_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
+    server = "http://127.0.0.1:9"  # nothing listens: a request would exit 4
+    code, _, err = run(capsys, "list", "--cursor", "c", "--all", "--server", server)
+    assert code == 2 and "not allowed with argument" in err
+    code, _, err = run(capsys, "list", "--param", "training.optimizer.type", "--server", server)
+    assert code == 2 and "--param" in err and "expected path=value" in err
+    code, _, err = run(capsys, "list", "--order", "up", "--server", server)
+    assert code == 2 and "--order" in err
+
+
+def test_list_order_by_an_unknown_key_is_refused_by_the_api(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "list", "--order-by", "name", "--server", url)
+    assert code == 3 and out == "" and "order_by" in err and "Traceback" not in err

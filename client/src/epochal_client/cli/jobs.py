@@ -123,7 +123,14 @@ def cancel(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
-    filters = {"status": args.status, "tag": args.tag, "sweep_id": args.sweep}
+    filters = {
+        "status": args.status,
+        "tag": args.tag,
+        "sweep_id": args.sweep,
+        "params": dict(args.param or []),  # a later one for the same path wins
+        "order_by": args.order_by,
+        "order": args.order,
+    }
     if args.all:  # every page, `--limit` jobs at a time
         jobs, cursor = list(client.iter_jobs(limit=args.limit, **filters)), None
     else:
@@ -235,12 +242,29 @@ def register(sub: Any) -> None:
     sp.add_argument("--tag", action="append", default=None, help="replace the source's tags")
     _queue_args(sp, "the new job")
     add("delete", delete, "delete an ended job with its metrics and files").add_argument("id")
-    sp = add("list", list_jobs, "list jobs, newest first")
+    sp = add("list", list_jobs, "list jobs, newest first (or by --order-by)")
     sp.add_argument("--status", default=None, help="queued, running, succeeded, failed, ...")
     sp.add_argument("--tag", default=None)
     sp.add_argument("--sweep", default=None, metavar="SWEEP_ID", help="a sweep's trials")
+    sp.add_argument(
+        "--param",
+        action="append",
+        type=_set_arg,
+        metavar="PATH=VALUE",
+        help="jobs whose spec has this value (repeatable): training.optimizer.type=adam, "
+        "model.layers.0.units=64; the value is read as YAML, as for submit --set",
+    )
+    sp.add_argument(
+        "--order-by",
+        default=None,
+        metavar="KEY",
+        help="created_at (the default), or metric.NAME: a job's final value of that series, "
+        "e.g. metric.val_accuracy (jobs without it come last)",
+    )
+    sp.add_argument("--order", choices=("asc", "desc"), default=None, help="default desc")
     sp.add_argument("--limit", type=int, default=20, help="jobs per page")
-    sp.add_argument("--cursor", default=None, help="the page after the one that printed it")
-    sp.add_argument("--all", action="store_true", help="every page")
+    pages = sp.add_mutually_exclusive_group()
+    pages.add_argument("--cursor", default=None, help="the page after the one that printed it")
+    pages.add_argument("--all", action="store_true", help="every page")
     sp = add("compare", compare, "compare jobs: differing params, final and best metrics")
     sp.add_argument("ids", nargs="+", metavar="ID", help="two or more job ids")
