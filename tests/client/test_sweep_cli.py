@@ -4,6 +4,7 @@ sweep-cancel` against a real API and worker."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -96,3 +97,44 @@ def test_the_console_script_reads_epochal_url(url: str) -> None:
         text=True,
     )
     assert result.returncode == 0 and " sweeps" in result.stdout, result.stderr
+
+
+def test_sweep_list_pages_with_the_cursor_it_prints_or_all(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = Client(url)
+    made = []
+    for _ in range(2):  # cancelled at once: only the listing matters here
+        spec = grid(f"cli-page-{uuid.uuid4().hex[:8]}", [0.001], max_parallel=1)
+        spec["base"]["training"]["epochs"] = 2000
+        made.append(client.create_sweep(spec).id)
+        client.cancel_sweep(made[-1])
+    code, out, err = run(capsys, "sweep-list", "--limit", "1", "--server", url)
+    assert code == 0 and "1 sweeps" in out and made[1] in out, err  # newest first
+    [cursor] = re.findall(r"more: --cursor (\S+) \(or --all\)", out)
+    code, out, _ = run(capsys, "sweep-list", "--limit", "1", "--cursor", cursor, "--server", url)
+    assert code == 0 and made[0] in out and made[1] not in out
+
+    code, out, _ = run(capsys, "sweep-list", "--limit", "1", "--json", "--server", url)
+    page = json.loads(out)
+    assert [s["id"] for s in page["items"]] == [made[1]] and page["next_cursor"] == cursor
+    code, out, _ = run(
+        capsys, "sweep-list", "--limit", "1", "--cursor", cursor, "--json", "--server", url
+    )
+    assert [s["id"] for s in json.loads(out)["items"]] == [made[0]]
+    # --all: every page, one sweep at a time here, and no cursor left.
+    code, out, _ = run(capsys, "sweep-list", "--limit", "1", "--all", "--json", "--server", url)
+    everything = json.loads(out)
+    ids = [s["id"] for s in everything["items"]]
+    assert code == 0 and everything["next_cursor"] is None and ids[:2] == [made[1], made[0]]
+    assert ids == [s.id for s in client.iter_sweeps(limit=100)] and len(ids) == len(set(ids))
+    code, out, _ = run(capsys, "sweep-list", "--status", "cancelled", "--all", "--server", url)
+    assert code == 0 and made[0] in out and made[1] in out and "--cursor" not in out
+    for sweep_id in made:
+        for job in client.iter_jobs(sweep_id=sweep_id):
+            client.wait(job.id, timeout=60, poll=0.2)
+
+
+def test_sweep_list_takes_a_cursor_or_all_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "sweep-list", "--cursor", "c", "--all")
+    assert code == 2 and out == "" and "not allowed with argument" in err

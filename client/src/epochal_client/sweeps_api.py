@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from epochal_client.models import Leaderboard, Queue, Sweep, SweepPage, Worker
@@ -47,6 +47,16 @@ class SweepsAPI(Transport):
         if cursor is not None:
             query["cursor"] = cursor
         return SweepPage.model_validate(self._request("GET", "/v1/sweeps", params=query))
+
+    def iter_sweeps(self, status: str | None = None, limit: int = 50) -> Iterator[Sweep]:
+        """Every sweep (of `status`), newest first, page after page."""
+        cursor = None
+        while True:
+            page = self.list_sweeps(status=status, limit=limit, cursor=cursor)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     def leaderboard(self, sweep_id: str, limit: int | None = None) -> Leaderboard:
         """The trials ranked by their best value of the sweep's metric; those without one last."""

@@ -117,9 +117,13 @@ def sweep_status(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
-    page = client.list_sweeps(status=args.status, limit=args.limit)
-    if args.json:
-        print_json(out, page)
+    if args.all:  # every page, `--limit` sweeps at a time
+        sweeps, cursor = list(client.iter_sweeps(status=args.status, limit=args.limit)), None
+    else:
+        page = client.list_sweeps(status=args.status, limit=args.limit, cursor=args.cursor)
+        sweeps, cursor = page.items, page.next_cursor
+    if args.json:  # the API's page; with --all every sweep, and no cursor
+        print_json(out, {"items": sweeps, "next_cursor": cursor})
         return 0
     rows = [
         (
@@ -132,12 +136,12 @@ def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
             None if s.best is None else s.best.value,
             s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
-        for s in page.items
+        for s in sweeps
     ]
     columns = ["id", "name", "method", "status", "done/trials", "metric", "best", "created"]
     out.print(table(f"{len(rows)} sweeps", columns, rows))
-    if page.next_cursor:
-        out.print(f"more: list with a larger --limit (next cursor {page.next_cursor})")
+    if cursor:
+        out.print(f"more: --cursor {cursor} (or --all)")
     return 0
 
 
@@ -189,7 +193,10 @@ def register(sub: Any) -> None:
     )
     sp = add_command(sub, "sweep-list", sweep_list, "list sweeps, newest first")
     sp.add_argument("--status", default=None, help="running, paused, finished, cancelled")
-    sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--limit", type=int, default=20, help="sweeps per page")
+    pages = sp.add_mutually_exclusive_group()
+    pages.add_argument("--cursor", default=None, help="the page after the one that printed it")
+    pages.add_argument("--all", action="store_true", help="every page")
     sp = add_command(sub, "leaderboard", leaderboard, "a sweep's trials ranked by its metric")
     sp.add_argument("id", metavar="SWEEP")
     sp.add_argument("--limit", type=int, default=None, help="the top N trials")
