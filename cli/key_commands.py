@@ -1,6 +1,7 @@
 """`epochal keys create | list | revoke`: API keys, made on the server's side (straight in the
 store named by EPOCHAL_DATABASE_URL), so that the first admin key of a deployment can be made
-before any key exists:
+before any key exists (the parser is cli/key_verbs.py, which imports this module only when a
+keys verb runs):
 
     docker compose run --rm api epochal keys create --role admin
 """
@@ -15,42 +16,8 @@ from core.errors import EpochalError
 from core.settings import get_settings
 from core.store import keys as key_store
 from core.store.db import session_factory
-from core.store.keys import Role
 from core.store.models import DEFAULT_PROJECT
-
-
-def create(args: argparse.Namespace) -> int:
-    with session_factory(get_settings().database_url)() as session:
-        row, key = key_store.create_key(
-            session, project=args.project, role=Role(args.role), name=args.name
-        )
-        session.commit()
-    print(key)
-    print(
-        f"key {row.id}: {row.role} on project {row.project!r}. Keep it now: it is shown only "
-        "once (send it as 'Authorization: Bearer <key>', or set EPOCHAL_API_KEY)",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def list_(args: argparse.Namespace) -> int:
-    with session_factory(get_settings().database_url)() as session:
-        rows = key_store.list_keys(session, project=args.project)
-    print(f"{'id':<14}{'project':<20}{'role':<8}{'created':<27}{'revoked':<27}name")
-    for r in rows:
-        revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-"
-        created = r.created_at.isoformat(timespec="seconds")
-        print(f"{r.id:<14}{r.project:<20}{r.role:<8}{created:<27}{revoked:<27}{r.name}")
-    return 0
-
-
-def revoke(args: argparse.Namespace) -> int:
-    with session_factory(get_settings().database_url)() as session:
-        row = key_store.revoke_key(session, key_id=args.id)
-        session.commit()
-    print(f"key {row.id} revoked; it stops working within seconds")
-    return 0
+from core.store.roles import Role
 
 
 def _guarded(func: Any) -> Any:
@@ -64,18 +31,41 @@ def _guarded(func: Any) -> Any:
     return run
 
 
-def register(sub: Any, setup_logging: Any) -> None:
-    keys = sub.add_parser("keys", help="API keys: create, list, revoke (on the server's side)")
-    keys.set_defaults(setup_logging=setup_logging)
-    verbs = keys.add_subparsers(dest="verb", required=True)
-    sp = verbs.add_parser("create", help="make a key and print it (once)")
-    sp.add_argument("--project", default=DEFAULT_PROJECT, help="its project (default: default)")
-    sp.add_argument("--role", choices=[r.value for r in Role], default=Role.WRITE.value)
-    sp.add_argument("--name", default="", help="a label, e.g. who holds it")
-    sp.set_defaults(func=_guarded(create))
-    sp = verbs.add_parser("list", help="list keys (never their secrets)")
-    sp.add_argument("--project", default=None, help="one project's keys")
-    sp.set_defaults(func=_guarded(list_))
-    sp = verbs.add_parser("revoke", help="revoke a key by its id")
-    sp.add_argument("id")
-    sp.set_defaults(func=_guarded(revoke))
+@_guarded
+def create(args: argparse.Namespace) -> int:
+    with session_factory(get_settings().database_url)() as session:
+        row, key = key_store.create_key(
+            session,
+            project=DEFAULT_PROJECT if args.project is None else args.project,
+            role=Role(args.role),
+            name=args.name,
+        )
+        session.commit()
+    print(key)
+    print(
+        f"key {row.id}: {row.role} on project {row.project!r}. Keep it now: it is shown only "
+        "once (send it as 'Authorization: Bearer <key>', or set EPOCHAL_API_KEY)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+@_guarded
+def list_(args: argparse.Namespace) -> int:
+    with session_factory(get_settings().database_url)() as session:
+        rows = key_store.list_keys(session, project=args.project)
+    print(f"{'id':<14}{'project':<20}{'role':<8}{'created':<27}{'revoked':<27}name")
+    for r in rows:
+        revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-"
+        created = r.created_at.isoformat(timespec="seconds")
+        print(f"{r.id:<14}{r.project:<20}{r.role:<8}{created:<27}{revoked:<27}{r.name}")
+    return 0
+
+
+@_guarded
+def revoke(args: argparse.Namespace) -> int:
+    with session_factory(get_settings().database_url)() as session:
+        row = key_store.revoke_key(session, key_id=args.id)
+        session.commit()
+    print(f"key {row.id} revoked; it stops working within seconds")
+    return 0

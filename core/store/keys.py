@@ -11,7 +11,6 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,20 +19,11 @@ from core.errors import InvalidArgumentError, NotFoundError
 from core.store.base import utcnow
 from core.store.models import ApiKey
 from core.store.projects import ensure_project
+from core.store.roles import Role
 
 PREFIX = "epk_"
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 KEY_SHAPE = re.compile(r"^epk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$")
-
-
-class Role(StrEnum):
-    READ = "read"  # GET only
-    WRITE = "write"  # also submit, cancel, resume, clone, upload, delete, sweeps
-    ADMIN = "admin"  # also keys, and any project
-
-    def allows(self, needed: Role) -> bool:
-        order = [Role.READ, Role.WRITE, Role.ADMIN]
-        return order.index(self) >= order.index(needed)
 
 
 @dataclass(frozen=True)
