@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import onnx
 import pytest
 
 from epochal_client import Client
@@ -172,6 +173,16 @@ def test_offline_and_the_api_read_a_file_alike_and_keep_the_classes(
         _same(json.loads(out), api)
         code, _, err = cli("predict", where, str(arrays), "--array", "y", "--server", url)
         assert code in (2, 3) and "inputs[0] has shape (3,); expected (4,)" in err
+    # A model whose metadata lies about its inputs: onnxruntime's refusal, without a traceback.
+    lying = onnx.load(str(model))
+    for prop in lying.metadata_props:
+        if prop.key == "epochal.inputs":
+            prop.value = json.dumps({"shape": [3], "ids": None})
+        if prop.key == "epochal.preprocessing":
+            prop.value = json.dumps({**json.loads(prop.value), "scaler": None})
+    onnx.save(lying, str(tmp_path / "lying.onnx"))
+    code, _, err = cli("predict", str(tmp_path / "lying.onnx"), str(arrays), "--array", "y")
+    assert code == 2 and "onnxruntime could not run it" in err and "Traceback" not in err
     (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not a zip file")
     code, _, err = cli("predict", str(model), str(tmp_path / "broken.npz"))
     assert code == 2 and "not a readable .npz file" in err and "Traceback" not in err

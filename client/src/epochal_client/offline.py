@@ -91,7 +91,10 @@ def _features(
         batch = [batch]  # a scalar: refused as an input of shape ()
     flat = check_inputs(batch, shape, inputs.get("ids"), features)
     x = np.asarray(flat, dtype=np.float32).reshape(len(batch), *shape)
-    return scale(x, preprocessing.get("scaler"))
+    try:
+        return scale(x, preprocessing.get("scaler"))
+    except ValueError as e:  # numpy's broadcast error: the metadata does not agree with itself
+        raise ModelFileError(f"the model's scaler does not fit its inputs ({e})") from None
 
 
 def _some(x: np.ndarray) -> np.ndarray:
