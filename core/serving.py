@@ -9,7 +9,6 @@ strictly, and runs it on the CPU in eval mode; `LRUCache` keeps the last few loa
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -32,6 +31,7 @@ from core.spec.job import JobSpec
 from core.store.models import Job, JobStatus
 from core.training.losses import LOSSES
 from core.training.plan import JobPlan, plan_job
+from epochal_client.inputs import check_inputs
 from epochal_client.predictions import shape_outputs
 from epochal_client.rows import RowError, encode_records, read_csv_rows
 
@@ -103,7 +103,9 @@ def bundle_metadata(
     """What every downloaded model file carries, whatever its format (safetensors metadata,
     ONNX metadata_props, TorchScript extra files): enough to know what the model is and how
     to prepare its inputs (the fitted scaler and class labels, when the spec asked for them).
-    An export, made from the loaded `model`, also carries how to read its outputs."""
+    An export, made from the loaded `model`, also carries how to read its outputs and what its
+    inputs are (`epochal.inputs`: their shape, and the id range of a model that reads token ids),
+    so `epochal_client.offline` checks them as the API does."""
     metadata = {
         "epochal.spec": json.dumps(ref.spec),
         "epochal.format": FORMAT_VERSION,
@@ -113,6 +115,7 @@ def bundle_metadata(
         metadata["epochal.preprocessing"] = read_model_data(ref, artifacts).to_json().decode()
     if model is not None:
         metadata["epochal.outputs"] = json.dumps(output_layout(model))
+        metadata["epochal.inputs"] = json.dumps(input_layout(model))
     return metadata
 
 
@@ -163,6 +166,12 @@ def output_layout(model: LoadedModel) -> dict[str, Any]:
     }
 
 
+def input_layout(model: LoadedModel) -> dict[str, Any]:
+    """What the network takes (`epochal.inputs`): {"shape": [...], "ids": [low, high] | null}."""
+    ids = model.info.ids
+    return {"shape": list(model.info.feature_shape), "ids": list(ids) if ids else None}
+
+
 def parse_rows(rows: list[Any] | str, data: ModelData) -> torch.Tensor:
     """Raw table rows (records, or CSV text under the training header) as a float32 batch,
     text categories one-hot encoded as at upload (unscaled, like `inputs`); raises InputsError
@@ -205,10 +214,9 @@ def parse_rows(rows: list[Any] | str, data: ModelData) -> torch.Tensor:
 def parse_inputs(
     inputs: list[Any], info: DatasetInfo, features: list[str] | None = None
 ) -> torch.Tensor:
-    """A float32 batch of shape (n, *feature_shape); raises InputsError naming each bad input.
-    `features` (a table's, after encoding) are listed when an input has the wrong length."""
-    if not inputs:
-        raise InputsError([SpecIssue(("inputs",), "expected at least one input; received none")])
+    """A float32 batch of shape (n, *feature_shape); raises InputsError naming each bad input
+    (epochal_client.inputs, which checks a downloaded model's inputs the same way). `features`
+    (a table's, after encoding) are listed when an input has the wrong length."""
     if len(inputs) > MAX_INPUTS:
         raise InputsError(
             [
@@ -219,108 +227,11 @@ def parse_inputs(
                 )
             ]
         )
-    shape = info.feature_shape
-    issues: list[SpecIssue] = []
-    flat: list[float] = []
-    for i, value in enumerate(inputs):
-        problem = _flatten(value, shape, f"inputs[{i}]", flat, info.ids, input_shape=shape)
-        if problem is not None:
-            message = problem[0]
-            if features and problem[1] == "wrong_shape":
-                shown = ", ".join(features[:100])
-                more = f" and {len(features) - 100:,} more" if len(features) > 100 else ""
-                message += f"; the features, in order: {shown}{more}"
-            issues.append(SpecIssue(("inputs", i), message, problem[1]))
-            if len(issues) >= 10:  # enough to see the pattern
-                break
-    if issues:
-        raise InputsError(issues)
-    batch = torch.tensor(flat, dtype=torch.float32).reshape(len(inputs), *shape)
-    finite = torch.isfinite(batch.reshape(len(inputs), -1)).all(dim=1)
-    if not bool(finite.all()):
-        for i in torch.nonzero(~finite).flatten().tolist()[:10]:
-            # The fast path let NaN and infinities through: find and name the value.
-            problem = _flatten(
-                inputs[i], shape, f"inputs[{i}]", [], info.ids, input_shape=shape, fast=False
-            )
-            message, kind = problem or (f"inputs[{i}] holds a value outside float32's range", "")
-            issues.append(SpecIssue(("inputs", i), message, kind or "not_finite"))
-        raise InputsError(issues)
-    return batch
-
-
-def _flatten(
-    value: Any,
-    shape: tuple[int, ...],
-    where: str,
-    out: list[float],
-    ids: tuple[int, int] | None,
-    *,
-    input_shape: tuple[int, ...],
-    fast: bool = True,
-) -> tuple[str, str] | None:
-    """Append the numbers of `value` to `out`; return (message, type) for the first problem.
-
-    The fast path takes a plain list of numbers at once and leaves the finiteness check to the
-    caller; the slow path checks each value, to name the one that is wrong.
-    """
-    if fast and ids is None and len(shape) == 1 and isinstance(value, list):
-        try:
-            numbers = [float(v) for v in value if type(v) is float or type(v) is int]
-        except OverflowError:  # an integer too large for a float
-            numbers = []
-        if len(numbers) == len(value) == shape[0]:
-            out.extend(numbers)
-            return None
-    if not shape:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{where} is {_show(value)}; expected a number", "not_a_number"
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
-            return f"{where} is {_show(value)}; expected a finite number", "not_finite"
-        if ids is not None and (number != int(number) or not ids[0] <= number <= ids[1]):
-            return (
-                f"{where} is {_show(value)}; expected an integer id in [{ids[0]}, {ids[1]}]",
-                "not_an_id",
-            )
-        out.append(number)
-        return None
-    if not isinstance(value, list) or len(value) != shape[0]:
-        kind = "wrong_shape"
-        message = f"{where} has shape {_fmt(_shape_of(value))}; expected {_fmt(shape)}"
-        if "][" in where:  # a part of one input: say what the whole should be
-            return f"{message} (an input has the model's input shape {_fmt(input_shape)})", kind
-        return f"{message}, the model's input shape", kind
-    for j, item in enumerate(value):
-        problem = _flatten(
-            item, shape[1:], f"{where}[{j}]", out, ids, input_shape=input_shape, fast=fast
-        )
-        if problem is not None:
-            return problem
-    return None
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
-
-
-def _shape_of(value: Any) -> tuple[int, ...]:
-    """The shape a nested list seems to have, read along its first elements."""
-    dims: list[int] = []
-    while isinstance(value, list):
-        dims.append(len(value))
-        if not value:
-            break
-        value = value[0]
-    return tuple(dims)
-
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
+    try:
+        flat = check_inputs(inputs, info.feature_shape, info.ids, features)
+    except RowError as e:
+        raise InputsError([SpecIssue(loc, msg, kind) for loc, msg, kind in e.issues]) from None
+    return torch.tensor(flat, dtype=torch.float32).reshape(len(inputs), *info.feature_shape)
 
 
 @torch.no_grad()

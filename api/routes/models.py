@@ -121,6 +121,12 @@ class PredictOut(BaseModel):
         '({"label", "scores"} when it was trained without probabilities), '
         '{"value"} for a regression'
     )
+    classes: list[Any] | None = Field(
+        None,
+        description="a classifier's class labels, as the uploaded file wrote them, in the order "
+        'of each output\'s "probabilities" (or "scores"), so `label` i is `classes[i]`; null for '
+        "a regression or a model trained on a data set without named classes",
+    )
 
 
 @router.get(
@@ -199,7 +205,8 @@ def predict(
         raise RequestValidationError(
             [{"loc": i.loc, "msg": i.msg, "type": i.type} for i in e.issues]
         ) from None
-    return PredictOut(job_id=ref.job_id, outputs=serving.predict(model, batch))
+    outputs = serving.predict(model, batch)
+    return PredictOut(job_id=ref.job_id, outputs=outputs, classes=model.data.classes)
 
 
 def _safe(name: str) -> str:

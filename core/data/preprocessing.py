@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from core.data.base import DatasetInfo
+from epochal_client.rows import scale
 
 FeatureScaling = Literal["none", "standardize", "min_max"]
 
@@ -32,8 +33,8 @@ class Scaler:
     scale: list[float]
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        offset, scale = np.asarray(self.offset, np.float32), np.asarray(self.scale, np.float32)
-        return ((x - offset) / scale).astype(np.float32)
+        """float32, as a downloaded model's user scales rows (epochal_client.rows.scale)."""
+        return scale(x, asdict(self))
 
     def apply_tensor(self, x: torch.Tensor) -> torch.Tensor:
         offset = torch.tensor(self.offset, dtype=x.dtype, device=x.device)

@@ -4,6 +4,7 @@ artifacts store only; the Runner and the API do the rest."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from safetensors.torch import save as save_safetensors
 
 from core.artifacts import Artifacts
 from core.data import DatasetInfo
+from core.data.preprocessing import ModelData
 from core.errors import ConflictError, NotFoundError, SpecIssue
 from core.nn.network import build_network
 from core.spec.job import JobSpec
@@ -106,8 +108,10 @@ def weights_issues(
 
 def checkpoint_bundle(job: Job, kind: str, artifacts: Artifacts) -> bytes:
     """A checkpoint's weights as a download: safetensors with the spec and the checkpoint's
-    epoch in the metadata, like the final model's (whose `epochal.preprocessing` is fitted with
-    the data and saved at the end, so a checkpoint has none)."""
+    epoch in the metadata, like the final model's, and its `epochal.preprocessing` (the
+    scaler, the class labels, a table's column encoding) once the job has saved it: it is
+    fitted with the data and saved with the final model, so a checkpoint of a job that has not
+    finished (running, failed, cancelled) has none."""
     pointer = (job.checkpoint or {}).get(kind) or {}
     metadata = {
         "epochal.spec": json.dumps(job.spec),
@@ -115,4 +119,11 @@ def checkpoint_bundle(job: Job, kind: str, artifacts: Artifacts) -> bytes:
         "epochal.job_id": job.id,
         "epochal.checkpoint": json.dumps({"kind": kind, **pointer}),
     }
+    key = ((job.summary or {}).get("model") or {}).get("preprocessing")
+    if key is not None:
+        # The same JSON as the final model's (core/serving.py bundle_metadata); should it be
+        # missing from the store, the weights alone are still of use.
+        with contextlib.suppress(FileNotFoundError):
+            data = ModelData.from_json(artifacts.read(key))
+            metadata["epochal.preprocessing"] = data.to_json().decode()
     return save_safetensors(checkpoint_weights(job, kind, artifacts), metadata=metadata)

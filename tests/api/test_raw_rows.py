@@ -106,6 +106,7 @@ def test_raw_rows_records_csv_and_onnx_agree_with_vectors(
         "probabilistic": True,
         "threshold": 0.5,
     }
+    assert json.loads(meta["epochal.inputs"]) == {"shape": [4], "ids": None}
     (tmp_path / "model.onnx").write_bytes(onnx_file)
     (tmp_path / "rows.csv").write_text(ROWS_CSV)
     offline = predict_file(tmp_path / "model.onnx", tmp_path / "rows.csv")

@@ -118,6 +118,11 @@ def test_checkpoints_download_as_weights_with_the_spec(
     client: TestClient, settings: Settings, trained: dict
 ) -> None:
     job_id = trained["id"]
+    final_path = settings.artifacts_dir / "final.safetensors"
+    final_path.write_bytes(client.get(f"/v1/jobs/{job_id}/model").content)
+    with safe_open(str(final_path), "pt") as f:
+        final_meta = f.metadata()
+    assert "epochal.preprocessing" in final_meta
     for kind in ("best", "last"):
         r = client.get(f"/v1/jobs/{job_id}/model", params={"checkpoint": kind})
         assert r.status_code == 200, r.text
@@ -130,6 +135,8 @@ def test_checkpoints_download_as_weights_with_the_spec(
         assert meta["epochal.spec"] and f'"epoch": {pointer["epoch"]}' in meta["epochal.checkpoint"]
         weights = load_safetensors(r.content)
         assert set(weights) == {"body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias"}
+        # As the final model's, so the checkpoint applies to raw rows too.
+        assert meta["epochal.preprocessing"] == final_meta["epochal.preprocessing"]
     last = load_safetensors(client.get(f"/v1/jobs/{job_id}/model?checkpoint=last").content)
     final = load_safetensors(client.get(f"/v1/jobs/{job_id}/model").content)
     assert all(torch.equal(last[k], final[k]) for k in final)  # the last epoch is the model

@@ -77,7 +77,7 @@ def test_a_set_that_does_not_fit_is_a_usage_error(
     code, _, err = run(capsys, "submit", str(path), "--set", "training.epochs", "--server", url)
     assert code == 2 and "path=value" in err
     code, _, err = run(capsys, "submit", str(path), "--set", "model.layers.units.0=3")
-    assert code == 2 and "model.layers" in err and "not a mapping" in err
+    assert code == 2 and "model.layers" in err and "not an object" in err
     code, _, err = run(capsys, "metrics", "x", "-o", str(tmp_path / "m.txt"), "--server", url)
     assert code == 2 and "--format" in err
 

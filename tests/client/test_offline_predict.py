@@ -15,12 +15,15 @@ from typing import Any
 
 import httpx
 import numpy as np
+import onnx
 import pytest
 
 from epochal_client import Client
+from epochal_client.cli import main
 from epochal_client.offline import ModelFileError, predict_file
+from epochal_client.row_files import RowFileError
 from epochal_client.rows import RowError
-from tests.api.test_dataset_uploads import table_csv
+from tests.api.test_dataset_uploads import SPECIES, table_csv
 from tests.api.test_evaluate import flowers_spec
 
 pytestmark = pytest.mark.e2e
@@ -38,11 +41,11 @@ def _same(offline: dict[str, Any], api: dict[str, Any]) -> None:
         np.testing.assert_allclose(mine["probabilities"], theirs["probabilities"], atol=1e-5)
 
 
-def _train(http: httpx.Client, client: Client, logits: bool) -> str:
+def _train(http: httpx.Client, client: Client, logits: bool, table: str | None = None) -> str:
     ds = http.post(
         "/v1/datasets",
         params={"target": "species"},
-        content=table_csv(rows=60).encode(),
+        content=(table or table_csv(rows=60)).encode(),
         headers=CSV_TYPE,
     )
     assert ds.status_code in (200, 201), ds.text  # 200: the same file, already uploaded
@@ -54,6 +57,19 @@ def _train(http: httpx.Client, client: Client, logits: bool) -> str:
     job = client.wait(client.submit(spec).id, timeout=120, poll=0.2)
     assert job.status == "succeeded", job.error
     return job.id
+
+
+def _vectors(records: list[dict[str, str]]) -> list[list[float]]:
+    """By hand, as at upload: length, width, soil=clay, soil=sand."""
+    return [
+        [
+            float(r["length"]),
+            float(r["width"]),
+            float(r["soil"] == "clay"),
+            float(r["soil"] == "sand"),
+        ]
+        for r in records
+    ]
 
 
 @pytest.mark.parametrize("logits", [False, True], ids=["softmax", "from_logits"])
@@ -83,10 +99,7 @@ def test_the_downloaded_onnx_model_answers_as_the_api(
     _same(predict_file(str(model), str(tmp_path / "rows.json")), api)
     (tmp_path / "body.json").write_text(json.dumps({"records": records}))
     _same(predict_file(model, tmp_path / "body.json"), api)
-    vectors = [  # by hand, as at upload: length, width, soil=clay, soil=sand
-        [float(r["length"]), float(r["width"]), r["soil"] == "clay", r["soil"] == "sand"]
-        for r in records
-    ]
+    vectors = _vectors(records)
     np.savez(tmp_path / "x.npz", x=np.array(vectors, dtype=np.float32))
     _same(predict_file(model, tmp_path / "x.npz"), api)
 
@@ -101,8 +114,87 @@ def test_the_downloaded_onnx_model_answers_as_the_api(
         predict_file(model, tmp_path / "short.npz")
     with pytest.raises(ModelFileError, match="not an ONNX model"):
         predict_file(rows, rows)
-    with pytest.raises(RowError, match=r"ending in \.csv, \.json, \.npz"):
+    with pytest.raises(RowFileError, match=r"ending in \.csv, \.json, \.npz"):
         predict_file(model, model)
+
+
+def test_offline_and_the_api_read_a_file_alike_and_keep_the_classes(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same file through the CLI's API path and offline: a JSON list of vectors is accepted
+    by both with the same outputs, NaN refused by both at the same input, an .npz array picked
+    by --array on both paths. Once the data set is deleted, the CSV still names the classes
+    (the API's answer carries them, as the model file does)."""
+
+    def cli(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    table = table_csv(rows=45, seed=11)  # an upload of its own: it is deleted below
+    with httpx.Client(base_url=url, timeout=60) as http, Client(url, retries=1) as client:
+        job = _train(http, client, False, table)
+        model = client.download_model(job, tmp_path / "model.onnx", format="onnx")
+        dataset = client.get(job).spec["dataset"]["name"]
+    records = list(csv.DictReader(io.StringIO(ROWS_CSV)))
+    vectors = tmp_path / "vectors.json"
+    vectors.write_text(json.dumps(_vectors(records)))
+    both = {}
+    for where in (job, str(model)):
+        code, out, err = cli("predict", where, str(vectors), "--json", "--server", url)
+        assert code == 0, err
+        both[where] = json.loads(out)
+    api, offline = both[job], both[str(model)]
+    assert api["classes"] == offline["classes"] == SPECIES
+    _same(offline, api)
+    assert len({o["label"] for o in api["outputs"]}) > 1
+
+    nan = _vectors(records[:2])
+    nan[1][1] = float("nan")
+    vectors.write_text(json.dumps(nan))  # Python writes NaN, as a numpy user's file may hold
+    for where in (job, str(model)):
+        code, out, err = cli("predict", where, str(vectors), "--server", url)
+        assert (code, out) == (2 if where == str(model) else 3, ""), err
+        assert "inputs[1][1] is NaN; expected a finite number" in err and "Traceback" not in err
+    with pytest.raises(RowError) as e:
+        predict_file(model, vectors)
+    assert e.value.issues == [(("inputs", 1), "inputs[1][1] is NaN; expected a finite number",
+                               "not_finite")]  # fmt: skip
+
+    arrays = tmp_path / "arrays.npz"
+    np.savez(arrays, x=np.array(_vectors(records), np.float32), y=np.zeros((2, 3), np.float32))
+    for where in (job, str(model)):
+        code, _, err = cli("predict", where, str(arrays), "--server", url)
+        assert code == 2 and "--array" in err and "x, y" in err
+        code, out, err = cli("predict", where, str(arrays), "--array", "x", "--json",
+                             "--server", url)  # fmt: skip
+        assert code == 0, err
+        _same(json.loads(out), api)
+        code, _, err = cli("predict", where, str(arrays), "--array", "y", "--server", url)
+        assert code in (2, 3) and "inputs[0] has shape (3,); expected (4,)" in err
+    # A model whose metadata lies about its inputs: onnxruntime's refusal, without a traceback.
+    lying = onnx.load(str(model))
+    for prop in lying.metadata_props:
+        if prop.key == "epochal.inputs":
+            prop.value = json.dumps({"shape": [3], "ids": None})
+        if prop.key == "epochal.preprocessing":
+            prop.value = json.dumps({**json.loads(prop.value), "scaler": None})
+    onnx.save(lying, str(tmp_path / "lying.onnx"))
+    code, _, err = cli("predict", str(tmp_path / "lying.onnx"), str(arrays), "--array", "y")
+    assert code == 2 and "onnxruntime could not run it" in err and "Traceback" not in err
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not a zip file")
+    code, _, err = cli("predict", str(model), str(tmp_path / "broken.npz"))
+    assert code == 2 and "not a readable .npz file" in err and "Traceback" not in err
+
+    assert httpx.delete(f"{url}/v1/datasets/{dataset}", timeout=60).status_code == 204
+    rows = tmp_path / "rows.csv"
+    rows.write_text(ROWS_CSV)
+    header = ["label", "class", *(f"p_{s}" for s in SPECIES)]
+    for where in (job, str(model)):
+        code, out, err = cli("predict", where, str(rows), "--server", url)
+        assert code == 0, err
+        assert next(csv.reader(io.StringIO(out))) == header
 
 
 def test_without_the_predict_extra_the_error_names_the_install() -> None:

@@ -35,6 +35,7 @@ MIRRORS: dict[type[BaseModel], str] = {
     c.Leaderboard: "LeaderboardOut",
     c.Dataset: "DatasetOut",
     c.Evaluation: "EvaluateOut",
+    c.Prediction: "PredictOut",
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from epochal_client.inputs import check_inputs
 from epochal_client.rows import RowError, read_csv_rows, rows_to_features
 
 TABLE = {
@@ -92,6 +93,35 @@ def test_booleans_are_numbers_and_categories_match_as_uploaded() -> None:
         rows_to_features([{"wet": 1, "soil": "clay"}], pre)  # not the category " clay"
     with pytest.raises(RowError, match="'yes' is not a finite number"):
         rows_to_features([{"wet": "yes", "soil": "sand"}], pre)
+
+
+def test_inputs_are_checked_as_the_api_checks_them() -> None:
+    """epochal_client.inputs, which the API (core/serving.py parse_inputs) and the offline path
+    share: shape, finite numbers within float32, and integer ids in the model's range."""
+    assert check_inputs([[1, 2.5], [0, -1]], (2,)) == [1.0, 2.5, 0.0, -1.0]
+    assert check_inputs([[[1], [0]]], (2, 1), ids=(0, 1)) == [1.0, 0.0]
+    cases = {
+        "inputs[1] has shape (3,); expected (2,), the model's input shape; the features, "
+        "in order: a, b": ([[1.0, 2.0], [1.0, 2.0, 3.0]], (2,), None),
+        "inputs[0][1] is NaN; expected a finite number": ([[1.0, float("nan")]], (2,), None),
+        "inputs[0][0] is -Infinity; expected a finite number": ([[-float("inf"), 0]], (2,), None),
+        "inputs[0][0] is 1e+39, outside float32's range": ([[1e39, 0.0]], (2,), None),
+        "inputs[0][0] is true; expected a number": ([[True, 0.0]], (2,), None),
+        "inputs[0][1][0] is 2; expected an integer id in [0, 1]": ([[[1], [2]]], (2, 1), (0, 1)),
+        "inputs[0][0][0] is 0.5; expected an integer id in [0, 1]": (
+            [[[0.5], [1]]],
+            (2, 1),
+            (0, 1),
+        ),
+        "expected at least one input; received none": ([], (2,), None),
+    }
+    for message, (inputs, shape, ids) in cases.items():
+        with pytest.raises(RowError) as e:
+            check_inputs(inputs, shape, ids, features=["a", "b"])
+        assert e.value.issues[0][1].startswith(message), (message, e.value.issues)
+    with pytest.raises(RowError) as e:
+        check_inputs([[float("nan"), 0.0]] * 12, (2,))
+    assert [loc for loc, _, _ in e.value.issues] == [("inputs", i) for i in range(10)]
 
 
 def test_it_imports_without_torch_or_the_server() -> None:

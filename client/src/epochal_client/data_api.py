@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from epochal_client.models import Dataset, Evaluation
+from epochal_client.models import Dataset, Evaluation, Prediction
 from epochal_client.transfer import FileChunks, Progress, csv_body
 from epochal_client.transport import Transport
 
@@ -77,18 +78,36 @@ class DataAPI(Transport):
         `records` (a table's rows as {column: value}) or `csv` (rows under the training header:
         the text, or a file's path, sent as text/csv). Per input: {"label", "probabilities"}
         (and "class" for a labelled upload) for a classifier, {"value"} for a regression."""
+        return self.prediction(job_id, inputs=inputs, records=records, csv=csv).outputs
+
+    def prediction(
+        self,
+        job_id: str,
+        inputs: Sequence[Any] | None = None,
+        records: Sequence[Mapping[str, Any]] | None = None,
+        csv: str | os.PathLike[str] | None = None,
+    ) -> Prediction:
+        """As `predict`, the whole answer: the outputs with the job id and the class labels in
+        probability order (`classes`, None for a regression or unnamed classes), which the
+        model keeps after its data set is deleted."""
         if sum(x is not None for x in (inputs, records, csv)) != 1:
             raise ValueError("predict: expected exactly one of inputs, records or csv")
         url = f"/v1/jobs/{job_id}/predict"
         if csv is not None:
             headers = {"Content-Type": "text/csv"}
             body = self._request("POST", url, content=csv_body(csv), headers=headers)
-        elif records is not None:
-            body = self._request("POST", url, json={"records": [dict(r) for r in records]})
         else:
-            rows = inputs.tolist() if hasattr(inputs, "tolist") else list(inputs or [])
-            body = self._request("POST", url, json={"inputs": rows})
-        return body["outputs"]
+            if records is not None:
+                payload = {"records": [dict(r) for r in records]}
+            else:
+                rows = inputs.tolist() if hasattr(inputs, "tolist") else list(inputs or [])
+                payload = {"inputs": rows}
+            # json.dumps writes NaN and infinities as Python reads them (httpx's json= refuses
+            # them here), so the API's 422 names the input or row that holds one.
+            headers = {"Content-Type": "application/json"}
+            content = json.dumps(payload).encode()
+            body = self._request("POST", url, content=content, headers=headers)
+        return Prediction.model_validate(body)
 
     def evaluate(self, job_id: str, dataset: str) -> Evaluation:
         """A succeeded job's loss and metrics on a data set (a built-in name or an upload id)."""

@@ -141,6 +141,14 @@ class Evaluation(_Model):
     metrics: dict[str, float]  # the spec's loss and metrics on the data set
 
 
+class Prediction(_Model):
+    """POST /v1/jobs/{id}/predict's answer (and `epochal_client.offline.predict_file`'s)."""
+
+    job_id: str | None  # None offline when the model file's metadata lacks it
+    outputs: list[dict[str, Any]]  # per input: {"label", "probabilities"} or {"value"}
+    classes: list[Any] | None = None  # a classifier's labels, in probability order
+
+
 class Event(_Model):
     """One server-sent event of GET /v1/jobs/{id}/events: `progress` ({status, progress}),
     `metrics` ({series: the points newer than those sent}) or `end` (the final job)."""

@@ -6,13 +6,12 @@ how to read the outputs; `epochal.job_id`), encodes the rows as the API does
 (`epochal_client.rows`), runs the network with onnxruntime and shapes its outputs as the API
 does (`epochal_client.predictions`). No server is reached, and the data set may be deleted.
 
-Rows come from a CSV file under the training header (a byte-order mark and CRLF line ends are
-fine; the target and other columns are ignored), a JSON file (a list of records
-`{column: value}`, or the API's body: `{"records": [...]}` or `{"inputs": [...]}`), or an NPZ
-file of encoded inputs (the array `x`, `inputs`, or its only array), unscaled like the API's
-`inputs`. It needs the `predict` extra (numpy, onnxruntime): importing this module without them
-raises an ImportError naming `pip install 'epochal-client[predict]'`; `import epochal_client`
-does not import it.
+Rows come from a file read by `epochal_client.row_files` as the CLI reads it for the API (a
+CSV under the training header, a JSON file of records or vectors, an NPZ file's array, picked
+by `array` or as its only one), and encoded inputs are checked as the API checks them
+(`epochal_client.inputs`: shape, finite numbers, the id range of a model that reads ids). It
+needs the `predict` extra (numpy, onnxruntime): importing this module without them raises an
+ImportError naming the install; `import epochal_client` does not import it.
 """
 
 from __future__ import annotations
@@ -21,27 +20,34 @@ import json
 from pathlib import Path
 from typing import Any
 
+from epochal_client.extras import PREDICT_INSTALL
+from epochal_client.inputs import check_inputs
 from epochal_client.predictions import shape_outputs
+from epochal_client.row_files import read_csv_text, read_row_file
 from epochal_client.rows import RowError, rows_to_features, scale
 
-INSTALL = "pip install 'epochal-client[predict]'"
-try:  # numpy's absence is reported by the two modules above
+try:  # numpy's absence is reported by the modules above
     import numpy as np
     import onnxruntime
 except ImportError as e:
-    raise ImportError(f"{e}; predicting offline needs numpy and onnxruntime: {INSTALL}") from e
-
-SUFFIXES = (".csv", ".json", ".npz")
+    raise ImportError(
+        f"{e}; predicting offline needs numpy and onnxruntime: {PREDICT_INSTALL}"
+    ) from e
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be used offline: not ONNX, or without Epochal's metadata."""
+    """A model file that cannot be used offline: not ONNX, without Epochal's metadata, or one
+    onnxruntime cannot run."""
 
 
-def predict_file(model_path: str | Path, rows_path: str | Path) -> dict[str, Any]:
-    """{"job_id", "outputs"}, as the API answers for these rows; "job_id" is None when the model's
-    metadata lacks it. Raises OSError for a file that cannot be read, and ValueError (RowError
-    naming the row and the column, ModelFileError) for rows or a model that do not fit."""
+def predict_file(
+    model_path: str | Path, rows_path: str | Path, array: str | None = None
+) -> dict[str, Any]:
+    """{"job_id", "outputs", "classes"}, as the API answers for these rows ("classes": the class
+    labels in probability order, or None; "job_id": None when the model's metadata lacks it).
+    `array` names the array of an .npz file (default: its only one). Raises OSError for a file
+    that cannot be read, and ValueError (RowFileError, RowError naming the row and the column or
+    feature, ModelFileError) for rows or a model that do not fit."""
     session = _session(Path(model_path))
     meta = session.get_modelmeta().custom_metadata_map
     preprocessing = _json(meta, "epochal.preprocessing", model_path) or {}
@@ -51,14 +57,54 @@ def predict_file(model_path: str | Path, rows_path: str | Path) -> dict[str, Any
             f"{model_path}: the model carries no `epochal.outputs` (how to read its outputs): "
             "it was exported before models kept one; predict through the API instead"
         )
-    x = _inputs(Path(rows_path), preprocessing, tuple(session.get_inputs()[0].shape[1:]))
-    if len(x) == 0:
-        raise RowError([((), f"{rows_path}: expected at least one row; received none", "empty")])
-    outputs = session.run(["outputs"], {"inputs": x})[0]
+    inputs = _json(meta, "epochal.inputs", model_path) or {
+        "shape": session.get_inputs()[0].shape[1:],  # exported before models kept `epochal.inputs`
+        "ids": None,
+    }
+    x = _features(read_row_file(rows_path, array), preprocessing, inputs)
+    try:
+        outputs = session.run(["outputs"], {"inputs": x})[0]
+    except Exception as e:  # noqa: BLE001 (onnxruntime raises Exception subclasses of its own)
+        raise ModelFileError(f"{model_path}: onnxruntime could not run it: {_first(e)}") from None
+    classes = preprocessing.get("classes")
     return {
         "job_id": meta.get("epochal.job_id"),
-        "outputs": shape_outputs(outputs, layout, preprocessing.get("classes")),
+        "outputs": shape_outputs(outputs, layout, classes),
+        "classes": classes,
     }
+
+
+def _features(
+    rows: dict[str, Any], preprocessing: dict[str, Any], inputs: dict[str, Any]
+) -> np.ndarray:
+    """What the network takes: float32 (n, *input shape), encoded and scaled."""
+    if "csv" in rows:
+        return _some(rows_to_features(read_csv_text(rows["csv"]), preprocessing))
+    if "records" in rows:
+        return _some(rows_to_features(rows["records"], preprocessing))
+    batch = rows["inputs"]
+    shape = [int(n) for n in inputs["shape"]]
+    features = (preprocessing.get("table") or {}).get("features")
+    if isinstance(batch, np.ndarray):  # as Client.predict sends it: its values, checked below
+        batch = batch.tolist()
+    if not isinstance(batch, list):
+        batch = [batch]  # a scalar: refused as an input of shape ()
+    flat = check_inputs(batch, shape, inputs.get("ids"), features)
+    x = np.asarray(flat, dtype=np.float32).reshape(len(batch), *shape)
+    try:
+        return scale(x, preprocessing.get("scaler"))
+    except ValueError as e:  # numpy's broadcast error: the metadata does not agree with itself
+        raise ModelFileError(f"the model's scaler does not fit its inputs ({e})") from None
+
+
+def _some(x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        raise RowError([((), "expected at least one row; received none", "empty")])
+    return x
+
+
+def _first(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _session(path: Path) -> onnxruntime.InferenceSession:
@@ -69,9 +115,8 @@ def _session(path: Path) -> onnxruntime.InferenceSession:
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 (onnxruntime raises Exception subclasses of its own)
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelFileError(
-            f"{path}: not an ONNX model ({first}); expected a file from "
+            f"{path}: not an ONNX model ({_first(e)}); expected a file from "
             "GET /v1/jobs/{id}/model?format=onnx"
         ) from None
 
@@ -83,70 +128,3 @@ def _json(meta: dict[str, str], key: str, path: str | Path) -> Any:
         return json.loads(meta[key])
     except json.JSONDecodeError as e:
         raise ModelFileError(f"{path}: its metadata {key!r} is not JSON: {e}") from None
-
-
-def _malformed(message: str) -> RowError:
-    return RowError([((), message, "malformed")])
-
-
-def _inputs(path: Path, preprocessing: dict[str, Any], shape: tuple[Any, ...]) -> np.ndarray:
-    """What the network takes: float32 (n, *input shape), encoded and scaled."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                return rows_to_features(f.read(), preprocessing)
-        except UnicodeDecodeError:
-            raise _malformed(f"{path}: not UTF-8 text; expected a CSV") from None
-    if suffix == ".json":
-        try:
-            body = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise _malformed(f"{path}: not JSON ({e})") from None
-        if isinstance(body, dict) and len(body) == 1 and "inputs" in body:
-            try:
-                x = np.asarray(body["inputs"], dtype=np.float32)
-            except (TypeError, ValueError) as e:
-                raise _malformed(f"{path}: inputs are not arrays of numbers ({e})") from None
-            return _vectors(x, preprocessing, shape, path)
-        if isinstance(body, dict) and len(body) == 1 and "records" in body:
-            body = body["records"]
-        if not isinstance(body, list):
-            raise _malformed(
-                f"{path}: expected a list of records {{column: value}}, or "
-                '{"records": [...]} or {"inputs": [...]}'
-            )
-        return rows_to_features(body, preprocessing)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            name = next((n for n in ("x", "inputs") if n in names), None)
-            if name is None and len(names) != 1:
-                raise _malformed(f"{path}: expected an array named x; the file holds {names}")
-            x = archive[name or names[0]]
-        if x.dtype.kind not in "biuf":
-            raise _malformed(f"{path}: expected numbers; the array holds {x.dtype}")
-        return _vectors(x.astype(np.float32), preprocessing, shape, path)
-    raise RowError(
-        [((), f"{path}: expected a file ending in {', '.join(SUFFIXES)}", "wrong_format")]
-    )
-
-
-def _vectors(
-    x: np.ndarray, preprocessing: dict[str, Any], shape: tuple[Any, ...], path: Path
-) -> np.ndarray:
-    """Encoded inputs, checked against the model's input shape, then scaled."""
-    if x.ndim == 0 or tuple(x.shape[1:]) != shape:
-        features = (preprocessing.get("table") or {}).get("features")
-        listed = f"; the features, in order: {', '.join(features)}" if features else ""
-        raise RowError(
-            [
-                (
-                    ("inputs",),
-                    f"{path}: inputs of shape {x.shape}; expected (n, "
-                    f"{', '.join(map(str, shape))}), the model's input shape{listed}",
-                    "wrong_shape",
-                )
-            ]
-        )
-    return scale(x, preprocessing.get("scaler"))

@@ -1,6 +1,6 @@
 """Spec values set by path: `model.layers.0.units=64` (or `model.layers[0].units`), as the
-API's clone overrides and sweep parameters name them (the server's `core/spec/paths.py`, which
-the client does not import: the rules are the same).
+API's clone overrides and sweep parameters name them: the server's `core/spec/paths.py` imports
+these, so the rules and the messages are the same on both sides.
 
 A path may add a key to a mapping (a spec written by hand leaves defaults out), but not an
 item to a list, and may not pass through a scalar.
@@ -69,16 +69,24 @@ def with_values(spec: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str,
     return result
 
 
+def format_path(path: Path) -> str:
+    """("model", "layers", 0, "units") -> `model.layers[0].units`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
 def _set(node: Any, path: Path, value: Any, text: str) -> None:
     for depth, part in enumerate(path):
-        where = _format(path[:depth]) or "the spec"
+        where = format_path(path[:depth]) or "the spec"
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise ValueError(f"{text}: {where} is not a list")
             if part >= len(node):
-                raise ValueError(f"{text}: {where} has {len(node)} items, no item {part}")
+                raise ValueError(f"{text}: {where} has {len(node)} items, no [{part}]")
         elif not isinstance(node, dict):
-            raise ValueError(f"{text}: {where} is not a mapping")
+            raise ValueError(f"{text}: {where} is not an object")
         if depth == len(path) - 1:
             node[part] = value
         elif isinstance(part, str) and part not in node:
@@ -86,7 +94,3 @@ def _set(node: Any, path: Path, value: Any, text: str) -> None:
             node = node[part]
         else:
             node = node[part]
-
-
-def _format(path: Path) -> str:
-    return ".".join(str(p) for p in path)

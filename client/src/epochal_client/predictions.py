@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from epochal_client.extras import PREDICT_INSTALL
+
 try:
     import numpy as np
 except ImportError as e:  # the light client installs without numpy
-    raise ImportError(
-        f"{e}; reading a model's outputs needs numpy: pip install 'epochal-client[predict]'"
-    ) from e
+    raise ImportError(f"{e}; reading a model's outputs needs numpy: {PREDICT_INSTALL}") from e
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -24,12 +24,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from epochal_client.extras import PREDICT_INSTALL
+
 try:
     import numpy as np
 except ImportError as e:  # the light client installs without numpy
-    raise ImportError(
-        f"{e}; encoding raw rows needs numpy: pip install 'epochal-client[predict]'"
-    ) from e
+    raise ImportError(f"{e}; encoding raw rows needs numpy: {PREDICT_INSTALL}") from e
 
 MAX_SHOWN = 20  # names listed in one message
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from epochal_client.cli import datasets, fleet, jobs, models, sweeps
+from epochal_client.cli import datasets, fleet, jobs, predict, sweeps
 
 PLUGINS = "epochal.commands"  # entry points: callables taking the subparsers to add to
 SERVER_VERBS = ("serve", "api", "worker", "migrate", "keys")  # the server distribution's
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     sweeps.register(sub)
     fleet.register(sub)
     datasets.register(sub)
-    models.register(sub)
+    predict.register(sub)
     for plugin in entry_points(group=PLUGINS):
         try:
             register = plugin.load()

@@ -5,7 +5,8 @@ set.
 Predictions are written as CSV, one row per input: `label` (and `class` for a labelled upload)
 with one `p_<class>` column per class for a classifier (`score_<i>` when it was trained without
 probabilities), `value` (or `value_<i>`) for a regression. The API's answer and the offline one
-share the shape, and `write_predictions` formats both.
+share the shape, classes included (kept with the model, so the data set may be deleted), and
+`write_predictions` formats both. Both read the file of rows with `epochal_client.row_files`.
 """
 
 from __future__ import annotations
@@ -13,26 +14,19 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
 
-from epochal_client import Client, EpochalAPIError
+from epochal_client import Client, Prediction
 from epochal_client.cli.base import Exit, add_command
 from epochal_client.cli.output import console, print_json, table
+from epochal_client.extras import PREDICT_INSTALL
+from epochal_client.row_files import read_row_file
 
 SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
-ROW_SUFFIXES = (".csv", ".json", ".npz")
-OFFLINE_EXTRA = "offline prediction needs `pip install 'epochal-client[predict]'`"
-NPZ_EXTRA = "reading .npz inputs needs numpy: `pip install 'epochal-client[predict]'`"
-
-
-class UsageError(ValueError):
-    """A bad argument or input file: exit 2 with its message."""
-
 
 # --- download ---------------------------------------------------------------------------
 
@@ -70,54 +64,6 @@ def download(client: Client, args: argparse.Namespace, out: Console) -> int:
 # --- predict ----------------------------------------------------------------------------
 
 
-def read_rows(path: Path, array: str | None = None) -> dict[str, Any]:
-    """The `Client.predict` argument for a file: {"csv": path} for a .csv, {"records": [...]}
-    or {"inputs": [...]} for a .json, {"inputs": array} for a .npz (its single array, or the
-    one named `array`)."""
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return {"csv": path}
-    if suffix == ".json":
-        return _json_rows(path)
-    if suffix == ".npz":
-        return {"inputs": _npz_array(path, array)}
-    raise UsageError(f"{path}: expected a {', '.join(ROW_SUFFIXES)} file; received {suffix!r}")
-
-
-def _json_rows(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{path}: not JSON: {e}") from None
-    if isinstance(data, dict) and len(data) == 1 and set(data) <= {"records", "inputs"}:
-        return data
-    if isinstance(data, list):
-        every_record = data and all(isinstance(r, dict) for r in data)
-        return {"records": data} if every_record else {"inputs": data}
-    raise UsageError(
-        f'{path}: expected a list of records, or {{"records": [...]}} or '
-        f'{{"inputs": [...]}}; received {type(data).__name__}'
-        + (f" with keys {sorted(data)}" if isinstance(data, dict) else "")
-    )
-
-
-def _npz_array(path: Path, name: str | None) -> Any:
-    try:
-        import numpy as np  # the `predict` extra: the light client does not need numpy
-    except ImportError:
-        raise UsageError(NPZ_EXTRA) from None
-    with np.load(path, allow_pickle=False) as arrays:
-        names = list(arrays.files)
-        if name is None and len(names) == 1:
-            name = names[0]
-        if name is None or name not in names:
-            wanted = "pass --array NAME" if name is None else f"no array named {name!r}"
-            raise UsageError(f"{path}: {wanted}; it holds {', '.join(names) or 'no arrays'}")
-        return arrays[name]
-
-
 def write_predictions(
     outputs: Sequence[dict[str, Any]], f: IO[str], classes: Sequence[Any] | None = None
 ) -> None:
@@ -151,53 +97,27 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _classes(client: Client, job_id: str) -> list[Any] | None:
-    """The class labels of the job's data set, while it exists (an upload's)."""
-    name = client.get(job_id).spec.get("dataset", {}).get("name")
-    try:
-        return client.dataset(name).classes if name else None
-    except EpochalAPIError:
-        return None  # deleted since: the columns are named by class id
-
-
-def _onnx_classes(model: Path) -> list[Any] | None:
-    """The class labels in a downloaded ONNX file's `epochal.preprocessing` metadata."""
-    import onnxruntime  # the `predict` extra, as for `offline`
-
-    meta = onnxruntime.InferenceSession(str(model)).get_modelmeta().custom_metadata_map
-    return json.loads(meta.get("epochal.preprocessing") or "{}").get("classes")
-
-
 def predict(client: Client, args: argparse.Namespace, out: Console) -> int:
     model = Path(args.job)
     if model.suffix.lower() == ".onnx" and model.is_file():
-        rows = Path(args.file)
-        if not rows.is_file():
-            return _usage(f"{rows}: no such file")
         try:  # the `predict` extra: numpy and onnxruntime, imported only here
             from epochal_client import offline
-
-            answer = offline.predict_file(model, rows)
-            classes = answer.get("classes") or _onnx_classes(model)
         except ImportError:
-            return _usage(OFFLINE_EXTRA)
+            return _usage(f"offline prediction needs `{PREDICT_INSTALL}`")
+        answer = Prediction.model_validate(offline.predict_file(model, args.file, args.array))
     else:
-        answer = {
-            "job_id": args.job,
-            "outputs": client.predict(args.job, **read_rows(Path(args.file), args.array)),
-        }
-        classes = _classes(client, args.job)
-    outputs = answer["outputs"]
+        answer = client.prediction(args.job, **read_row_file(args.file, args.array))
+    outputs = answer.outputs
     if args.output:
         with open(args.output, "w", newline="", encoding="utf-8") as f:
-            write_predictions(outputs, f, classes)
+            write_predictions(outputs, f, answer.classes)
     if args.json:
-        print_json(out, {"job_id": answer["job_id"], "outputs": outputs})
+        print_json(out, answer)
     elif args.output:
         out.print(f"{len(outputs)} predictions written to {args.output}", markup=False)
     else:
         text = io.StringIO()
-        write_predictions(outputs, text, classes)
+        write_predictions(outputs, text, answer.classes)
         out.file.write(text.getvalue())
         out.file.flush()
     return Exit.OK
@@ -251,7 +171,7 @@ def register(sub: Any) -> None:
         help=".csv (rows under the training header), .json (records or inputs) or .npz",
     )
     sp.add_argument("-o", "--output", default=None, metavar="PATH", help="default: stdout")
-    sp.add_argument("--array", default=None, help=".npz: the array to send (default: its only one)")
+    sp.add_argument("--array", default=None, help=".npz: the array to read (default: its only one)")
 
     sp = add_command(sub, "evaluate", evaluate, "a succeeded job's metrics on a data set")
     sp.add_argument("job", metavar="JOB")
