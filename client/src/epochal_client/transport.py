@@ -31,6 +31,7 @@ UNSAFE_RETRY_STATUSES = frozenset({503})
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 NOT_SENT = (*CONNECT_ERRORS, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+MAYBE_APPLIED = "the request was sent and may have been applied: check before sending it again"
 # A repeat of an Idempotency-Key whose first request is still being served (an upload being
 # read after the client timed out) is answered 409 with this type: the client sends it again,
 # waiting a little longer each time, until the stored answer comes back; for at most the time
@@ -141,17 +142,16 @@ class Transport:
             time.sleep(wait)
             attempt += 1
         if r.is_error:
-            raise api_error(r)
+            error = api_error(r)
+            if not safe and r.status_code in RETRY_STATUSES - UNSAFE_RETRY_STATUSES:
+                error.detail = f"{error.detail} ({MAYBE_APPLIED})".lstrip()  # a proxy's answer
+            raise error
         return None if r.status_code == 204 else r.json()
 
     def _unreachable(self, e: Exception, maybe_applied: bool = False) -> EpochalConnectionError:
         why = str(e) or type(e).__name__
         message = f"cannot reach the Epochal API at {self.base_url}: {why}"
-        if maybe_applied:
-            message += (
-                " (the request was sent and may have been applied: check before sending it again)"
-            )
-        return EpochalConnectionError(message)
+        return EpochalConnectionError(f"{message} ({MAYBE_APPLIED})" if maybe_applied else message)
 
     def _download(self, path: str, query: Mapping[str, str], dest: Path) -> Path:
         """GET `path` streamed into `dest`; retried as `_request` retries (a GET is safe to
