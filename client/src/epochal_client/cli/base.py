@@ -33,11 +33,11 @@ class Exit(IntEnum):
 
 
 def exit_code(error: Exception) -> Exit:
-    # A 502/503/504 that outlasted the retries (or was not retried: a POST that may have been
-    # applied) is the server being unreachable, not a refusal.
     if isinstance(error, EpochalConnectionError | httpx.HTTPError):
         return Exit.UNREACHABLE
     if isinstance(error, EpochalAPIError):
+        # A 502/503/504 that outlasted the retries (or was not resent: a POST that may have
+        # been applied) is the server being unreachable, not a refusal.
         return Exit.UNREACHABLE if error.status in RETRY_STATUSES else Exit.REFUSED
     return Exit.USAGE  # an unreadable or malformed file, a bad --set
 
