@@ -47,7 +47,7 @@ V1 = ("unauthorized", "forbidden", "store_unavailable", "store_busy")
 WRITES = ("overloaded",)  # a write past EPOCHAL_MAX_INFLIGHT_WRITES
 BODY = ("malformed_body", "too_large", "unsupported_media_type", "invalid_request")
 PARAMS = ("invalid_request",)
-SUBMISSION = ("quota_exceeded", "conflict")  # a quota; an Idempotency-Key still in progress
+SUBMISSION = ("quota_exceeded", "request_in_progress")  # a quota; a repeated Idempotency-Key
 
 # A POST without a body still says it is JSON (api/browsers.py: a web page could send a POST
 # without a Content-Type, or as text/plain, from any site): `{}`, which the route ignores.

@@ -48,6 +48,7 @@ STATUS_OF: dict[str, tuple[int, str]] = {
     "quota_exceeded": (429, "Quota exceeded"),
     "idempotency_key_reused": (422, "Idempotency key reused"),
     "conflict": (409, "Conflict"),
+    "request_in_progress": (409, "Request still in progress"),
     "not_exportable": (422, "The model cannot be exported in this format"),
     "broker_unavailable": (503, "Queue unavailable"),
     "store_unavailable": (503, "Store unavailable"),

@@ -53,6 +53,13 @@ class ConflictError(EpochalError):
     code = "conflict"
 
 
+class RequestInProgressError(ConflictError):
+    """A repeat of an Idempotency-Key whose first request has not answered yet: send it again
+    later (a client polls until the stored answer comes back)."""
+
+    code = "request_in_progress"
+
+
 class DivergenceError(EpochalError):
     """The loss became NaN or infinite: training diverged."""
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from core.errors import ConflictError, IdempotencyKeyReusedError
+from core.errors import IdempotencyKeyReusedError, RequestInProgressError
 from core.store.base import utcnow
 from core.store.models import IdempotencyRecord
 
@@ -58,7 +58,7 @@ def find(session: Session, idem: IdempotencyKey) -> Replay | None:
             session.delete(row)  # its request died: the key is free again
             session.flush()
             return None
-        raise ConflictError(
+        raise RequestInProgressError(
             f"a request with Idempotency-Key {idem.key!r} is still in progress; "
             "send it again once that one has answered"
         )

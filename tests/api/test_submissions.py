@@ -206,4 +206,6 @@ def test_a_key_in_use_by_an_upload_still_running_is_a_409_and_stores_nothing(
         s.commit()
     other = client.post("/v1/datasets", params=params, content=table_csv(seed=3), headers=csv)
     assert other.status_code == 409 and "in progress" in other.json()["detail"]
+    # its own type, which a client polls on (not a conflict to report)
+    assert other.json()["type"] == "urn:epochal:problem:request_in_progress"
     assert count(settings, Dataset) == 1

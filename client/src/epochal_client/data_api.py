@@ -8,9 +8,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from epochal_client.models import Dataset, Evaluation, Prediction
 from epochal_client.transfer import FileChunks, Progress, csv_body
 from epochal_client.transport import Transport
+
+# How long an upload waits for the answer once its file is sent: the server reads and checks
+# the file for up to EPOCHAL_UPLOAD_TIMEOUT_SECONDS (120 s by default) before it answers, so the
+# client's usual 30 s would resend a file the server is still reading.
+UPLOAD_READ_SECONDS = 300.0
 
 
 class DataAPI(Transport):
@@ -39,15 +46,23 @@ class DataAPI(Transport):
         project. `name` defaults to the file's stem; `target` names a table's column to predict;
         `task` is classification or regression; `format` (csv, npz, parquet) overrides what the
         file's first bytes tell. `on_progress(sent, total)` sees the bytes as they go. Sent with
-        an Idempotency-Key, so a retry after a dropped connection never stores two."""
+        an Idempotency-Key, so a retry after a dropped connection never stores two; a retry
+        that finds the first upload still being read waits for its answer."""
         chunks = FileChunks(Path(path), on_progress)
         query = {"name": chunks.path.stem if name is None else name}
         for key, value in (("target", target), ("task", task), ("format", format)):
             if value is not None:
                 query[key] = value
         headers = {"Content-Type": chunks.content_type(), "Content-Length": str(chunks.size)}
+        timeout = httpx.Timeout(self._http.timeout.connect, read=UPLOAD_READ_SECONDS)
         body = self._request(
-            "POST", "/v1/datasets", params=query, content=chunks, headers=headers, idempotent=True
+            "POST",
+            "/v1/datasets",
+            params=query,
+            content=chunks,
+            headers=headers,
+            timeout=timeout,
+            idempotent=True,
         )
         return Dataset.model_validate(body)
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the job or sweep failed (or was cancelled); 2 usage (a bad argument or
 spec file); 3 the API refused (not found, invalid, conflict, no access); 4 the server could not
-be reached (or stayed overloaded through the retries).
+be reached (or stayed overloaded through the retries); 130 the watching was stopped by Ctrl-C
+(the job goes on).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
+import httpx
 from rich.console import Console
 
 from epochal_client import Client, EpochalAPIError, EpochalConnectionError
 from epochal_client.cli.output import console
-from epochal_client.transport import default_url
+from epochal_client.transport import RETRY_STATUSES, default_url
 
 Command = Callable[[Client, argparse.Namespace, Console], int]
 
@@ -27,16 +29,16 @@ class Exit(IntEnum):
     USAGE = 2
     REFUSED = 3
     UNREACHABLE = 4
-
-
-UNAVAILABLE = frozenset({502, 503, 504})  # still so after the client's retries
+    INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 def exit_code(error: Exception) -> Exit:
-    if isinstance(error, EpochalConnectionError):
+    if isinstance(error, EpochalConnectionError | httpx.HTTPError):
         return Exit.UNREACHABLE
     if isinstance(error, EpochalAPIError):
-        return Exit.UNREACHABLE if error.status in UNAVAILABLE else Exit.REFUSED
+        # A 502/503/504 that outlasted the retries (or was not resent: a POST that may have
+        # been applied) is the server being unreachable, not a refusal.
+        return Exit.UNREACHABLE if error.status in RETRY_STATUSES else Exit.REFUSED
     return Exit.USAGE  # an unreadable or malformed file, a bad --set
 
 
@@ -46,7 +48,8 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
             with Client(args.server) as client:
                 return command(client, args, console())
         # OSError and ValueError: an unreadable or malformed spec or data file.
-        except (EpochalAPIError, EpochalConnectionError, OSError, ValueError) as e:
+        # httpx.HTTPError: none should pass the client's wrapping; should one, no traceback.
+        except (EpochalAPIError, EpochalConnectionError, httpx.HTTPError, OSError, ValueError) as e:
             console(stderr=True).print(f"error: {e}", markup=False)
             return exit_code(e)
 

@@ -19,10 +19,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from epochal_client import Client, Event, Job
 from epochal_client.cli.base import Command, Exit, add_command
-from epochal_client.cli.output import num, print_json, table
+from epochal_client.cli.output import console, num, print_json, table
 
 STEP_LOSS = "batch_loss"  # the server's series of each training step's loss
-INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 def exit_status(job: Job) -> int:
@@ -140,6 +139,7 @@ def event_line(event: Event) -> str:
 
 
 def follow(client: Client, args: argparse.Namespace, out: Console) -> int:
+    args.watching = args.id
     final: Job | None = None
     for event in client.events(args.id, interval=args.interval):
         if args.json:  # one object per line, the data as the API sent it
@@ -158,6 +158,7 @@ def follow(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def wait(client: Client, args: argparse.Namespace, out: Console) -> int:
+    args.watching = args.id
     job = watch(client, args.id, out, bar=not args.json, interval=args.interval)
     if args.json:
         print_json(out, job)
@@ -167,15 +168,22 @@ def wait(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def interruptible(command: Command) -> Command:
-    """Ctrl-C stops the watching, not the job: a note on stderr instead of a traceback."""
+    """Ctrl-C stops the watching, not the job: a note on stderr instead of a traceback. The
+    command sets `args.watching` to the job's id once there is one to watch."""
 
     def run(client: Client, args: argparse.Namespace, out: Console) -> int:
+        args.watching = None
         try:
             return command(client, args, out)
         except KeyboardInterrupt:
-            note = "stopped watching; the job goes on (epochal cancel ID stops it)"
-            Console(stderr=True).print(note, markup=False, highlight=False)
-            return INTERRUPTED
+            if (job_id := args.watching) is not None:
+                note = (
+                    f"stopped watching job {job_id}; it goes on (epochal cancel {job_id} stops it)"
+                )
+            else:
+                note = "interrupted before a job id came back (epochal list shows what was queued)"
+            console(stderr=True).print(note, markup=False)
+            return Exit.INTERRUPTED
 
     return run
 

@@ -20,7 +20,7 @@ from epochal_client import Client, Job, load_spec
 from epochal_client.cli import follow, metrics
 from epochal_client.cli.base import Command, add_command
 from epochal_client.cli.follow import exit_status, interruptible, interval_arg, print_job, watch
-from epochal_client.cli.output import print_json, short, table
+from epochal_client.cli.output import console, print_json, short, table
 from epochal_client.overrides import parse_assignment, with_values
 
 INIT_FROM = ("none", "last", "best", "final")
@@ -63,7 +63,12 @@ def _layers_table(job: Job) -> Table:
 def _queued(client: Client, job: Job, args: argparse.Namespace, out: Console) -> int:
     """A job just queued (submitted, cloned, resumed): its id on the first line, then, with
     --wait, a live bar until it ends and its final state; exit 1 unless it succeeded. With
-    --json, the queued job (or with --wait the final one) and nothing else."""
+    --json, the queued job (or with --wait the final one) and nothing else on stdout; with
+    --wait --json, `job <id> queued` on stderr at once, so that a script learns the id even
+    when the watching stops early."""
+    args.watching = job.id  # for `interruptible`'s note
+    if args.json and args.wait:
+        console(stderr=True).print(f"job {job.id} queued", markup=False)
     if not args.json:
         out.print(job.id)
         out.print(f"{job.name}: {job.status} on queue {job.queue}", markup=False)

@@ -19,16 +19,9 @@ from rich.console import Console
 
 from epochal_client import Client, Series
 from epochal_client.cli.base import add_command
-from epochal_client.cli.output import table
+from epochal_client.cli.output import api_float, plain, table
 
 FORMATS = ("table", "csv", "json")
-
-
-def api_float(value: float | None) -> float | str | None:
-    """JSON has no NaN or infinity: the strings the API sends for them."""
-    if value is None or math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def to_csv(series: list[Series]) -> str:
@@ -51,17 +44,8 @@ def _cell(value: float | None) -> str:
 
 
 def to_json(job_id: str, series: list[Series]) -> str:
-    body = {
-        "job_id": job_id,
-        "series": [
-            {
-                **s.model_dump(exclude_none=True),
-                "values": [api_float(v) for v in s.values],
-            }
-            for s in series
-        ],
-    }
-    return json.dumps(body, indent=2) + "\n"
+    body = {"job_id": job_id, "series": [s.model_dump(exclude_none=True) for s in series]}
+    return json.dumps(plain(body), indent=2, allow_nan=False) + "\n"
 
 
 def _summary(job_id: str, series: list[Series], out: Console) -> None:

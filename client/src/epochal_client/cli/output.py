@@ -9,14 +9,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 
 
 def console(stderr: bool = False) -> Console:
-    # Piped or captured output gets a wide console, so tables are not cut to 80 columns.
+    """Piped or captured output gets a wide console, so that tables are not cut to 80
+    columns, and soft wrapping: a line printed (an event of `follow`, an error's detail) stays
+    one line, however long, for `grep` and scripts; tables still fit the width."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else 160, highlight=False)
+    piped = not stream.isatty()
+    return Console(file=stream, width=160 if piped else None, soft_wrap=piped, highlight=False)
 
 
 def num(value: Any) -> str:
@@ -41,21 +45,32 @@ def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> 
     return out
 
 
+def api_float(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: the strings the API writes for them ("NaN", "Infinity",
+    "-Infinity")."""
+    if value is None or math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
 def plain(value: Any) -> Any:
-    """A model, or lists and mappings of them, as JSON-ready data (non-finite floats as the
-    API writes them: null)."""
+    """A model, or lists and mappings of them, as JSON-ready data; non-finite floats, at any
+    depth, as the API writes them: "NaN", "Infinity", "-Infinity"."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        # Not mode="json": it writes a float field's NaN as a bare NaN and a dict's as null.
+        value = value.model_dump(mode="python")
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return api_float(value)
     return value
 
 
 def print_json(out: Console, value: Any) -> None:
-    """One JSON document on stdout, unstyled, for `jq` and scripts."""
-    out.file.write(json.dumps(plain(value), indent=2) + "\n")
+    """One JSON document on stdout, unstyled, for `jq` and scripts (strict JSON: no bare NaN)."""
+    # datetimes as pydantic writes them (ISO 8601)
+    text = json.dumps(plain(value), indent=2, allow_nan=False, default=to_jsonable_python)
+    out.file.write(text + "\n")
     out.file.flush()
