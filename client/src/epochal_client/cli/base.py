@@ -52,6 +52,10 @@ def _run(command: Command) -> Callable[[argparse.Namespace], int]:
         except (EpochalAPIError, EpochalConnectionError, httpx.HTTPError, OSError, ValueError) as e:
             console(stderr=True).print(f"error: {e}", markup=False)
             return exit_code(e)
+        except KeyboardInterrupt:  # Ctrl-C while watching a sweep, paging a list, ...
+            note = "interrupted: what the server has already taken goes on (a sweep, a job)"
+            console(stderr=True).print(note, markup=False)
+            return Exit.INTERRUPTED
 
     return run
 
