@@ -25,6 +25,7 @@ from epochal_client.row_files import RowFileError
 from epochal_client.rows import RowError
 from tests.api.test_dataset_uploads import SPECIES, table_csv
 from tests.api.test_evaluate import flowers_spec
+from tests.api.test_raw_rows import _vectors
 
 pytestmark = pytest.mark.e2e
 
@@ -57,19 +58,6 @@ def _train(http: httpx.Client, client: Client, logits: bool, table: str | None =
     job = client.wait(client.submit(spec).id, timeout=120, poll=0.2)
     assert job.status == "succeeded", job.error
     return job.id
-
-
-def _vectors(records: list[dict[str, str]]) -> list[list[float]]:
-    """By hand, as at upload: length, width, soil=clay, soil=sand."""
-    return [
-        [
-            float(r["length"]),
-            float(r["width"]),
-            float(r["soil"] == "clay"),
-            float(r["soil"] == "sand"),
-        ]
-        for r in records
-    ]
 
 
 @pytest.mark.parametrize("logits", [False, True], ids=["softmax", "from_logits"])

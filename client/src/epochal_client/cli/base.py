@@ -9,7 +9,7 @@ be reached (or stayed overloaded through the retries); 130 the watching was stop
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Any
 
@@ -17,7 +17,7 @@ import httpx
 from rich.console import Console
 
 from epochal_client import Client, EpochalAPIError, EpochalConnectionError
-from epochal_client.cli.output import console
+from epochal_client.cli.output import console, print_json
 from epochal_client.transport import RETRY_STATUSES, default_url
 
 Command = Callable[[Client, argparse.Namespace, Console], int]
@@ -73,3 +73,38 @@ def add_command(sub: Any, name: str, command: Command, help_: str) -> argparse.A
     sp.add_argument("--json", action="store_true", help="print JSON for scripts, not tables")
     sp.set_defaults(func=_run(command))
     return sp
+
+
+def add_paging(sp: argparse.ArgumentParser, what: str) -> None:
+    """--limit, and --cursor or --all (not both), for a verb that lists `what`."""
+    sp.add_argument("--limit", type=int, default=20, help=f"{what} per page")
+    pages = sp.add_mutually_exclusive_group()
+    pages.add_argument("--cursor", default=None, help="the page after the one that printed it")
+    pages.add_argument("--all", action="store_true", help="every page")
+
+
+def one_page_or_all(
+    args: argparse.Namespace,
+    page: Callable[[str | None], Any],
+    every: Callable[[], Iterable[Any]],
+) -> tuple[list[Any], str | None]:
+    """With --all every item, `--limit` at a time, and no cursor; else the page at --cursor
+    and the cursor of the next one."""
+    if args.all:
+        return list(every()), None
+    found = page(args.cursor)
+    return found.items, found.next_cursor
+
+
+def print_page(
+    out: Console, args: argparse.Namespace, items: list[Any], cursor: str | None
+) -> bool:
+    """--json: the API's page ({"items", "next_cursor"}), and True (nothing else to print)."""
+    if args.json:
+        print_json(out, {"items": items, "next_cursor": cursor})
+    return bool(args.json)
+
+
+def more_line(out: Console, cursor: str | None) -> None:
+    if cursor:
+        out.print(f"more: --cursor {cursor} (or --all)")

@@ -18,7 +18,14 @@ from rich.table import Table
 
 from epochal_client import Client, Job, load_spec
 from epochal_client.cli import follow, metrics
-from epochal_client.cli.base import Command, add_command
+from epochal_client.cli.base import (
+    Command,
+    add_command,
+    add_paging,
+    more_line,
+    one_page_or_all,
+    print_page,
+)
 from epochal_client.cli.follow import exit_status, interruptible, interval_arg, print_job, watch
 from epochal_client.cli.output import console, print_json, short, table
 from epochal_client.overrides import parse_assignment, with_values
@@ -136,13 +143,12 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
         "order_by": args.order_by,
         "order": args.order,
     }
-    if args.all:  # every page, `--limit` jobs at a time
-        jobs, cursor = list(client.iter_jobs(limit=args.limit, **filters)), None
-    else:
-        page = client.list(limit=args.limit, cursor=args.cursor, **filters)
-        jobs, cursor = page.items, page.next_cursor
-    if args.json:  # the API's page; with --all every job, and no cursor
-        print_json(out, {"items": jobs, "next_cursor": cursor})
+    jobs, cursor = one_page_or_all(
+        args,
+        lambda at: client.list(limit=args.limit, cursor=at, **filters),
+        lambda: client.iter_jobs(limit=args.limit, **filters),
+    )
+    if print_page(out, args, jobs, cursor):
         return 0
     rows = [
         (
@@ -158,8 +164,7 @@ def list_jobs(client: Client, args: argparse.Namespace, out: Console) -> int:
     ]
     columns = ["id", "name", "status", "epochs", "tags", "val_accuracy/val_loss", "created"]
     out.print(table(f"{len(rows)} jobs", columns, rows))
-    if cursor:
-        out.print(f"more: --cursor {cursor} (or --all)")
+    more_line(out, cursor)
     return 0
 
 
@@ -267,9 +272,6 @@ def register(sub: Any) -> None:
         "e.g. metric.val_accuracy (jobs without it come last)",
     )
     sp.add_argument("--order", choices=("asc", "desc"), default=None, help="default desc")
-    sp.add_argument("--limit", type=int, default=20, help="jobs per page")
-    pages = sp.add_mutually_exclusive_group()
-    pages.add_argument("--cursor", default=None, help="the page after the one that printed it")
-    pages.add_argument("--all", action="store_true", help="every page")
+    add_paging(sp, "jobs")
     sp = add("compare", compare, "compare jobs: differing params, final and best metrics")
     sp.add_argument("ids", nargs="+", metavar="ID", help="two or more job ids")

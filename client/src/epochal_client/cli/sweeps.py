@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from epochal_client import Client, Leaderboard, Sweep, load_spec
-from epochal_client.cli.base import add_command
+from epochal_client.cli.base import add_command, add_paging, more_line, one_page_or_all, print_page
 from epochal_client.cli.output import num, print_json, short, table
 
 COUNTS = ("queued", "running", "succeeded", "pruned", "failed", "cancelled")
@@ -117,13 +117,12 @@ def sweep_status(client: Client, args: argparse.Namespace, out: Console) -> int:
 
 
 def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
-    if args.all:  # every page, `--limit` sweeps at a time
-        sweeps, cursor = list(client.iter_sweeps(status=args.status, limit=args.limit)), None
-    else:
-        page = client.list_sweeps(status=args.status, limit=args.limit, cursor=args.cursor)
-        sweeps, cursor = page.items, page.next_cursor
-    if args.json:  # the API's page; with --all every sweep, and no cursor
-        print_json(out, {"items": sweeps, "next_cursor": cursor})
+    sweeps, cursor = one_page_or_all(
+        args,
+        lambda at: client.list_sweeps(status=args.status, limit=args.limit, cursor=at),
+        lambda: client.iter_sweeps(status=args.status, limit=args.limit),
+    )
+    if print_page(out, args, sweeps, cursor):
         return 0
     rows = [
         (
@@ -140,8 +139,7 @@ def sweep_list(client: Client, args: argparse.Namespace, out: Console) -> int:
     ]
     columns = ["id", "name", "method", "status", "done/trials", "metric", "best", "created"]
     out.print(table(f"{len(rows)} sweeps", columns, rows))
-    if cursor:
-        out.print(f"more: --cursor {cursor} (or --all)")
+    more_line(out, cursor)
     return 0
 
 
@@ -193,10 +191,7 @@ def register(sub: Any) -> None:
     )
     sp = add_command(sub, "sweep-list", sweep_list, "list sweeps, newest first")
     sp.add_argument("--status", default=None, help="running, paused, finished, cancelled")
-    sp.add_argument("--limit", type=int, default=20, help="sweeps per page")
-    pages = sp.add_mutually_exclusive_group()
-    pages.add_argument("--cursor", default=None, help="the page after the one that printed it")
-    pages.add_argument("--all", action="store_true", help="every page")
+    add_paging(sp, "sweeps")
     sp = add_command(sub, "leaderboard", leaderboard, "a sweep's trials ranked by its metric")
     sp.add_argument("id", metavar="SWEEP")
     sp.add_argument("--limit", type=int, default=None, help="the top N trials")
