@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from api import browsers, openapi, problems, prometheus, submissions
+from api import browsers, openapi, problems, prometheus, submissions, ui
 from api.admission import WriteGate
 from api.auth import KeyCache, caller
 from api.body_limits import BodyLimitsMiddleware
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=authenticated)
     prometheus.install(app, settings)  # /metrics: its own key rule (api/prometheus.py)
     openapi.install(app)  # once every route is in
+    ui.install(app)  # the dashboard at / (static files; it calls /v1 like any client)
     # Uploads stream to disk under EPOCHAL_MAX_UPLOAD_BYTES; every other body is bounded here.
     app.add_middleware(BodyLimitsMiddleware, settings=settings, raw_paths=[datasets.router.prefix])
     app.add_middleware(NulBytesMiddleware)

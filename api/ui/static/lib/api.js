@@ -1,0 +1,120 @@
+// The /v1 API from the page: JSON in and out, the problem+json detail as the error, the key.
+// When the server requires keys (401), the page asks for one once and keeps it in this
+// browser's localStorage; every call sends it as `Authorization: Bearer <key>`.
+
+const KEY = "epochal.key";
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const lines = [problem.detail || problem.title || `HTTP ${status}`];
+    for (const e of problem.errors || []) lines.push(`${(e.loc || []).join(".")}: ${e.msg}`);
+    super(lines.join("\n"));
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+function headers(extra = {}) {
+  const key = localStorage.getItem(KEY);
+  return key ? { Authorization: `Bearer ${key}`, ...extra } : { ...extra };
+}
+
+function url(path, query) {
+  const u = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    for (const one of Array.isArray(v) ? v : [v]) u.searchParams.append(k, one);
+  }
+  return u;
+}
+
+// api("/v1/jobs", {query: {limit: 20}}), api(`/v1/jobs/${id}/cancel`, {method: "POST"}),
+// api("/v1/jobs", {method: "POST", body: spec}); returns the parsed JSON (null for 204).
+export async function api(path, { method = "GET", query, body, raw, contentType } = {}) {
+  const init = { method, headers: headers() };
+  if (raw !== undefined) {
+    init.body = raw;
+    init.headers["Content-Type"] = contentType || "application/octet-stream";
+  } else if (body !== undefined || method !== "GET") {
+    init.body = body === undefined ? undefined : JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const r = await fetch(url(path, query), init);
+  if (r.status === 401 && askForKey(r)) return api(path, { method, query, body, raw, contentType });
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+  return r.status === 204 ? null : r.json();
+}
+
+function askForKey() {
+  const key = window.prompt("This Epochal server requires an API key (epochal keys create makes one):");
+  if (!key) return false;
+  localStorage.setItem(KEY, key.trim());
+  showKeyStatus();
+  return true;
+}
+
+export function setKey(key) {
+  if (key) localStorage.setItem(KEY, key); else localStorage.removeItem(KEY);
+  showKeyStatus();
+}
+
+export function showKeyStatus() {
+  const node = document.getElementById("key-status");
+  if (!node) return;
+  node.textContent = localStorage.getItem(KEY) ? "key set" : "";
+}
+
+// The job's server-sent events (GET /v1/jobs/{id}/events) read with fetch, so that the key
+// goes in a header (EventSource cannot send one). onEvent({event, data, id}) for each event;
+// a dropped stream is reopened with Last-Event-ID until `end`. Returns a function that stops.
+export function followEvents(jobId, onEvent, { interval } = {}) {
+  const controller = new AbortController();
+  let lastId = null;
+  let stopped = false;
+  (async () => {
+    while (!stopped) {
+      try {
+        const h = headers(lastId ? { "Last-Event-ID": lastId } : {});
+        const r = await fetch(url(`/v1/jobs/${jobId}/events`, { interval }), { headers: h, signal: controller.signal });
+        if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const event = parseEvent(buffer.slice(0, cut));
+            buffer = buffer.slice(cut + 2);
+            if (!event) continue;
+            if (event.id) lastId = event.id;
+            onEvent(event);
+            if (event.event === "end") { stopped = true; return; }
+          }
+        }
+      } catch (e) {
+        if (stopped || e.name === "AbortError") return;
+        if (e instanceof ApiError && e.status < 500) { onEvent({ event: "error", data: e }); return; }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return () => { stopped = true; controller.abort(); };
+}
+
+function parseEvent(text) {
+  const event = { event: "message", data: "", id: null };
+  for (const line of text.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const at = line.indexOf(":");
+    const field = at < 0 ? line : line.slice(0, at);
+    const value = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+    if (field === "event") event.event = value;
+    else if (field === "data") event.data += (event.data ? "\n" : "") + value;
+    else if (field === "id") event.id = value;
+  }
+  if (!event.data) return null;
+  try { event.data = JSON.parse(event.data); } catch { /* left as text */ }
+  return event;
+}

@@ -1,0 +1,85 @@
+// Line charts on uPlot (vendor/uPlot.iife.min.js, the global `uPlot`).
+// lineChart(container, {title, xLabel, log, series: [{label, x: [], y: [], min?: [], max?: []}]})
+// draws every series over one x axis (uPlot.join aligns series of different x); a series with
+// `min` and `max` (a downsampled one) gets its envelope as a band. The chart object's
+// update(series) redraws with new data, setLog(on) switches the y scale, points() counts the
+// points drawn (what a test reads), destroy() removes it.
+
+const COLORS = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f59f00", "#c2255c",
+  "#5c7cfa", "#868e96", "#0b7285", "#a61e4d", "#5f3dc4", "#364fc7", "#d9480f", "#087f5b",
+  "#e67700", "#495057", "#9c36b5", "#1864ab", "#c92a2a"];
+
+export function color(i) { return COLORS[i % COLORS.length]; }
+
+function finite(v) { return typeof v === "number" && Number.isFinite(v) ? v : null; }
+
+function layout(series) {
+  const tables = [];
+  const specs = [];
+  const bands = [];
+  series.forEach((s, i) => {
+    const c = s.color || color(i);
+    tables.push([s.x, s.y.map(finite)]);
+    specs.push({ label: s.label, stroke: c, width: 1.5, spanGaps: true,
+      points: { show: s.x.length < 60 }, dash: s.dash });
+    if (s.min && s.max) {
+      tables.push([s.x, s.max.map(finite)], [s.x, s.min.map(finite)]);
+      const at = specs.length + 1; // 1-based uPlot series index of the max
+      specs.push({ label: `${s.label} max`, stroke: c + "55", width: 0.5, spanGaps: true, points: { show: false } },
+        { label: `${s.label} min`, stroke: c + "55", width: 0.5, spanGaps: true, points: { show: false } });
+      bands.push({ series: [at, at + 1], fill: c + "22" });
+    }
+  });
+  const data = tables.length ? uPlot.join(tables) : [[]];
+  return { data, specs, bands };
+}
+
+export function lineChart(container, { title = "", xLabel = "step", log = false, series = [], height = 260 } = {}) {
+  let current = series;
+  let logScale = log;
+  let plot = null;
+  const width = () => Math.max(320, Math.floor(container.clientWidth || 480));
+
+  function build() {
+    if (plot) plot.destroy();
+    const { data, specs, bands } = layout(current);
+    const options = {
+      title, width: width(), height,
+      scales: { x: { time: false }, y: logScale ? { distr: 3 } : {} },
+      axes: [{ label: xLabel }, {}],
+      series: [{ label: xLabel }, ...specs],
+      bands,
+      legend: { live: true },
+    };
+    plot = new uPlot(options, logScale ? positive(data) : data, container);
+    plot.root.dataset.points = String(count(data));
+  }
+
+  build();
+  const resize = () => plot && plot.setSize({ width: width(), height });
+  window.addEventListener("resize", resize);
+  return {
+    update(next) {
+      const sameShape = next.length === current.length && next.every((s, i) => !!s.min === !!current[i].min);
+      current = next;
+      if (!sameShape || !plot) { build(); return; }
+      const { data } = layout(current);
+      plot.setData(logScale ? positive(data) : data);
+      plot.root.dataset.points = String(count(data));
+    },
+    setLog(on) { logScale = !!on; build(); },
+    points() { return plot ? Number(plot.root.dataset.points) : 0; },
+    destroy() { window.removeEventListener("resize", resize); if (plot) plot.destroy(); plot = null; },
+  };
+}
+
+// On a log scale a value <= 0 cannot be drawn: it becomes a gap.
+function positive(data) {
+  return data.map((column, i) => (i === 0 ? column : column.map((v) => (v !== null && v > 0 ? v : null))));
+}
+
+function count(data) {
+  let n = 0;
+  for (let i = 1; i < data.length; i++) for (const v of data[i]) if (v !== null && v !== undefined) n++;
+  return n;
+}
