@@ -208,7 +208,12 @@ def test_a_sweep_survives_restarts_of_the_api_and_the_worker(
 
             def some_done() -> bool:
                 counts = client.get(f"/v1/sweeps/{sweep_id}").json()["counts"]
-                return counts["succeeded"] >= 2 and counts["running"] == 1
+                if counts["succeeded"] < 2 or counts["running"] != 1:
+                    return False
+                # ... and the running one far from its end, so that the kill lands mid-trial
+                # even on a loaded machine (once it was done before the kill: no second attempt).
+                running = [j for j in trials_of(client, sweep_id) if j["status"] == "running"]
+                return bool(running) and running[0]["progress"].get("epoch", 0) <= 50
 
             wait_until(some_done, 120, "two trials to succeed and a third to run", stack)
         stack.kill("worker-1")  # mid-trial: its lease expires and it is requeued
