@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def digits(lr: float) -> dict[str, Any]:
     spec = copy.deepcopy(DIGITS)
-    spec["training"].update(epochs=3, optimizer={"type": "adam", "learning_rate": lr})
+    spec["training"].update(epochs=2, optimizer={"type": "adam", "learning_rate": lr})
     return spec
 
 
@@ -49,11 +49,11 @@ def test_two_jobs_show_their_differing_parameter_curves_and_values(page: Any, st
     final_loss = metrics.locator("tr", has_text="loss").filter(has_text="final").first
     assert len(final_loss.locator("td").all_inner_texts()) == 4  # metric, kind, one per job
 
-    # One curve per job on each chart: 3 epochs each by epoch...
+    # One curve per job on each chart: 2 epochs each by epoch...
     loss = page.get_by_test_id("chart-loss").locator(".uplot")
-    expect(loss).to_have_attribute("data-points", "6")
+    expect(loss).to_have_attribute("data-points", "4")
     expect(page.get_by_test_id("chart-val_accuracy").locator(".uplot")).to_have_attribute(
-        "data-points", "6"
+        "data-points", "4"
     )
     assert "epoch" in page.get_by_test_id("chart-loss").inner_text()
     # ... and by step on request: the page asks the API again (x=step), same points, step axis.

@@ -74,7 +74,7 @@ export async function render(root, route) {
       { name, kind: "final", cell: (i) => text(c.metrics[name][i]?.final) },
       { name, kind: "best", cell: (i) => {
         const m = c.metrics[name][i];
-        return m && m.best !== null ? `${text(m.best)} @ ${m.best_step}` : "-";
+        return m && m.best !== null ? `${text(m.best)} @ step ${m.best_step}` : "-";
       } },
     ]);
     metrics.replaceChildren(table(

@@ -4,7 +4,7 @@
 // sweep has ended and no trial runs.
 import { api } from "../lib/api.js";
 import { color, lineChart } from "../lib/chart.js";
-import { el, num, progressBar, statusText, table } from "../lib/dom.js";
+import { el, progressBar, statusText, table } from "../lib/dom.js";
 import { scatterChart } from "../lib/scatter.js";
 import { counts } from "./sweeps.js";
 
@@ -14,9 +14,10 @@ const MAX_CURVES = 50; // the best-ranked trials drawn; the leaderboard lists th
 
 function short(path) { return path.split(".").pop(); }
 
+// A parameter's value as the spec has it (0.003, not 0.003000).
 function text(value) {
   if (value === null || value === undefined) return "-";
-  return typeof value === "number" ? num(value) : typeof value === "string" ? value : JSON.stringify(value);
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 export async function render(root, route) {
