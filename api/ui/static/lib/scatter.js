@@ -7,6 +7,10 @@ import { color } from "./chart.js";
 
 function finite(v) { return typeof v === "number" && Number.isFinite(v) ? v : null; }
 
+// An axis tick: 0.0001 and 0.925 as such, never rounded to 0.
+function decade(v) { const e = Math.log10(v); return Math.abs(e - Math.round(e)) < 1e-9; }
+function tick(v) { return v === null || v === undefined ? "" : String(Number(v.toPrecision(6))); }
+
 export function scatterChart(container, { title = "", xLabel = "", yLabel = "", points = [], height = 220, colorIndex = 0 } = {}) {
   const numeric = points.every((p) => typeof p.x === "number");
   const categories = numeric ? [] : [...new Set(points.map((p) => String(p.x)))].sort();
@@ -25,9 +29,9 @@ export function scatterChart(container, { title = "", xLabel = "", yLabel = "", 
         : { time: false, range: () => [-0.5, Math.max(0.5, categories.length - 0.5)] },
     },
     axes: [
-      numeric ? { label: xLabel }
+      numeric ? { label: xLabel, values: (u, splits) => splits.map((v) => (log && !decade(v) ? "" : tick(v))) }
         : { label: xLabel, splits: () => categories.map((_, i) => i), values: (u, splits) => splits.map((i) => categories[i] ?? "") },
-      { label: yLabel },
+      { label: yLabel, values: (u, splits) => splits.map(tick) },
     ],
     series: [
       { label: xLabel, value: (u, v) => (v === null || v === undefined ? "-" : numeric ? String(v) : categories[v]) },

@@ -14,9 +14,10 @@ const MAX_CURVES = 50; // the best-ranked trials drawn; the leaderboard lists th
 
 function short(path) { return path.split(".").pop(); }
 
-// A parameter's value as the spec has it (0.003, not 0.003000).
+// A parameter's value, short: 0.003 (not 0.003000), 0.04669 (not 0.04668919368886341).
 function text(value) {
   if (value === null || value === undefined) return "-";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
