@@ -54,7 +54,7 @@ export async function render(root, route) {
       const box = el("div", { class: "chart", "data-testid": `chart-${name}` }, el("h3", {}, name));
       charts.append(box);
       drawn.push(lineChart(box, {
-        xLabel: c.x,
+        xLabel: c.x, wholeX: true,
         series: c.jobs.map((j, i) => ({ label: label(j), x: s.x, y: s.values[i], color: color(i) })),
       }));
     }

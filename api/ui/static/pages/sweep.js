@@ -113,7 +113,7 @@ export async function render(root, route) {
       if (entry.status !== "pruned" || !n) return;
       series.push({ label: `trial ${trialNo(entry)} stopped`, x: [got[i].x[n - 1]], y: [got[i].y[n - 1]], color: color(entry.trial ?? i) });
     });
-    if (!trialsChart) trialsChart = lineChart(trialsBox, { title: metric, xLabel: "epoch", series });
+    if (!trialsChart) trialsChart = lineChart(trialsBox, { title: metric, xLabel: "epoch", wholeX: true, series });
     else trialsChart.update(series);
 
     const withValue = lb.trials.filter((entry) => entry.value !== null);
