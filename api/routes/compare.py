@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -36,13 +36,13 @@ class MetricSummaryOut(BaseModel):
 
 
 class AlignedSeriesOut(BaseModel):
-    steps: list[int]
-    values: list[list[float | str | None]]  # per job, aligned to `steps`; null where it has none
+    x: list[int]  # epochs or steps, as the comparison's `x` says
+    values: list[list[float | str | None]]  # per job, aligned to `x`; null where it has none
 
     @classmethod
     def of(cls, s: AlignedSeries) -> AlignedSeriesOut:
         values = [[json_float(v) if v is not None else None for v in run] for run in s.values]
-        return cls(steps=s.steps, values=values)
+        return cls(x=s.x, values=values)
 
 
 class ComparisonOut(BaseModel):
@@ -50,6 +50,7 @@ class ComparisonOut(BaseModel):
     params: dict[str, list[Any]]
     metrics: dict[str, list[MetricSummaryOut | None]]
     series: dict[str, AlignedSeriesOut]
+    x: Literal["epoch", "step"]  # the axis the series are aligned on
 
 
 @router.get("", response_model=ComparisonOut)
@@ -66,12 +67,17 @@ def compare(
             "to show",
         ),
     ],
+    x: Annotated[
+        Literal["epoch", "step"],
+        Query(description="align the series by epoch (each epoch's last point) or by step"),
+    ] = "epoch",
 ) -> ComparisonOut:
     job_ids = [i.strip() for i in ids.split(",") if i.strip()]
-    c = compare_jobs(session, job_ids=job_ids, project=me.project)
+    c = compare_jobs(session, job_ids=job_ids, project=me.project, x=x)
     return ComparisonOut(
         jobs=[ComparedJob(id=j.id, name=j.name, status=j.status) for j in c.jobs],
         params=c.params,
         metrics={name: [MetricSummaryOut.of(m) for m in runs] for name, runs in c.metrics.items()},
         series={name: AlignedSeriesOut.of(s) for name, s in c.series.items()},
+        x=c.x,
     )

@@ -1,11 +1,12 @@
 """Compare runs side by side: the spec values that differ, and each per-epoch series's final and
-best values, aligned on a common step axis for plotting."""
+best values, aligned on a common axis for plotting: the epoch (runs of different batch sizes
+or data sizes line up epoch by epoch) or the step."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,8 @@ from core.store.models import Job, MetricRollup
 
 MIN_JOBS, MAX_JOBS = 2, 20
 UNCOMPARED_PARAMS = ("name", "tags")  # labels, not settings of the run
+Axis = Literal["epoch", "step"]
+AXES: tuple[Axis, ...] = ("epoch", "step")
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,8 @@ class MetricSummary:
 
 @dataclass(frozen=True)
 class AlignedSeries:
-    steps: list[int]  # the union of every job's steps, sorted
-    values: list[list[float | None]]  # per job, one value (None where it has none) per step
+    x: list[int]  # the union of every job's epochs (or steps), sorted
+    values: list[list[float | None]]  # per job, one value (None where it has none) per x
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,15 @@ class Comparison:
     params: dict[str, list[Any]]  # flattened spec path -> value per job (None: missing there)
     metrics: dict[str, list[MetricSummary | None]]
     series: dict[str, AlignedSeries]
+    x: Axis = "epoch"
 
 
-def compare_jobs(session: Session, *, job_ids: list[str], project: str | None = None) -> Comparison:
+def compare_jobs(
+    session: Session, *, job_ids: list[str], project: str | None = None, x: Axis = "epoch"
+) -> Comparison:
+    """`x="epoch"` aligns the series by epoch (the last point of each epoch), `x="step"` by step."""
+    if x not in AXES:
+        raise InvalidArgumentError(f"x: expected one of {', '.join(AXES)}. Received: {x!r}")
     jobs = _jobs_in_order(session, job_ids, project)
     params = differing_params([job.spec for job in jobs])
     names = _epoch_series_names(session, job_ids)
@@ -50,8 +59,8 @@ def compare_jobs(session: Session, *, job_ids: list[str], project: str | None = 
         for job_id in job_ids
     ]
     metrics = {name: [_summary(name, runs.get(name)) for runs in per_job] for name in names}
-    series = {name: _aligned([runs.get(name) for runs in per_job]) for name in names}
-    return Comparison(jobs=jobs, params=params, metrics=metrics, series=series)
+    series = {name: _aligned([runs.get(name) for runs in per_job], x) for name in names}
+    return Comparison(jobs=jobs, params=params, metrics=metrics, series=series, x=x)
 
 
 def _jobs_in_order(session: Session, job_ids: list[str], project: str | None) -> list[Job]:
@@ -115,10 +124,13 @@ def _summary(name: str, series: Series | None) -> MetricSummary | None:
     return MetricSummary(final=final, best=best, best_step=best_step)
 
 
-def _aligned(runs: list[Series | None]) -> AlignedSeries:
-    steps = sorted({step for s in runs if s is not None for step in s.steps})
-    values = []
-    for s in runs:
-        by_step = dict(zip(s.steps, s.values, strict=True)) if s is not None else {}
-        values.append([by_step.get(step) for step in steps])
-    return AlignedSeries(steps=steps, values=values)
+def _aligned(runs: list[Series | None], x: Axis) -> AlignedSeries:
+    # Points come in step order, so an epoch's last point wins when it has several.
+    by_x = [
+        dict(zip(s.epochs if x == "epoch" else s.steps, s.values, strict=True))
+        if s is not None
+        else {}
+        for s in runs
+    ]
+    axis = sorted({key for run in by_x for key in run})
+    return AlignedSeries(x=axis, values=[[run.get(key) for key in axis] for run in by_x])

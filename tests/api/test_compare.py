@@ -123,16 +123,49 @@ def test_compare_params_metrics_and_aligned_series(client: TestClient, three: li
         None,
     ]
     assert m["auc"] == [None, {"final": 0.75, "best": 0.75, "best_step": 30}, None]
+    # By epoch (the default): the points were written with epoch = step // 10.
+    assert body["x"] == "epoch"
     s = body["series"]
     assert s["loss"] == {
-        "steps": [10, 20, 30],
+        "x": [1, 2, 3],
         "values": [[0.5, 0.3, None], [0.6, 0.2, 0.4], ["Infinity", None, None]],
     }
     assert s["val_accuracy"] == {
-        "steps": [10, 20, 30],
+        "x": [1, 2, 3],
         "values": [[0.8, 0.9, None], [0.95, 0.7, "NaN"], [None, None, None]],
     }
-    assert s["lr"]["steps"] == [10, 20]
+    assert s["lr"]["x"] == [1, 2]
+
+
+def test_x_step_aligns_by_step_and_epoch_by_each_epoch_s_last_point(
+    client: TestClient, settings: Settings
+) -> None:
+    # epoch = step // 10: a has two points in epoch 1 (steps 10 and 15), b one in each epoch.
+    points = [("loss", 5, 0.9), ("loss", 10, 0.5), ("loss", 15, 0.45), ("loss", 20, 0.3)]
+    a = add_job(settings, "a", spec_with(), points)
+    b = add_job(settings, "b", spec_with(lr=0.01), [("loss", 12, 0.6), ("loss", 25, 0.4)])
+    ids = f"{a},{b}"
+    by_epoch = client.get("/v1/compare", params={"ids": ids}).json()
+    explicit = client.get("/v1/compare", params={"ids": ids, "x": "epoch"}).json()
+    by_step = client.get("/v1/compare", params={"ids": ids, "x": "step"}).json()
+    assert by_epoch == explicit and by_epoch["x"] == "epoch" and by_step["x"] == "step"
+    assert by_epoch["series"]["loss"] == {  # an epoch's last point stands for it
+        "x": [0, 1, 2],
+        "values": [[0.9, 0.45, 0.3], [None, 0.6, 0.4]],
+    }
+    assert by_step["series"]["loss"] == {
+        "x": [5, 10, 12, 15, 20, 25],
+        "values": [[0.9, 0.5, None, 0.45, 0.3, None], [None, None, 0.6, None, None, 0.4]],
+    }
+    # The summaries do not depend on the axis.
+    assert by_step["metrics"] == by_epoch["metrics"] and by_step["params"] == by_epoch["params"]
+
+
+def test_another_axis_is_422_naming_x(client: TestClient, three: list[str]) -> None:
+    r = client.get("/v1/compare", params={"ids": f"{three[0]},{three[1]}", "x": "time"})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["loc"] == ["query", "x"]
 
 
 def test_compare_keeps_the_order_asked(client: TestClient, three: list[str]) -> None:

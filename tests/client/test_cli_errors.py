@@ -301,7 +301,7 @@ def test_json_output_writes_non_finite_values_as_the_api_does() -> None:
         "jobs": [{"id": "a", "name": "a", "status": "failed"}],
         "params": {"training.learning_rate": [1e308]},
         "metrics": {"loss": [metric]},
-        "series": {"loss": {"steps": [1, 2], "values": [["Infinity", None]]}},
+        "series": {"loss": {"x": [1, 2], "values": [["Infinity", None]]}},
     }
     evaluation = {"job_id": "a", "dataset": "digits", "samples": 3, "metrics": {"loss": "NaN"}}
 

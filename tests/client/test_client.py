@@ -57,6 +57,11 @@ def test_submit_wait_metrics_and_compare_two_runs(client: Client) -> None:
     assert c.params["training.optimizer.learning_rate"] == [0.001, 0.01]
     assert c.metrics["val_accuracy"][0].final == pytest.approx(a.final["val_accuracy"])
     assert c.metrics["val_accuracy"][1].final == pytest.approx(b.final["val_accuracy"])
+    # Aligned by epoch unless asked by step: a has 2 epochs, b 1 (of 23 steps each).
+    assert c.x == "epoch" and c.series["val_accuracy"].x == [1, 2]
+    assert c.series["val_accuracy"].values[1][1] is None
+    by_step = client.compare([a.id, b.id], x="step")
+    assert by_step.x == "step" and by_step.series["val_accuracy"].x == series["val_accuracy"].steps
 
     # list: filters on status, tag and spec params; iter_jobs follows the cursor.
     assert {j.id for j in client.list(tag=tag).items} == {a.id, b.id}

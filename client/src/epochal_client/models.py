@@ -95,8 +95,8 @@ class MetricSummary(_Model):
 
 
 class AlignedSeries(_Model):
-    steps: list[int]
-    values: list[list[float | None]]  # per job, aligned to `steps`
+    x: list[int]  # epochs or steps, as Comparison.x says
+    values: list[list[float | None]]  # per job, aligned to `x`
 
 
 class Comparison(_Model):
@@ -104,6 +104,7 @@ class Comparison(_Model):
     params: dict[str, list[Any]]  # spec paths whose values differ, one value per job
     metrics: dict[str, list[MetricSummary | None]]  # per job; None where it has no such series
     series: dict[str, AlignedSeries]
+    x: str = "epoch"  # the axis the series are aligned on: epoch | step
 
 
 # --- data sets and models ----------------------------------------------------------------

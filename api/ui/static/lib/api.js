@@ -28,6 +28,9 @@ function url(path, query) {
   return u;
 }
 
+// For lib/upload.js (an XMLHttpRequest, for its upload progress): the same key and URLs.
+export { headers as authHeaders, url as apiUrl, askForKey };
+
 // api("/v1/jobs", {query: {limit: 20}}), api(`/v1/jobs/${id}/cancel`, {method: "POST"}),
 // api("/v1/jobs", {method: "POST", body: spec}); returns the parsed JSON (null for 204).
 export async function api(path, { method = "GET", query, body, raw, contentType } = {}) {

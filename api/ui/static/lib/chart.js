@@ -1,5 +1,5 @@
 // Line charts on uPlot (vendor/uPlot.iife.min.js, the global `uPlot`).
-// lineChart(container, {title, xLabel, log, series: [{label, x: [], y: [], min?: [], max?: []}]})
+// lineChart(container, {title, xLabel, log, wholeX, series: [{label, x: [], y: [], min?: [], max?: []}]})
 // draws every series over one x axis (uPlot.join aligns series of different x); a series with
 // `min` and `max` (a downsampled one) gets its envelope as a band. The chart object's
 // update(series) redraws with new data, setLog(on) switches the y scale, points() counts the
@@ -34,7 +34,10 @@ function layout(series) {
   return { data, specs, bands };
 }
 
-export function lineChart(container, { title = "", xLabel = "step", log = false, series = [], height = 260 } = {}) {
+// Tick spacings for an axis of whole numbers (epochs, steps): never 1.5.
+const WHOLE = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
+export function lineChart(container, { title = "", xLabel = "step", log = false, series = [], height = 260, wholeX = false } = {}) {
   let current = series;
   let logScale = log;
   let plot = null;
@@ -46,7 +49,7 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
     const options = {
       title, width: width(), height,
       scales: { x: { time: false }, y: logScale ? { distr: 3 } : {} },
-      axes: [{ label: xLabel }, {}],
+      axes: [wholeX ? { label: xLabel, incrs: WHOLE } : { label: xLabel }, {}],
       series: [{ label: xLabel }, ...specs],
       bands,
       legend: { live: true },

@@ -1,0 +1,38 @@
+// #/sweeps: the sweeps, newest first, with their trials' counts and best value; refreshed every
+// few seconds while one runs.
+import { api } from "../lib/api.js";
+import { el, num, progressBar, statusText, table } from "../lib/dom.js";
+
+const ENDED = new Set(["finished", "cancelled"]);
+
+export function counts(c) {
+  const done = c.succeeded + c.failed + c.cancelled + c.pruned;
+  const total = done + c.queued + c.running;
+  return { done, total };
+}
+
+export async function render(root) {
+  root.append(el("h1", {}, "Sweeps"));
+  const box = el("div");
+  root.append(box);
+  let timer = null;
+  async function load() {
+    const page = await api("/v1/sweeps", { query: { limit: 100 } });
+    const columns = [
+      { label: "id", value: (s) => el("a", { href: `#/sweeps/${s.id}` }, s.id) },
+      { label: "name", value: (s) => s.name || "-" },
+      { label: "status", value: (s) => statusText(s.status) },
+      { label: "method", value: (s) => s.method },
+      { label: "metric", value: (s) => `${s.metric.name} (${s.metric.goal})` },
+      { label: "trials", value: (s) => { const { done, total } = counts(s.counts); return el("span", {}, progressBar(done, total), ` ${done}/${total}`); } },
+      { label: "best", value: (s) => (s.best ? num(s.best.value) : "-") },
+      { label: "created", value: (s) => s.created_at.replace("T", " ").slice(0, 19) },
+    ];
+    const t = table(columns, page.items, { "data-testid": "sweeps-table" });
+    page.items.forEach((s, i) => t.tBodies[0].rows[i].setAttribute("data-sweep-id", s.id));
+    box.replaceChildren(page.items.length ? t : el("p", { class: "muted" }, "no sweeps yet: epochal sweep <file> starts one"));
+    if (page.items.some((s) => !ENDED.has(s.status))) timer = setTimeout(() => load().catch(() => {}), 2500);
+  }
+  await load();
+  return () => clearTimeout(timer);
+}
