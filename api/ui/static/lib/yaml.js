@@ -11,7 +11,8 @@ export function scalar(value) {
   if (typeof value === "number") {
     if (Number.isNaN(value)) return ".nan";
     if (!Number.isFinite(value)) return value > 0 ? ".inf" : "-.inf";
-    return String(value);
+    const text = String(value); // 1e-7 → 1.0e-7: YAML 1.1 readers want the dot
+    return /e/.test(text) && !/\./.test(text) ? text.replace("e", ".0e") : text;
   }
   const text = String(value);
   if (text !== "" && PLAIN.test(text) && !RESERVED.test(text) && !text.endsWith(" ")) return text;

@@ -172,7 +172,7 @@ export async function render(root, route) {
     if (s.resumed_from) rows.push(["resumed from", JSON.stringify(s.resumed_from)]);
     const timings = Object.entries(s.timings || {});
     const finals = Object.entries(s.final || {});
-    details.replaceChildren(
+    details.replaceChildren(...[
       el("table", { class: "kv", "data-testid": "job-details" },
         el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))))),
       timings.length ? el("table", { class: "kv", "data-testid": "job-timings" },
@@ -182,7 +182,7 @@ export async function render(root, route) {
         el("thead", {}, el("tr", {}, el("th", {}, "series"), el("th", { class: "num" }, "final"), el("th", { class: "num" }, "best"))),
         el("tbody", {}, finals.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: "num" }, num(v)),
           el("td", { class: "num" }, num((s.best || {})[k])))))) : null,
-    );
+    ].filter(Boolean));
   }
 
   function showSummary() {
@@ -212,11 +212,11 @@ export async function render(root, route) {
       el("td", {}, which), el("td", { class: "num" }, num(c.epoch)), el("td", { class: "num" }, num(c.step)),
       el("td", { class: "num" }, num(c.attempt)),
       el("td", {}, downloadLink(`download-checkpoint-${which}`, "safetensors", { checkpoint: which }))));
-    checkpoints.replaceChildren(
+    checkpoints.replaceChildren(...[
       el("table", {}, el("thead", {}, el("tr", {}, ["checkpoint", "epoch", "step", "attempt", "weights"].map((h) => el("th", {}, h)))),
         el("tbody", {}, rows)),
       stats ? el("p", { class: "muted" }, `${num(stats.written)} written, ${num(stats.bytes)} bytes`) : null,
-    );
+    ].filter(Boolean));
   }
 
   function problem(e) {
