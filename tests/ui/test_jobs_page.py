@@ -52,6 +52,13 @@ def tagged(stack: Stack) -> Iterator[tuple[str, list[dict]]]:
     yield tag, [wait_ended(stack, j["id"]) for j in jobs]
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's expect, imported when used: without playwright the tests skip (conftest)."""
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
 def wait_rows(page: Any, ids: list[str]) -> None:
     """Until the table lists these jobs, in this order."""
     page.wait_for_function(
@@ -74,8 +81,8 @@ def test_filters_stay_in_the_url_and_compare_takes_the_selected_jobs(
     wait_rows(page, newest_first)
 
     page.get_by_test_id("filter-status").select_option("failed")
+    expect(page.locator("main")).to_contain_text("No jobs match")
     wait_rows(page, [])
-    assert "No jobs match" in page.locator("main").inner_text()
     page.get_by_test_id("filter-status").select_option("succeeded")
     wait_rows(page, newest_first)
 
@@ -120,10 +127,11 @@ def test_the_list_sorts_by_a_final_metric_and_pages_with_the_cursor(
     page.get_by_test_id("order-by").fill("loss")
     page.get_by_test_id("order-by").press("Enter")
     page.wait_for_url("**metric=loss**")
+    expect(page.get_by_test_id("jobs-table")).to_contain_text("final loss")
+    wait_rows(page, [j["id"] for j in reversed(by_loss)])  # desc: the highest loss first
     page.get_by_test_id("order").select_option("asc")
     page.wait_for_url("**order=asc**")
     wait_rows(page, [j["id"] for j in by_loss])
-    assert "final loss" in page.get_by_test_id("jobs-table").inner_text()
 
     page.goto(f"/#/jobs?tag={tag}&limit=2")
     wait_rows(page, [jobs[2]["id"], jobs[1]["id"]])

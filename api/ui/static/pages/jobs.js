@@ -104,7 +104,7 @@ export async function render(root, route) {
     const finals = (job.summary && job.summary.final) || {};
     return el("tr", { "data-job-id": job.id, "data-status": job.status },
       el("td", {}, box),
-      el("td", {}, el("a", { href: `#/jobs/${job.id}` }, job.id.slice(0, 8))),
+      el("td", { class: "id" }, el("a", { href: `#/jobs/${job.id}` }, job.id)),
       el("td", {}, job.name),
       el("td", { class: "job-status" }, statusText(job.status)),
       el("td", { class: "job-progress" }, progressBar(p.epoch || 0, p.epochs),
