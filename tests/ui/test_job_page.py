@@ -92,7 +92,8 @@ def test_the_curves_grow_while_the_job_trains_and_it_succeeds(page: Any, stack: 
     assert download.value.suggested_filename.endswith(".safetensors")
 
     page.get_by_test_id("x-axis").select_option("epoch")
-    assert wait_points_above(page, "loss", 79) == 50
+    expect(page.get_by_test_id("chart-loss")).to_contain_text("epoch")
+    assert wait_points_above(page, "loss", 49) == 50
     page.get_by_test_id("log-scale").check()
     assert points(page, "loss") == 50
 
@@ -109,6 +110,18 @@ def test_the_cancel_button_cancels_a_running_job(page: Any, stack: Stack) -> Non
     assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}").json()["status"] == "cancelled"
     assert page.get_by_test_id("cancel").count() == 0
     assert page.get_by_test_id("resume").is_visible()
+
+    # Clone it with an override: the page moves to the new job, whose spec has the override.
+    page.get_by_test_id("clone").click()
+    page.get_by_test_id("clone-overrides").fill("training.epochs=1\ntraining.seed=7")
+    page.get_by_test_id("clone-submit").click()
+    page.wait_for_url(re.compile(r"#/jobs/(?!" + job["id"] + ")"))
+    clone_id = page.url.rsplit("/", 1)[1]
+    clone = wait_ended(stack, clone_id)
+    assert clone["source_job_id"] == job["id"]
+    assert clone["spec"]["training"]["epochs"] == 1 and clone["spec"]["training"]["seed"] == 7
+    expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=20_000)
+    assert "epochs: 1" in page.get_by_test_id("job-spec").inner_text()
 
 
 def test_the_diagnostics_warnings_and_gradient_norms_are_shown(page: Any, stack: Stack) -> None:

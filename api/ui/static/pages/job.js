@@ -3,9 +3,9 @@
 // checkpoints; cancel, resume, clone and model downloads; the normalized spec as YAML.
 //
 // Live: GET /metrics?max_points=<chart width> once, then the job's events append the new points
-// and progress (from where the metrics read left off: Last-Event-ID). Per-step series
-// (batch_loss, diag/…) are read again downsampled whenever they outgrow twice the chart width,
-// so a long run keeps a bounded number of points on the page.
+// and progress (from where the metrics read left off: Last-Event-ID). A per-step series
+// (batch_loss, diag/…) longer than the chart's width is read again downsampled every couple of
+// seconds instead, so a long run keeps a bounded number of points on the page.
 import { api, download, followEvents } from "../lib/api.js";
 import { lineChart } from "../lib/chart.js";
 import { el, num, progressBar } from "../lib/dom.js";
@@ -15,7 +15,7 @@ import { toYaml } from "../lib/yaml.js";
 const LIVE = new Set(["queued", "running"]);
 const RESUMABLE = new Set(["cancelled", "failed"]);
 const FORMATS = ["safetensors", "onnx", "torchscript"];
-const REFETCH_MS = 3000;
+const REFETCH_MS = 2000;
 const EVENTS_INTERVAL = 0.5; // seconds between the stream's polls of the store
 
 function when(text) {
@@ -296,24 +296,37 @@ export async function render(root, route) {
     store.replace(answer.series);
   }
 
-  // A per-step series longer than twice the chart's width is read again, downsampled.
-  function boundStepSeries() {
-    const names = store.names().filter(isStepSeries);
-    if (!names.length || store.longest(names) <= 2 * maxPoints() || refetchTimer) return;
-    const wait = Math.max(0, lastRefetch + REFETCH_MS - Date.now());
+  // A per-step series (batch_loss, diag/…) longer than the chart's width is not appended to from
+  // the events: it is read again, downsampled, at most every REFETCH_MS while the job runs.
+  function refetchStepSeries(now = false) {
+    if (refetchTimer) return;
+    const wait = now ? 0 : Math.max(0, lastRefetch + REFETCH_MS - Date.now());
     refetchTimer = setTimeout(async () => {
       try {
-        await loadMetrics(names);
-        drawSoon();
+        const names = store.names().filter(isStepSeries);
+        if (names.length) { await loadMetrics(names); drawSoon(); }
       } catch { /* the next event tries again */ }
       refetchTimer = null;
     }, wait);
   }
 
+  function onMetrics(list) {
+    const limit = maxPoints();
+    const direct = [];
+    let deferred = false;
+    for (const s of list) {
+      const have = (store.get(s.name) || { steps: [] }).steps.length;
+      if (isStepSeries(s.name) && have + s.steps.length > limit) deferred = true;
+      else direct.push(s);
+    }
+    if (store.append(direct)) drawSoon();
+    if (deferred) refetchStepSeries();
+  }
+
   function onEvent({ event, data }) {
     if (stopped) return;
     if (event === "metrics") {
-      if (store.append(data.series || [])) { boundStepSeries(); drawSoon(); }
+      onMetrics(data.series || []);
     } else if (event === "progress") {
       const changed = data.status !== job.status;
       job = { ...job, status: data.status, progress: data.progress };
@@ -324,6 +337,9 @@ export async function render(root, route) {
     } else if (event === "end") {
       show(data);
       stopEvents = null;
+      clearTimeout(refetchTimer);
+      refetchTimer = null;
+      if (store.longest(store.names().filter(isStepSeries)) >= maxPoints()) refetchStepSeries(true); // the last points
       drawSoon();
     } else if (event === "error") {
       problem(data);
