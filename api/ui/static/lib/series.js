@@ -118,13 +118,15 @@ export function chartGroups(names) {
 }
 
 // A group's series for lineChart: x by step, or by epoch (a per-step series at its fraction
-// of an epoch, step / steps_per_epoch, so that its points stay distinct).
+// of an epoch, step / steps_per_epoch, so that its points stay distinct; by step while that
+// is unknown).
 export function chartSeries(store, group, { xAxis = "step", stepsPerEpoch } = {}) {
   return group.members.filter((m) => store.get(m.name)).map((m) => {
     const s = store.get(m.name);
     let x = s.steps;
     if (xAxis === "epoch") {
-      x = isStepSeries(m.name) && stepsPerEpoch ? s.steps.map((step) => step / stepsPerEpoch) : s.epochs;
+      if (!isStepSeries(m.name)) x = s.epochs;
+      else if (stepsPerEpoch) x = s.steps.map((step) => step / stepsPerEpoch);
     }
     const out = { label: m.label, x, y: s.values };
     if (group.envelope && s.min && s.max) { out.min = s.min; out.max = s.max; }

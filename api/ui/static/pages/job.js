@@ -24,7 +24,8 @@ function when(text) {
 
 function seconds(value) {
   if (value === null || value === undefined) return "-";
-  return value >= 100 ? `${value.toFixed(0)} s` : `${Number(value).toPrecision(3)} s`;
+  if (value >= 100) return `${value.toFixed(0)} s`;
+  return value >= 1 ? `${Number(value).toPrecision(3)} s` : `${Number(value * 1000).toPrecision(3)} ms`;
 }
 
 // The job's warnings: the API's (a queue no worker takes, a lost worker) and the training
@@ -253,8 +254,13 @@ export async function render(root, route) {
     return Math.max(100, Math.min(4000, Math.floor(width / columns)));
   }
 
+  // For per-step series on the epoch axis; before the job says, from an epoch series's last point.
   function stepsPerEpoch() {
-    return (job.progress || {}).steps_per_epoch;
+    const known = (job.progress || {}).steps_per_epoch;
+    if (known) return known;
+    const loss = store.get("loss");
+    const last = loss ? loss.steps.length - 1 : -1;
+    return last >= 0 && loss.epochs[last] ? loss.steps[last] / loss.epochs[last] : undefined;
   }
 
   function drawSoon() {
