@@ -2,20 +2,16 @@
 // timings, device, worker, attempts and error; live curves; the Keras-style summary;
 // checkpoints; cancel, resume, clone and model downloads; the normalized spec as YAML.
 //
-// Live: GET /metrics?max_points=<chart width> once, then the job's events append the new points
-// and progress (from where the metrics read left off: Last-Event-ID). A per-step series
-// (batch_loss, diag/…) longer than the chart's width is read again downsampled every couple of
-// seconds instead, so a long run keeps a bounded number of points on the page.
+// Live: the curves (lib/curves.js) read the metrics once, then the job's events bring the new
+// points and the progress, from where that read left off (Last-Event-ID).
 import { api, download, followEvents } from "../lib/api.js";
-import { lineChart } from "../lib/chart.js";
+import { jobCurves } from "../lib/curves.js";
 import { el, num, progressBar } from "../lib/dom.js";
-import { SeriesStore, chartGroups, chartSeries, isStepSeries } from "../lib/series.js";
 import { toYaml } from "../lib/yaml.js";
 
 const LIVE = new Set(["queued", "running"]);
 const RESUMABLE = new Set(["cancelled", "failed"]);
 const FORMATS = ["safetensors", "onnx", "torchscript"];
-const REFETCH_MS = 2000;
 const EVENTS_INTERVAL = 0.5; // seconds between the stream's polls of the store
 
 function when(text) {
@@ -58,12 +54,7 @@ export function parseOverrides(text) {
 export async function render(root, route) {
   const id = route.id;
   let job = await api(`/v1/jobs/${id}`);
-  const store = new SeriesStore();
-  const charts = new Map(); // group name → {group, chart, box}
   let stopEvents = null;
-  let refetchTimer = null;
-  let lastRefetch = 0;
-  let drawPending = false;
   let stopped = false;
 
   // --- the page's parts, filled by show(job) ---
@@ -80,22 +71,13 @@ export async function render(root, route) {
   const checkpoints = el("div", { "data-testid": "job-checkpoints" });
   const spec = el("pre", { "data-testid": "job-spec" }, toYaml(job.spec));
 
-  const logScale = el("input", { type: "checkbox", "data-testid": "log-scale" });
-  const xAxis = el("select", { "data-testid": "x-axis" },
-    el("option", { value: "step" }, "step"), el("option", { value: "epoch" }, "epoch"));
-  xAxis.value = route.query.get("x") === "epoch" ? "epoch" : "step";
-  const chartsBox = el("div", { class: "charts" });
-  const noCurves = el("p", { class: "muted" }, "No points yet.");
-  logScale.addEventListener("change", () => { for (const c of charts.values()) c.chart.setLog(logScale.checked || !!c.group.log); });
-  xAxis.addEventListener("change", () => rebuildCharts());
+  const curves = jobCurves(job.id, { x: route.query.get("x"), progress: () => job.progress });
 
   root.append(
     title, warnings,
     el("div", { class: "toolbar" }, el("strong", {}, "status "), status, progress),
     note, buttons, cloneForm.node, error, details,
-    el("h2", {}, "Curves"),
-    el("div", { class: "toolbar" }, el("label", {}, logScale, " log scale"), el("label", {}, "x axis ", xAxis)),
-    noCurves, chartsBox,
+    el("h2", {}, "Curves"), curves.node,
     el("h2", {}, "Model"), summary,
     el("h2", {}, "Checkpoints"), checkpoints,
     el("h2", {}, "Spec"), spec,
@@ -247,92 +229,11 @@ export async function render(root, route) {
     return { node, toggle() { node.hidden = !node.hidden; if (!node.hidden) text.focus(); } };
   }
 
-  // --- curves ---
-  function maxPoints() {
-    const width = chartsBox.clientWidth || root.clientWidth || 900;
-    const columns = width >= 940 ? 2 : 1;
-    return Math.max(100, Math.min(4000, Math.floor(width / columns)));
-  }
-
-  // For per-step series on the epoch axis; before the job says, from an epoch series's last point.
-  function stepsPerEpoch() {
-    const known = (job.progress || {}).steps_per_epoch;
-    if (known) return known;
-    const loss = store.get("loss");
-    const last = loss ? loss.steps.length - 1 : -1;
-    return last >= 0 && loss.epochs[last] ? loss.steps[last] / loss.epochs[last] : undefined;
-  }
-
-  function drawSoon() {
-    if (drawPending) return;
-    drawPending = true;
-    requestAnimationFrame(() => { drawPending = false; if (!stopped) draw(); });
-  }
-
-  function draw() {
-    const groups = chartGroups(store.names());
-    noCurves.hidden = groups.length > 0;
-    for (const group of groups) {
-      const series = chartSeries(store, group, { xAxis: xAxis.value, stepsPerEpoch: stepsPerEpoch() });
-      let c = charts.get(group.name);
-      if (!c) {
-        const box = el("div", { class: "chart", "data-testid": `chart-${group.name}` }, el("h3", {}, group.title));
-        chartsBox.append(box);
-        const chart = lineChart(box, { title: "", xLabel: xAxis.value, log: logScale.checked || !!group.log, series });
-        c = { group, chart, box };
-        charts.set(group.name, c);
-      } else {
-        c.group = group;
-        c.chart.update(series);
-      }
-    }
-  }
-
-  function rebuildCharts() {
-    for (const c of charts.values()) { c.chart.destroy(); c.box.remove(); }
-    charts.clear();
-    draw();
-  }
-
-  async function loadMetrics(names) {
-    const query = { max_points: maxPoints() };
-    if (names) query.names = names.join(",");
-    const answer = await api(`/v1/jobs/${job.id}/metrics`, { query });
-    lastRefetch = Date.now();
-    store.replace(answer.series);
-  }
-
-  // A per-step series (batch_loss, diag/…) longer than the chart's width is not appended to from
-  // the events: it is read again, downsampled, at most every REFETCH_MS while the job runs.
-  function refetchStepSeries(now = false) {
-    if (refetchTimer) return;
-    const wait = now ? 0 : Math.max(0, lastRefetch + REFETCH_MS - Date.now());
-    refetchTimer = setTimeout(async () => {
-      try {
-        const names = store.names().filter(isStepSeries);
-        if (names.length) { await loadMetrics(names); drawSoon(); }
-      } catch { /* the next event tries again */ }
-      refetchTimer = null;
-    }, wait);
-  }
-
-  function onMetrics(list) {
-    const limit = maxPoints();
-    const direct = [];
-    let deferred = false;
-    for (const s of list) {
-      const have = (store.get(s.name) || { steps: [] }).steps.length;
-      if (isStepSeries(s.name) && have + s.steps.length > limit) deferred = true;
-      else direct.push(s);
-    }
-    if (store.append(direct)) drawSoon();
-    if (deferred) refetchStepSeries();
-  }
 
   function onEvent({ event, data }) {
     if (stopped) return;
     if (event === "metrics") {
-      onMetrics(data.series || []);
+      curves.onMetrics(data.series || []);
     } else if (event === "progress") {
       const changed = data.status !== job.status;
       job = { ...job, status: data.status, progress: data.progress };
@@ -343,10 +244,7 @@ export async function render(root, route) {
     } else if (event === "end") {
       show(data);
       stopEvents = null;
-      clearTimeout(refetchTimer);
-      refetchTimer = null;
-      if (store.longest(store.names().filter(isStepSeries)) >= maxPoints()) refetchStepSeries(true); // the last points
-      drawSoon();
+      curves.finish();
     } else if (event === "error") {
       problem(data);
     }
@@ -354,18 +252,16 @@ export async function render(root, route) {
 
   function follow() {
     if (stopEvents) stopEvents();
-    stopEvents = followEvents(job.id, onEvent, { interval: EVENTS_INTERVAL, lastEventId: store.cursor() || undefined });
+    stopEvents = followEvents(job.id, onEvent, { interval: EVENTS_INTERVAL, lastEventId: curves.cursor() || undefined });
   }
 
   show(job);
-  await loadMetrics();
-  draw();
+  await curves.load();
   if (LIVE.has(job.status)) follow();
 
   return () => {
     stopped = true;
     if (stopEvents) stopEvents();
-    clearTimeout(refetchTimer);
-    for (const c of charts.values()) c.chart.destroy();
+    curves.stop();
   };
 }
