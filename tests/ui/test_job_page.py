@@ -1,6 +1,6 @@
 """A job's page in a real browser: its curves grow while it trains, it shows the summary, the
-spec and the diagnostics' warnings, its cancel button cancels it, and a long batch_loss is read
-downsampled to the chart's width."""
+spec and the diagnostics' warnings, its buttons cancel, resume and clone it, and a long
+batch_loss is read downsampled to the chart's width."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_the_curves_grow_while_the_job_trains_and_it_succeeds(page: Any, stack: 
     assert points(page, "loss") == 50
 
 
-def test_the_cancel_button_cancels_a_running_job(page: Any, stack: Stack) -> None:
+def test_the_buttons_cancel_resume_and_clone_a_job(page: Any, stack: Stack) -> None:
     job = submit(stack, SLOW_DIGITS, epochs=1000)
     try:
         page.goto(f"/#/jobs/{job['id']}")
@@ -109,7 +109,13 @@ def test_the_cancel_button_cancels_a_running_job(page: Any, stack: Stack) -> Non
         httpx.post(f"{stack.url}/v1/jobs/{job['id']}/cancel")
     assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}").json()["status"] == "cancelled"
     assert page.get_by_test_id("cancel").count() == 0
-    assert page.get_by_test_id("resume").is_visible()
+
+    # Resumed, it is queued again and the page follows it until it is cancelled once more.
+    page.get_by_test_id("resume").click()
+    expect(page.get_by_test_id("job-status")).to_have_text(re.compile("queued|running"))
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled", timeout=20_000)
+    assert wait_ended(stack, job["id"])["status"] == "cancelled"
 
     # Clone it with an override: the page moves to the new job, whose spec has the override.
     page.get_by_test_id("clone").click()
