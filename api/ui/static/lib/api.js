@@ -48,6 +48,29 @@ export async function api(path, { method = "GET", query, body, raw, contentType 
   return r.status === 204 ? null : r.json();
 }
 
+// A file from the API (a model download) fetched with the key and saved through a blob URL:
+// a plain link cannot send the Authorization header. Returns the file name it saved as.
+export async function download(path, { query, filename } = {}) {
+  const r = await fetch(url(path, query), { headers: headers() });
+  if (r.status === 401 && askForKey(r)) return download(path, { query, filename });
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+  const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+  const name = (named && named[1]) || filename || "download";
+  const href = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+  return name;
+}
+
+export function hasKey() {
+  return !!localStorage.getItem(KEY);
+}
+
 function askForKey() {
   const key = window.prompt("This Epochal server requires an API key (epochal keys create makes one):");
   if (!key) return false;
@@ -70,9 +93,11 @@ export function showKeyStatus() {
 // The job's server-sent events (GET /v1/jobs/{id}/events) read with fetch, so that the key
 // goes in a header (EventSource cannot send one). onEvent({event, data, id}) for each event;
 // a dropped stream is reopened with Last-Event-ID until `end`. Returns a function that stops.
-export function followEvents(jobId, onEvent, { interval } = {}) {
+// `lastEventId` (name:step,... as the stream's ids) starts after points the page already has
+// (read with GET /metrics), so the stream does not send a long series again.
+export function followEvents(jobId, onEvent, { interval, lastEventId } = {}) {
   const controller = new AbortController();
-  let lastId = null;
+  let lastId = lastEventId || null;
   let stopped = false;
   (async () => {
     while (!stopped) {
