@@ -46,21 +46,22 @@ export async function api(path, { method = "GET", query, body, raw, contentType 
   return r.status === 204 ? null : r.json();
 }
 
-// After a 401 to a request sent with key `sent` (null: none): try again when another call has
-// set a new key since (calls made together ask once), else ask; false when the user declines.
-function keyAgain(sent) {
-  const now = localStorage.getItem(KEY);
-  if (now && now !== sent) return true;
-  return askForKey(sent);
-}
-
-function askForKey(refused) {
-  const why = refused ? "The server refused this browser's API key." : "This Epochal server requires an API key.";
+function askForKey() {
+  // A key kept here that drew a 401 was refused (revoked, or mistyped): the prompt says so.
+  const why = localStorage.getItem(KEY) ? "The server refused this browser's API key." : "This Epochal server requires an API key.";
   const key = (window.prompt(`${why} Enter one (epochal keys create makes one):`) || "").trim();
   if (!key) return false;
   localStorage.setItem(KEY, key);
   showKeyStatus();
   return true;
+}
+
+// After a 401 to a request sent with key `sent` (null: none): try again at once when another
+// call has set a new key since (calls made together ask once), else ask; false: declined.
+function keyAgain(sent) {
+  const now = localStorage.getItem(KEY);
+  if (now && now !== sent) return true;
+  return askForKey();
 }
 
 export function setKey(key) {
