@@ -136,6 +136,14 @@ def answer(page: Any, prompts: list[str], *keys: str) -> None:
     page.on("dialog", on_dialog)
 
 
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def bearer_of(made: dict[str, str]) -> str:
+    return f"Bearer {made['team_key']}"
+
+
 def test_the_files_are_public_and_the_api_is_not(keyed: tuple[Stack, dict[str, str]]) -> None:
     stack, made = keyed
     host = {"Host": f"{HOST}:{httpx.URL(stack.url).port}"}  # as a remote browser names it
@@ -145,10 +153,6 @@ def test_the_files_are_public_and_the_api_is_not(keyed: tuple[Stack, dict[str, s
     assert refused.status_code == 401, refused.text
     ok = httpx.get(f"{stack.url}/v1/jobs", headers={**host, **bearer(made["team_key"])})
     assert [j["id"] for j in ok.json()["items"]] == [made["team_job"]]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_the_page_asks_for_a_key_once_and_sends_it_on_every_call(
@@ -174,10 +178,6 @@ def test_the_page_asks_for_a_key_once_and_sends_it_on_every_call(
     assert len(prompts) == 2
     assert sent[before:] and all(s["auth"] == bearer_of(made) for s in sent[before:])
     assert page.locator("#key-status").inner_text() == "key set"
-
-
-def bearer_of(made: dict[str, str]) -> str:
-    return f"Bearer {made['team_key']}"
 
 
 def test_a_change_from_the_page_carries_the_key_from_another_host(
