@@ -57,7 +57,8 @@ class BrowserGuardMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin")
-        if origin is not None and not self._allows(origin, headers.get("host", "")):
+        keyed = "authorization" in headers
+        if origin is not None and not self._allows(origin, headers.get("host", ""), keyed):
             error = {
                 "loc": ["header", "origin"],
                 "msg": f"expected this API's own origin or one of EPOCHAL_CORS_ORIGINS; "
@@ -89,10 +90,12 @@ class BrowserGuardMiddleware:
             return
         await self.app(scope, receive, send)
 
-    def _allows(self, origin: str, host: str) -> bool:
-        """An allowed origin, or the API's own pages (/docs) on a loopback address. Same-origin
-        on another host name is not enough: a DNS-rebinding page has the API's Host too."""
+    def _allows(self, origin: str, host: str, keyed: bool) -> bool:
+        """An allowed origin, or the API's own pages (/docs, the dashboard) on a loopback
+        address. Same-origin on another host name is not enough without a key: a DNS-rebinding
+        page has the API's Host too, but not the key that the dashboard keeps in its own
+        origin's storage (and a key it makes up is refused by the auth that follows)."""
         if "*" in self.allowed or origin.rstrip("/") in self.allowed:
             return True
         own = bool(host) and urlsplit(origin).netloc.lower() == host.lower()
-        return own and is_loopback(urlsplit(origin).hostname or "")
+        return own and (keyed or is_loopback(urlsplit(origin).hostname or ""))

@@ -44,6 +44,16 @@ PACKAGES = sorted(
 )
 PIP_INSTALL = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"]
 PIP_INSTALL += ["--no-build-isolation"]  # this venv's setuptools; the test needs no network
+# The dashboard's files are package data (pyproject's package-data), not modules: what the
+# walk of imports cannot see. The page, its router, a page module and the vendored uPlot.
+DASHBOARD_FILES = (
+    "api/ui/static/index.html",
+    "api/ui/static/app.js",
+    "api/ui/static/lib/api.js",
+    "api/ui/static/pages/jobs.js",
+    "api/ui/static/vendor/uPlot.iife.min.js",
+    "api/ui/static/vendor/uPlot.LICENSE",
+)
 SKIPPED = (  # run by alembic or `python -m`, never imported
     "migrations.env",
     "migrations.versions",
@@ -176,6 +186,7 @@ def check_image(dockerfile_path: Path, context: Path, tmp: Path) -> dict[str, li
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     report["top_level"] = sorted(p.name for p in site.iterdir() if not p.name.endswith("-info"))
+    report["dashboard"] = sorted(p for p in DASHBOARD_FILES if (site / p).is_file())
     return report
 
 
@@ -191,6 +202,7 @@ def test_every_process_of_the_image_imports_and_migrates(tmp_path: Path) -> None
     assert "epochal_client" in report["top_level"]
     head = ScriptDirectory.from_config(migrations.alembic_config("sqlite://")).get_current_head()
     assert report["revisions"] == [[head]], "the image lacks migration scripts"
+    assert report["dashboard"] == sorted(DASHBOARD_FILES), "the image lacks the dashboard's files"
 
 
 def test_a_file_that_the_dockerfile_does_not_copy_fails_the_check(tmp_path: Path) -> None:

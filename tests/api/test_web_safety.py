@@ -240,9 +240,21 @@ def test_a_foreign_origin_changes_nothing_and_cors_is_off_by_default(
         # A page on another host name with the API's Host (DNS rebinding) may not ...
         rebound = {**JSON, "origin": "http://rebind.example:8000", "host": "rebind.example:8000"}
         assert problem_of(client.post(cancel, headers=rebound), 403)
+        # ... nor with a key it made up (past the origin check, the key is checked) ...
+        made_up = {**rebound, "authorization": "Bearer epk_made_up"}
+        assert problem_of(client.post(cancel, headers=made_up), 401)
         # ... the API's own pages (/docs) on a loopback address may.
         own = {**JSON, "origin": "http://127.0.0.1:8000", "host": "127.0.0.1:8000"}
         assert client.post(cancel, headers=own).status_code == 202
+        # So may the dashboard served on another host name, with its key (tests/ui/test_keys.py).
+        with session_factory(sqlite_settings.database_url)() as session:
+            _, key = key_store.create_key(session, project="default", role=Role.WRITE)
+            session.commit()
+        other = client.post("/v1/jobs", json=DIGITS).json()["id"]
+        remote = {**JSON, "origin": "http://gpu-box:8000", "host": "gpu-box:8000"}
+        assert problem_of(client.post(f"/v1/jobs/{other}/cancel", headers=remote), 403)
+        remote["authorization"] = f"Bearer {key}"
+        assert client.post(f"/v1/jobs/{other}/cancel", headers=remote).status_code == 202
 
 
 def test_cors_allows_the_configured_origins_only(sqlite_settings: Settings) -> None:

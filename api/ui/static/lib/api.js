@@ -42,8 +42,9 @@ export async function api(path, { method = "GET", query, body, raw, contentType 
     init.body = body === undefined ? undefined : JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
+  const sent = localStorage.getItem(KEY);
   const r = await fetch(url(path, query), init);
-  if (r.status === 401 && askForKey(r)) return api(path, { method, query, body, raw, contentType });
+  if (r.status === 401 && keyAgain(sent)) return api(path, { method, query, body, raw, contentType });
   if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
   return r.status === 204 ? null : r.json();
 }
@@ -72,11 +73,21 @@ export function hasKey() {
 }
 
 function askForKey() {
-  const key = window.prompt("This Epochal server requires an API key (epochal keys create makes one):");
+  // A key kept here that drew a 401 was refused (revoked, or mistyped): the prompt says so.
+  const why = localStorage.getItem(KEY) ? "The server refused this browser's API key." : "This Epochal server requires an API key.";
+  const key = (window.prompt(`${why} Enter one (epochal keys create makes one):`) || "").trim();
   if (!key) return false;
-  localStorage.setItem(KEY, key.trim());
+  localStorage.setItem(KEY, key);
   showKeyStatus();
   return true;
+}
+
+// After a 401 to a request sent with key `sent` (null: none): try again at once when another
+// call has set a new key since (calls made together ask once), else ask; false: declined.
+function keyAgain(sent) {
+  const now = localStorage.getItem(KEY);
+  if (now && now !== sent) return true;
+  return askForKey();
 }
 
 export function setKey(key) {
@@ -103,7 +114,9 @@ export function followEvents(jobId, onEvent, { interval, lastEventId } = {}) {
     while (!stopped) {
       try {
         const h = headers(lastId ? { "Last-Event-ID": lastId } : {});
+        const sent = localStorage.getItem(KEY);
         const r = await fetch(url(`/v1/jobs/${jobId}/events`, { interval }), { headers: h, signal: controller.signal });
+        if (r.status === 401 && keyAgain(sent)) continue;
         if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
         const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
