@@ -169,9 +169,11 @@ class Client(DataAPI, SweepsAPI):
         body = self._request("GET", f"/v1/jobs/{job_id}/metrics", params=query)
         return [Series.model_validate(s) for s in body["series"]]
 
-    def compare(self, ids: Sequence[str], x: str = "epoch") -> Comparison:
-        """The jobs side by side; their series aligned by `x`: "epoch" or "step"."""
-        body = self._request("GET", "/v1/compare", params={"ids": ",".join(ids), "x": x})
+    def compare(self, ids: Sequence[str], x: str | None = None) -> Comparison:
+        """The jobs side by side; their series aligned by `x`: "epoch" (the API's default) or
+        "step"."""
+        query = {"ids": ",".join(ids)} if x is None else {"ids": ",".join(ids), "x": x}
+        body = self._request("GET", "/v1/compare", params=query)
         return Comparison.model_validate(body)
 
     def wait(
