@@ -5,7 +5,6 @@ batch_loss is read downsampled to the chart's width."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -16,34 +15,11 @@ import yaml
 
 from tests.e2e.stack import Stack
 from tests.specs import DIGITS, SLOW_DIGITS
+from tests.ui.helpers import expect, submit, wait_ended
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def submit(stack: Stack, spec: dict, **training: Any) -> dict:
-    body = {**spec, "training": {**spec["training"], **training}}
-    r = httpx.post(f"{stack.url}/v1/jobs", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait_ended(stack: Stack, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{stack.url}/v1/jobs/{job_id}").json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's expect, imported when used: without playwright the tests skip (conftest)."""
-    from playwright.sync_api import expect
-
-    return expect(locator)
 
 
 def points(page: Any, chart: str) -> int:

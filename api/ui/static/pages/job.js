@@ -14,6 +14,12 @@ const RESUMABLE = new Set(["cancelled", "failed"]);
 const FORMATS = ["safetensors", "onnx", "torchscript"];
 const EVENTS_INTERVAL = 0.5; // seconds between the stream's polls of the store
 
+// Each action's path written out, so tests/ui/test_endpoints.py reads it.
+const ACTIONS = {
+  cancel: (id) => api(`/v1/jobs/${id}/cancel`, { method: "POST" }),
+  resume: (id) => api(`/v1/jobs/${id}/resume`, { method: "POST" }),
+};
+
 function when(text) {
   return text ? text.replace("T", " ").slice(0, 19) : "-";
 }
@@ -208,7 +214,7 @@ export async function render(root, route) {
 
   async function act(verb) {
     try {
-      const next = await api(`/v1/jobs/${job.id}/${verb}`, { method: "POST" });
+      const next = await ACTIONS[verb](job.id);
       show(next);
       if (LIVE.has(next.status)) follow();
     } catch (e) { problem(e); }

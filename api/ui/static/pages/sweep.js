@@ -12,6 +12,13 @@ const FINISHED = new Set(["succeeded", "failed", "cancelled", "pruned"]);
 const ENDED = new Set(["finished", "cancelled"]);
 const MAX_CURVES = 50; // the best-ranked trials drawn; the leaderboard lists them all
 
+// Each action's path written out, so tests/ui/test_endpoints.py reads it.
+const ACTIONS = {
+  pause: (id) => api(`/v1/sweeps/${id}/pause`, { method: "POST" }),
+  resume: (id) => api(`/v1/sweeps/${id}/resume`, { method: "POST" }),
+  cancel: (id) => api(`/v1/sweeps/${id}/cancel`, { method: "POST" }),
+};
+
 function short(path) { return path.split(".").pop(); }
 
 // A parameter's value, short: 0.003 (not 0.003000), 0.04669 (not 0.04668919368886341).
@@ -50,7 +57,7 @@ export async function render(root, route) {
   async function act(action) {
     message.replaceChildren();
     try {
-      await api(`/v1/sweeps/${id}/${action}`, { method: "POST" });
+      await ACTIONS[action](id);
     } catch (e) {
       message.replaceChildren(el("div", { class: "error" }, String(e.message || e)));
     }
