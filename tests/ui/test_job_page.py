@@ -141,3 +141,32 @@ def test_a_long_batch_loss_is_read_downsampled_to_the_chart_s_width(
     # The buckets' last values with their min and max: at most three numbers a bucket.
     assert drawn <= 3 * max_points < 3 * steps
     assert re.search(r"batch loss", page.get_by_test_id("chart-batch_loss").inner_text())
+
+
+def test_a_series_that_turns_nan_stops_there_and_says_from_where(page: Any) -> None:
+    """lib/chart.js on its own, in the dashboard's document: a loss that diverges at step 3 is
+    not drawn over (2 points, not 4 bridged) and its legend says "NaN from step 3"."""
+    page.goto("/#/jobs")
+    note = page.evaluate(
+        """async () => {
+          const { lineChart } = await import("/ui/lib/chart.js");
+          const box = document.createElement("div");
+          document.body.append(box);
+          const chart = lineChart(box, { xLabel: "step", series: [
+            { label: "loss", x: [1, 2], y: [1.5, 1.2] },
+            { label: "val_loss", x: [1, 2], y: [1.6, 1.3] },
+          ] });
+          const before = [chart.points(), box.innerText];
+          chart.update([
+            { label: "loss", x: [1, 2, 3, 4], y: [1.5, 1.2, NaN, Infinity] },
+            { label: "val_loss", x: [1, 2, 3, 4], y: [1.6, 1.3, 1.1, 1.0] },
+          ]);
+          const root = box.querySelector(".uplot");
+          return { before, points: chart.points(), text: box.innerText,
+                   nonFinite: root.dataset.nonFinite };
+        }"""
+    )
+    assert note["before"][0] == 4 and "NaN" not in note["before"][1]
+    assert note["points"] == 2 + 4
+    assert "loss (NaN from step 3)" in note["text"]
+    assert note["nonFinite"] == "loss: NaN from step 3"

@@ -7,6 +7,7 @@
 import { api, download, followEvents } from "../lib/api.js";
 import { jobCurves } from "../lib/curves.js";
 import { el, num, progressBar } from "../lib/dom.js";
+import { when } from "../lib/format.js";
 import { toYaml } from "../lib/yaml.js";
 
 const LIVE = new Set(["queued", "running"]);
@@ -20,9 +21,6 @@ const ACTIONS = {
   resume: (id) => api(`/v1/jobs/${id}/resume`, { method: "POST" }),
 };
 
-function when(text) {
-  return text ? text.replace("T", " ").slice(0, 19) : "-";
-}
 
 function seconds(value) {
   if (value === null || value === undefined) return "-";

@@ -2,15 +2,10 @@
 // few seconds while one runs.
 import { api } from "../lib/api.js";
 import { el, num, progressBar, statusText, table } from "../lib/dom.js";
+import { counts, when } from "../lib/format.js";
 
 const ENDED = new Set(["finished", "cancelled"]);
 const REFRESH_MS = 2500;
-
-export function counts(c) {
-  const done = c.succeeded + c.failed + c.cancelled + c.pruned;
-  const total = done + c.queued + c.running;
-  return { done, total };
-}
 
 export async function render(root) {
   root.append(el("h1", {}, "Sweeps"));
@@ -30,7 +25,7 @@ export async function render(root) {
       { label: "metric", value: (s) => `${s.metric.name} (${s.metric.goal})` },
       { label: "trials", value: (s) => { const { done, total } = counts(s.counts); return el("span", {}, progressBar(done, total), ` ${done}/${total}`); } },
       { label: "best", value: (s) => (s.best ? num(s.best.value) : "-") },
-      { label: "created", value: (s) => s.created_at.replace("T", " ").slice(0, 19) },
+      { label: "created", value: (s) => when(s.created_at) },
     ];
     const t = table(columns, page.items, { "data-testid": "sweeps-table" });
     page.items.forEach((s, i) => t.tBodies[0].rows[i].setAttribute("data-sweep-id", s.id));
