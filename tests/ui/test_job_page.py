@@ -170,3 +170,21 @@ def test_a_series_that_turns_nan_stops_there_and_says_from_where(page: Any) -> N
     assert note["points"] == 2 + 4
     assert "loss (NaN from step 3)" in note["text"]
     assert note["nonFinite"] == "loss: NaN from step 3"
+
+
+def test_the_gradient_norms_warn_while_the_job_runs(page: Any, stack: Stack) -> None:
+    """The diagnostics write their warnings at the end; the page says what the gradient norms
+    already show (a live note) while the job runs."""
+    spec = yaml.safe_load((EXAMPLES / "diagnostics_deep_sigmoid.yaml").read_text())
+    job = submit(stack, spec, epochs=1000)
+    try:
+        page.goto(f"/#/jobs/{job['id']}")
+        live = page.locator('[data-testid="job-warnings"] [data-warning="vanishing_gradients"]')
+        expect(live.first).to_be_visible(timeout=30_000)
+        assert live.first.get_attribute("data-live") == ""
+        assert "(live)" in live.first.inner_text().lower()  # the CSS capitalizes it
+        assert any("(dense_0, step" in text for text in live.all_inner_texts())
+        assert page.get_by_test_id("job-status").inner_text() == "running"
+    finally:  # the next tests' jobs must not wait behind this one
+        httpx.post(f"{stack.url}/v1/jobs/{job['id']}/cancel")
+    wait_ended(stack, job["id"])

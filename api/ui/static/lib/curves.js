@@ -10,12 +10,12 @@
 import { api } from "./api.js";
 import { lineChart } from "./chart.js";
 import { el } from "./dom.js";
-import { SeriesStore, chartGroups, chartSeries, isStepSeries } from "./series.js";
+import { SeriesStore, chartGroups, chartSeries, isStepSeries, liveDiagnostics } from "./series.js";
 
 const REFETCH_MS = 2000;
 
 // jobCurves(jobId, {x: "step"|"epoch", progress: () => job.progress}) → {node, load, onMetrics,
-// finish, cursor, stop}
+// finish, cursor, liveWarnings, stop}
 export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
   const store = new SeriesStore();
   const charts = new Map(); // group name → {group, chart, box}
@@ -132,6 +132,7 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
     onMetrics,
     finish,
     cursor: () => store.cursor(),
+    liveWarnings: () => liveDiagnostics(store),
     stop() {
       stopped = true;
       clearTimeout(refetchTimer);

@@ -87,12 +87,22 @@ export async function render(root, route) {
     el("h2", {}, "Spec"), spec,
   );
 
-  function show(next) {
-    job = next;
+  // The API's and the summary's warnings; while the job runs (its diagnostics' warnings come
+  // with its end), what its gradient norms already show, marked live.
+  function showWarnings() {
     const warned = warningsOf(job);
+    const diagnosed = ((job.summary || {}).diagnostics || {}).warnings;
+    const live = LIVE.has(job.status) && !diagnosed ? curves.liveWarnings() : [];
     warnings.replaceChildren(...warned.map((w) =>
       el("div", { class: "warning", "data-warning": w.code, role: "alert" },
-        el("strong", {}, w.code.replace(/_/g, " ")), w.layer ? ` (${w.layer}, step ${w.step})` : "", ": ", w.message)));
+        el("strong", {}, w.code.replace(/_/g, " ")), w.layer ? ` (${w.layer}, step ${w.step})` : "", ": ", w.message)),
+    ...live.map((w) => el("div", { class: "warning", "data-warning": w.code, "data-live": "", role: "status" },
+      el("strong", {}, `${w.code.replace(/_/g, " ")} (live)`), ` (${w.layer}, step ${w.step}): ${w.message}`)));
+  }
+
+  function show(next) {
+    job = next;
+    showWarnings();
     status.className = `status-${job.status}`;
     status.textContent = job.status;
     showProgress(job.progress);
@@ -238,6 +248,7 @@ export async function render(root, route) {
     if (stopped) return;
     if (event === "metrics") {
       curves.onMetrics(data.series || []);
+      if ((data.series || []).some((s) => s.name.startsWith("diag/grad_norm/"))) showWarnings();
     } else if (event === "progress") {
       const changed = data.status !== job.status;
       job = { ...job, status: data.status, progress: data.progress };
@@ -261,6 +272,7 @@ export async function render(root, route) {
 
   show(job);
   await curves.load();
+  showWarnings();
   if (LIVE.has(job.status)) follow();
 
   return () => {
