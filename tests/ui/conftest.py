@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.stack import Stack, own_stack
 from tests.servers import fresh_postgres_database
+from tests.ui.helpers import screenshot_if_failed
 
 CHROMIUM = os.environ.get("EPOCHAL_CHROMIUM", "/usr/bin/chromium")
 
@@ -74,11 +75,7 @@ def page(
     p.on("pageerror", lambda e: errors.append(str(e)))
     p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield p
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        shot = tmp_path / "page.png"
-        p.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot of the failed page: {shot}")
+    screenshot_if_failed(request, p, tmp_path)
     context.close()
     assert not errors, f"the page logged errors: {errors}"
 

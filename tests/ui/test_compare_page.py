@@ -8,15 +8,27 @@ from typing import Any
 import httpx
 import pytest
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) saying what to install
-    expect = None
-
 from tests.e2e.stack import Stack, wait_for_job
 from tests.specs import DIGITS
+from tests.ui.helpers import expect
 
 pytestmark = pytest.mark.e2e
+
+
+def num(value: Any) -> str:
+    """lib/dom.js's num: JavaScript's toPrecision(4) for a fraction (1.235e+4 and 0.0001235
+    beyond its range), grouped thousands for a whole number, the API's text ("NaN") as it is."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    mantissa, exponent = f"{value:.3e}".split("e")
+    e = int(exponent)
+    if e < -6 or e >= 4:
+        return f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
+    return f"{value:.{3 - e}f}"
 
 
 def digits(lr: float) -> dict[str, Any]:
@@ -45,9 +57,22 @@ def test_two_jobs_show_their_differing_parameter_curves_and_values(page: Any, st
     headers = params.locator("th").all_inner_texts()
     assert [h.split(" (")[1].rstrip(")") for h in headers[1:]] == [i[:8] for i in ids]
 
+    # Each metric's final and best value per job, as GET /v1/compare gives them.
     metrics = page.get_by_test_id("compare-metrics")
-    final_loss = metrics.locator("tr", has_text="loss").filter(has_text="final").first
-    assert len(final_loss.locator("td").all_inner_texts()) == 4  # metric, kind, one per job
+    expect(metrics.locator("tbody tr")).to_have_count(2 * len(by_step["metrics"]))
+    shown = {
+        (cells[0], cells[1]): cells[2:]
+        for cells in (r.locator("td").all_inner_texts() for r in metrics.locator("tbody tr").all())
+    }
+    expected = {}
+    for name, per_job in by_step["metrics"].items():
+        expected[(name, "final")] = [num(m and m["final"]) for m in per_job]
+        expected[(name, "best")] = [
+            f"{num(m['best'])} @ step {m['best_step']}" if m and m["best"] is not None else "-"
+            for m in per_job
+        ]
+    assert shown == expected
+    assert {"loss", "val_accuracy"} <= {name for name, _ in shown}
 
     # One curve per job on each chart: 2 epochs each by epoch...
     loss = page.get_by_test_id("chart-loss").locator(".uplot")
@@ -59,6 +84,7 @@ def test_two_jobs_show_their_differing_parameter_curves_and_values(page: Any, st
     # ... and by step on request: the page asks the API again (x=step), same points, step axis.
     page.get_by_test_id("x-axis").select_option("step")
     expect(page.get_by_test_id("chart-loss")).to_contain_text("step")
+    assert "x=step" in page.url  # a reload keeps the axis
     points = sum(v is not None for run in by_step["series"]["loss"]["values"] for v in run)
     expect(page.get_by_test_id("chart-loss").locator(".uplot")).to_have_attribute(
         "data-points", str(points)
@@ -68,3 +94,16 @@ def test_two_jobs_show_their_differing_parameter_curves_and_values(page: Any, st
 def test_fewer_than_two_jobs_is_said_on_the_page(page: Any) -> None:
     page.goto("/#/compare?ids=only-one")
     expect(page.locator("main .error")).to_contain_text("choose 2 to 20 jobs")
+
+
+def test_the_axis_survives_a_reload(page: Any, stack: Stack) -> None:
+    with httpx.Client(base_url=stack.url) as client:
+        ids = [client.post("/v1/jobs", json=digits(lr)).json()["id"] for lr in (0.001, 0.01)]
+        for job_id in ids:
+            wait_for_job(client, job_id, {"succeeded"}, 60, stack)
+    page.goto(f"/#/compare?ids={','.join(ids)}")
+    page.get_by_test_id("x-axis").select_option("step")
+    expect(page.get_by_test_id("chart-loss")).to_contain_text("step")
+    page.reload()
+    expect(page.get_by_test_id("x-axis")).to_have_value("step")
+    expect(page.get_by_test_id("chart-loss")).to_contain_text("step")

@@ -7,12 +7,8 @@ from typing import Any
 
 import pytest
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) saying what to install
-    expect = None
-
 from tests.e2e.stack import Stack
+from tests.ui.helpers import expect
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,6 @@ batch_loss is read downsampled to the chart's width."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -16,34 +15,11 @@ import yaml
 
 from tests.e2e.stack import Stack
 from tests.specs import DIGITS, SLOW_DIGITS
+from tests.ui.helpers import expect, submit, wait_ended
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def submit(stack: Stack, spec: dict, **training: Any) -> dict:
-    body = {**spec, "training": {**spec["training"], **training}}
-    r = httpx.post(f"{stack.url}/v1/jobs", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait_ended(stack: Stack, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{stack.url}/v1/jobs/{job_id}").json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's expect, imported when used: without playwright the tests skip (conftest)."""
-    from playwright.sync_api import expect
-
-    return expect(locator)
 
 
 def points(page: Any, chart: str) -> int:
@@ -165,3 +141,50 @@ def test_a_long_batch_loss_is_read_downsampled_to_the_chart_s_width(
     # The buckets' last values with their min and max: at most three numbers a bucket.
     assert drawn <= 3 * max_points < 3 * steps
     assert re.search(r"batch loss", page.get_by_test_id("chart-batch_loss").inner_text())
+
+
+def test_a_series_that_turns_nan_stops_there_and_says_from_where(page: Any) -> None:
+    """lib/chart.js on its own, in the dashboard's document: a loss that diverges at step 3 is
+    not drawn over (2 points, not 4 bridged) and its legend says "NaN from step 3"."""
+    page.goto("/#/jobs")
+    note = page.evaluate(
+        """async () => {
+          const { lineChart } = await import("/ui/lib/chart.js");
+          const box = document.createElement("div");
+          document.body.append(box);
+          const chart = lineChart(box, { xLabel: "step", series: [
+            { label: "loss", x: [1, 2], y: [1.5, 1.2] },
+            { label: "val_loss", x: [1, 2], y: [1.6, 1.3] },
+          ] });
+          const before = [chart.points(), box.innerText];
+          chart.update([
+            { label: "loss", x: [1, 2, 3, 4], y: [1.5, 1.2, NaN, Infinity] },
+            { label: "val_loss", x: [1, 2, 3, 4], y: [1.6, 1.3, 1.1, 1.0] },
+          ]);
+          const root = box.querySelector(".uplot");
+          return { before, points: chart.points(), text: box.innerText,
+                   nonFinite: root.dataset.nonFinite };
+        }"""
+    )
+    assert note["before"][0] == 4 and "NaN" not in note["before"][1]
+    assert note["points"] == 2 + 4
+    assert "loss (NaN from step 3)" in note["text"]
+    assert note["nonFinite"] == "loss: NaN from step 3"
+
+
+def test_the_gradient_norms_warn_while_the_job_runs(page: Any, stack: Stack) -> None:
+    """The diagnostics write their warnings at the end; the page says what the gradient norms
+    already show (a live note) while the job runs."""
+    spec = yaml.safe_load((EXAMPLES / "diagnostics_deep_sigmoid.yaml").read_text())
+    job = submit(stack, spec, epochs=1000)
+    try:
+        page.goto(f"/#/jobs/{job['id']}")
+        live = page.locator('[data-testid="job-warnings"] [data-warning="vanishing_gradients"]')
+        expect(live.first).to_be_visible(timeout=30_000)
+        assert live.first.get_attribute("data-live") == ""
+        assert "(live)" in live.first.inner_text().lower()  # the CSS capitalizes it
+        assert any("(dense_0, step" in text for text in live.all_inner_texts())
+        assert page.get_by_test_id("job-status").inner_text() == "running"
+    finally:  # the next tests' jobs must not wait behind this one
+        httpx.post(f"{stack.url}/v1/jobs/{job['id']}/cancel")
+    wait_ended(stack, job["id"])

@@ -3,16 +3,15 @@ paging, live status, and the compare button with the selected jobs."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.stack import Stack
 from tests.specs import DIGITS, SLOW_DIGITS
+from tests.ui.helpers import expect, submit, wait_ended
 
 pytestmark = pytest.mark.e2e
 
@@ -24,23 +23,6 @@ COMPARE_STUB = (
 )
 
 
-def submit(stack: Stack, spec: dict, tags: list[str], **training: Any) -> dict:
-    body = {**spec, "tags": tags, "training": {**spec["training"], **training}}
-    r = httpx.post(f"{stack.url}/v1/jobs", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait_ended(stack: Stack, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{stack.url}/v1/jobs/{job_id}").json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def tagged(stack: Stack) -> Iterator[tuple[str, list[dict]]]:
     """Three finished jobs under a tag of their own, oldest first: 1, 1 and 2 epochs."""
@@ -50,13 +32,6 @@ def tagged(stack: Stack) -> Iterator[tuple[str, list[dict]]]:
         for epochs, seed in ((1, 0), (1, 1), (2, 0))
     ]
     yield tag, [wait_ended(stack, j["id"]) for j in jobs]
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's expect, imported when used: without playwright the tests skip (conftest)."""
-    from playwright.sync_api import expect
-
-    return expect(locator)
 
 
 def wait_rows(page: Any, ids: list[str]) -> None:

@@ -8,13 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) saying what to install
-    expect = None
-
 from tests.e2e.stack import Stack
 from tests.specs import moons_mlp
+from tests.ui.helpers import expect
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,9 @@
 // draws every series over one x axis (uPlot.join aligns series of different x); a series with
 // `min` and `max` (a downsampled one) gets its envelope as a band. The chart object's
 // update(series) redraws with new data, setLog(on) switches the y scale, points() counts the
-// points drawn (what a test reads), destroy() removes it.
+// points drawn (what a test reads), destroy() removes it. A series that turns NaN or infinite
+// stops there (a gap, not a line drawn over it) and its legend label says "NaN from step N"; the
+// uPlot root's data-non-finite lists those notes.
 
 const COLORS = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f59f00", "#c2255c",
   "#5c7cfa", "#868e96", "#0b7285", "#a61e4d", "#5f3dc4", "#364fc7", "#d9480f", "#087f5b",
@@ -11,27 +13,41 @@ const COLORS = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f59f00"
 
 export function color(i) { return COLORS[i % COLORS.length]; }
 
-function finite(v) { return typeof v === "number" && Number.isFinite(v) ? v : null; }
+import { finite } from "./format.js";
 
-function layout(series) {
+export { finite };
+
+// Where a series first became NaN or infinite: "NaN from step 120" (xLabel names the axis).
+function nonFinite(s, xLabel) {
+  const i = s.y.findIndex((v) => typeof v === "number" && !Number.isFinite(v));
+  return i < 0 ? "" : `${String(s.y[i])} from ${xLabel} ${s.x[i]}`;
+}
+
+// A non-finite value is a gap (null), never bridged: a diverging loss stops where it diverged,
+// and its legend label says from where. The `undefined` uPlot.join puts where another series
+// has an x this one lacks is no gap.
+function layout(series, xLabel) {
   const tables = [];
   const specs = [];
   const bands = [];
+  const broken = [];
   series.forEach((s, i) => {
     const c = s.color || color(i);
+    const note = nonFinite(s, xLabel);
+    if (note) broken.push(`${s.label}: ${note}`);
     tables.push([s.x, s.y.map(finite)]);
-    specs.push({ label: s.label, stroke: c, width: 1.5, spanGaps: true,
+    specs.push({ label: note ? `${s.label} (${note})` : s.label, stroke: c, width: 1.5, spanGaps: false,
       points: { show: s.x.length < 60 }, dash: s.dash });
     if (s.min && s.max) {
       tables.push([s.x, s.max.map(finite)], [s.x, s.min.map(finite)]);
       const at = specs.length + 1; // 1-based uPlot series index of the max
-      specs.push({ label: `${s.label} max`, stroke: c + "55", width: 0.5, spanGaps: true, points: { show: false } },
-        { label: `${s.label} min`, stroke: c + "55", width: 0.5, spanGaps: true, points: { show: false } });
+      specs.push({ label: `${s.label} max`, stroke: c + "55", width: 0.5, spanGaps: false, points: { show: false } },
+        { label: `${s.label} min`, stroke: c + "55", width: 0.5, spanGaps: false, points: { show: false } });
       bands.push({ series: [at, at + 1], fill: c + "22" });
     }
   });
   const data = tables.length ? uPlot.join(tables) : [[]];
-  return { data, specs, bands };
+  return { data, specs, bands, broken };
 }
 
 // Tick spacings for an axis of whole numbers (epochs, steps): never 1.5.
@@ -45,7 +61,7 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
 
   function build() {
     if (plot) plot.destroy();
-    const { data, specs, bands } = layout(current);
+    const { data, specs, bands, broken } = layout(current, xLabel);
     const options = {
       title, width: width(), height,
       scales: { x: { time: false }, y: logScale ? { distr: 3 } : {} },
@@ -55,7 +71,14 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
       legend: { live: true },
     };
     plot = new uPlot(options, logScale ? positive(data) : data, container);
+    mark(data, broken);
+  }
+
+  // data-points (what tests read) and data-non-finite ("loss: NaN from step 12; ...").
+  function mark(data, broken) {
     plot.root.dataset.points = String(count(data));
+    if (broken.length) plot.root.dataset.nonFinite = broken.join("; ");
+    else delete plot.root.dataset.nonFinite;
   }
 
   build();
@@ -64,11 +87,13 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
   return {
     update(next) {
       const sameShape = next.length === current.length && next.every((s, i) => !!s.min === !!current[i].min);
+      const before = plot ? plot.root.dataset.nonFinite || "" : "";
       current = next;
-      if (!sameShape || !plot) { build(); return; }
-      const { data } = layout(current);
+      const { data, broken } = layout(current, xLabel);
+      // A label changes (a series became non-finite): uPlot takes labels when it is built.
+      if (!sameShape || !plot || broken.join("; ") !== before) { build(); return; }
       plot.setData(logScale ? positive(data) : data);
-      plot.root.dataset.points = String(count(data));
+      mark(data, broken);
     },
     setLog(on) { logScale = !!on; build(); },
     points() { return plot ? Number(plot.root.dataset.points) : 0; },
@@ -78,7 +103,7 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
 
 // On a log scale a value <= 0 cannot be drawn: it becomes a gap.
 function positive(data) {
-  return data.map((column, i) => (i === 0 ? column : column.map((v) => (v !== null && v > 0 ? v : null))));
+  return data.map((column, i) => (i === 0 ? column : column.map((v) => (v === undefined || (v !== null && v > 0) ? v : null))));
 }
 
 function count(data) {

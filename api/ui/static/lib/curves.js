@@ -10,12 +10,12 @@
 import { api } from "./api.js";
 import { lineChart } from "./chart.js";
 import { el } from "./dom.js";
-import { SeriesStore, chartGroups, chartSeries, isStepSeries } from "./series.js";
+import { SeriesStore, chartGroups, chartSeries, isStepSeries, liveDiagnostics } from "./series.js";
 
 const REFETCH_MS = 2000;
 
 // jobCurves(jobId, {x: "step"|"epoch", progress: () => job.progress}) → {node, load, onMetrics,
-// finish, cursor, stop}
+// finish, cursor, liveWarnings, stop}
 export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
   const store = new SeriesStore();
   const charts = new Map(); // group name → {group, chart, box}
@@ -23,6 +23,7 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
   let lastRefetch = 0;
   let drawPending = false;
   let stopped = false;
+  let stale = false; // events held back since the last read: finish() reads again
 
   const logScale = el("input", { type: "checkbox", "data-testid": "log-scale" });
   const xAxis = el("select", { "data-testid": "x-axis" },
@@ -95,10 +96,11 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
     const wait = now ? 0 : Math.max(0, lastRefetch + REFETCH_MS - Date.now());
     refetchTimer = setTimeout(async () => {
       if (stopped) return;
+      stale = false; // an event held back during this read sets it again
       try {
         const names = store.names().filter(isStepSeries);
         if (names.length) { await loadMetrics(names); drawSoon(); }
-      } catch { /* the next event tries again */ }
+      } catch { stale = true; /* the next event (or finish) tries again */ }
       refetchTimer = null;
     }, wait);
   }
@@ -113,14 +115,14 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
       else direct.push(s);
     }
     if (store.append(direct)) drawSoon();
-    if (deferred) refetchStepSeries();
+    if (deferred) { stale = true; refetchStepSeries(); }
   }
 
   // After the job's end: the last points of a per-step series that is read downsampled.
   function finish() {
     clearTimeout(refetchTimer);
     refetchTimer = null;
-    if (store.longest(store.names().filter(isStepSeries)) >= maxPoints()) refetchStepSeries(true);
+    if (stale || store.longest(store.names().filter(isStepSeries)) >= maxPoints()) refetchStepSeries(true);
     drawSoon();
   }
 
@@ -130,6 +132,7 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
     onMetrics,
     finish,
     cursor: () => store.cursor(),
+    liveWarnings: () => liveDiagnostics(store),
     stop() {
       stopped = true;
       clearTimeout(refetchTimer);

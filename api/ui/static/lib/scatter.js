@@ -4,8 +4,7 @@
 // more, as learning rates do) and text or booleans as evenly spaced categories. The uPlot root
 // carries data-points like lib/chart.js's charts. Returns {destroy()}.
 import { color } from "./chart.js";
-
-function finite(v) { return typeof v === "number" && Number.isFinite(v) ? v : null; }
+import { finite } from "./format.js";
 
 // An axis tick: 0.0001 and 0.925 as such, never rounded to 0.
 function decade(v) { const e = Math.log10(v); return Math.abs(e - Math.round(e)) < 1e-9; }

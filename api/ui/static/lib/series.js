@@ -133,3 +133,37 @@ export function chartSeries(store, group, { xAxis = "step", stepsPerEpoch } = {}
     return out;
   });
 }
+
+// While a job runs, what its diag/grad_norm/<layer> series already tell (the diagnostics write
+// their warnings into the summary only at the end), with core/training/diagnostics.py's
+// thresholds: a NaN or infinite gradient norm (exploding, at once); a layer's norm below
+// VANISHING_RATIO times the last layer's at the last two readings (vanishing). The last layer
+// is the one with the highest index in its name (dense_0 … dense_10); without indexes, only the
+// first rule. → [{code, layer, step, message}]
+const VANISHING_RATIO = 1e-4;
+const GRAD_NORM = "diag/grad_norm/";
+
+export function liveDiagnostics(store) {
+  const layers = store.names().filter((n) => n.startsWith(GRAD_NORM)).map((n) => ({ layer: n.slice(GRAD_NORM.length), s: store.get(n) }))
+    .filter(({ s }) => s.steps.length);
+  const out = [];
+  for (const { layer, s } of layers) {
+    const i = s.values.findIndex((v) => v !== null && !Number.isFinite(v));
+    if (i >= 0) out.push({ code: "exploding_gradients", layer, step: s.steps[i], message: `gradient norm ${String(s.values[i])} so far` });
+  }
+  const index = (layer) => { const m = /(\d+)$/.exec(layer); return m ? Number(m[1]) : null; };
+  if (layers.length < 2 || layers.some(({ layer }) => index(layer) === null)) return out;
+  const last = layers.reduce((a, b) => (index(b.layer) > index(a.layer) ? b : a));
+  const at = (s, step) => s.values[s.steps.indexOf(step)];
+  const steps = last.s.steps.slice(-2);
+  if (steps.length < 2) return out;
+  for (const { layer, s } of layers) {
+    if (layer === last.layer) continue;
+    const low = steps.every((step) => { const v = at(s, step); const ref = at(last.s, step); return v !== undefined && v !== null && ref > 0 && v < VANISHING_RATIO * ref; });
+    if (low) {
+      const ratio = at(s, steps[1]) / at(last.s, steps[1]);
+      out.push({ code: "vanishing_gradients", layer, step: steps[1], message: `gradient norm ${ratio.toExponential(1)} times the last layer's (${last.layer}) so far` });
+    }
+  }
+  return out;
+}

@@ -3,7 +3,8 @@
 // parameters that differ; each metric's final and best value per job.
 import { api } from "../lib/api.js";
 import { color, lineChart } from "../lib/chart.js";
-import { el, num, statusText, table } from "../lib/dom.js";
+import { el, statusText, table } from "../lib/dom.js";
+import { metricText, valueText } from "../lib/format.js";
 
 // loss first, then each score before its val_ twin, lr last.
 function order(a, b) {
@@ -13,13 +14,6 @@ function order(a, b) {
 }
 
 function label(job) { return `${job.name} (${job.id.slice(0, 8)})`; }
-
-// A spec value as written (0.001, not 0.001000); a metric as people read it.
-function text(value, asNumber = num) {
-  if (value === null || value === undefined) return "-";
-  if (typeof value === "number") return asNumber(value);
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
 
 export async function render(root, route) {
   const ids = (route.query.get("ids") || "").split(",").map((s) => s.trim()).filter(Boolean);
@@ -35,12 +29,16 @@ export async function render(root, route) {
   const charts = el("div", { class: "charts" });
   const params = el("div");
   const metrics = el("div");
-  root.append(jobsLine, el("div", { class: "toolbar" }, el("label", {}, "x axis ", axis)),
+  const error = el("div");
+  root.append(error, jobsLine, el("div", { class: "toolbar" }, el("label", {}, "x axis ", axis)),
     charts, el("h2", {}, "Parameters that differ"), params, el("h2", {}, "Final and best values"), metrics);
 
   let drawn = [];
+  let stopped = false;
   async function load() {
     const c = await api("/v1/compare", { query: { ids: ids.join(","), x: axis.value } });
+    if (stopped) return; // left while it loaded: no charts after stop()
+    error.replaceChildren();
     for (const chart of drawn) chart.destroy();
     drawn = [];
     jobsLine.replaceChildren(...c.jobs.flatMap((j, i) => {
@@ -65,16 +63,16 @@ export async function render(root, route) {
   function renderTables(c) {
     const perJob = c.jobs.map((j, i) => ({ label: label(j), value: (row) => row.cell(i), num: true }));
     const paramRows = Object.entries(c.params).map(([path, values]) => ({
-      path, cell: (i) => text(values[i], String),
+      path, cell: (i) => valueText(values[i], String), // as written: 0.001, not 0.001000
     }));
     params.replaceChildren(paramRows.length
       ? table([{ label: "parameter", value: (r) => r.path }, ...perJob], paramRows, { "data-testid": "compare-params" })
       : el("p", { class: "muted", "data-testid": "compare-params" }, "the specs are the same (name and tags aside)"));
     const metricRows = Object.keys(c.metrics).sort(order).flatMap((name) => [
-      { name, kind: "final", cell: (i) => text(c.metrics[name][i]?.final) },
+      { name, kind: "final", cell: (i) => metricText(c.metrics[name][i]?.final) },
       { name, kind: "best", cell: (i) => {
         const m = c.metrics[name][i];
-        return m && m.best !== null ? `${text(m.best)} @ step ${m.best_step}` : "-";
+        return m && m.best !== null ? `${metricText(m.best)} @ step ${m.best_step}` : "-";
       } },
     ]);
     metrics.replaceChildren(table(
@@ -82,8 +80,16 @@ export async function render(root, route) {
       metricRows, { "data-testid": "compare-metrics" }));
   }
 
-  axis.addEventListener("change", () => load().catch(showError));
-  function showError(e) { root.append(el("div", { class: "error" }, String(e.message || e))); }
+  // The axis goes into the URL (a reload keeps it) without a hashchange (no new render).
+  axis.addEventListener("change", () => {
+    const query = new URLSearchParams(route.query);
+    query.set("x", axis.value);
+    history.replaceState(null, "", `#/compare?${query.toString().replaceAll("%2C", ",")}`);
+    load().catch(showError);
+  });
+  function showError(e) {
+    if (!stopped) error.replaceChildren(el("div", { class: "error" }, String(e.message || e)));
+  }
   await load();
-  return () => { for (const chart of drawn) chart.destroy(); };
+  return () => { stopped = true; for (const chart of drawn) chart.destroy(); drawn = []; };
 }

@@ -7,6 +7,7 @@
 import { api, download, followEvents } from "../lib/api.js";
 import { jobCurves } from "../lib/curves.js";
 import { el, num, progressBar } from "../lib/dom.js";
+import { when } from "../lib/format.js";
 import { toYaml } from "../lib/yaml.js";
 
 const LIVE = new Set(["queued", "running"]);
@@ -14,9 +15,12 @@ const RESUMABLE = new Set(["cancelled", "failed"]);
 const FORMATS = ["safetensors", "onnx", "torchscript"];
 const EVENTS_INTERVAL = 0.5; // seconds between the stream's polls of the store
 
-function when(text) {
-  return text ? text.replace("T", " ").slice(0, 19) : "-";
-}
+// Each action's path written out, so tests/ui/test_endpoints.py reads it.
+const ACTIONS = {
+  cancel: (id) => api(`/v1/jobs/${id}/cancel`, { method: "POST" }),
+  resume: (id) => api(`/v1/jobs/${id}/resume`, { method: "POST" }),
+};
+
 
 function seconds(value) {
   if (value === null || value === undefined) return "-";
@@ -83,12 +87,22 @@ export async function render(root, route) {
     el("h2", {}, "Spec"), spec,
   );
 
-  function show(next) {
-    job = next;
+  // The API's and the summary's warnings; while the job runs (its diagnostics' warnings come
+  // with its end), what its gradient norms already show, marked live.
+  function showWarnings() {
     const warned = warningsOf(job);
+    const diagnosed = ((job.summary || {}).diagnostics || {}).warnings;
+    const live = LIVE.has(job.status) && !diagnosed ? curves.liveWarnings() : [];
     warnings.replaceChildren(...warned.map((w) =>
       el("div", { class: "warning", "data-warning": w.code, role: "alert" },
-        el("strong", {}, w.code.replace(/_/g, " ")), w.layer ? ` (${w.layer}, step ${w.step})` : "", ": ", w.message)));
+        el("strong", {}, w.code.replace(/_/g, " ")), w.layer ? ` (${w.layer}, step ${w.step})` : "", ": ", w.message)),
+    ...live.map((w) => el("div", { class: "warning", "data-warning": w.code, "data-live": "", role: "status" },
+      el("strong", {}, `${w.code.replace(/_/g, " ")} (live)`), ` (${w.layer}, step ${w.step}): ${w.message}`)));
+  }
+
+  function show(next) {
+    job = next;
+    showWarnings();
     status.className = `status-${job.status}`;
     status.textContent = job.status;
     showProgress(job.progress);
@@ -208,7 +222,7 @@ export async function render(root, route) {
 
   async function act(verb) {
     try {
-      const next = await api(`/v1/jobs/${job.id}/${verb}`, { method: "POST" });
+      const next = await ACTIONS[verb](job.id);
       show(next);
       if (LIVE.has(next.status)) follow();
     } catch (e) { problem(e); }
@@ -234,6 +248,7 @@ export async function render(root, route) {
     if (stopped) return;
     if (event === "metrics") {
       curves.onMetrics(data.series || []);
+      if ((data.series || []).some((s) => s.name.startsWith("diag/grad_norm/"))) showWarnings();
     } else if (event === "progress") {
       const changed = data.status !== job.status;
       job = { ...job, status: data.status, progress: data.progress };
@@ -257,6 +272,7 @@ export async function render(root, route) {
 
   show(job);
   await curves.load();
+  showWarnings();
   if (LIVE.has(job.status)) follow();
 
   return () => {

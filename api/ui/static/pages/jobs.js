@@ -7,6 +7,7 @@
 // &order=desc&limit=50&cursor=<next_cursor>&back=<cursor of each earlier page> ("" for the first).
 import { api } from "../lib/api.js";
 import { el, num, progressBar, statusText } from "../lib/dom.js";
+import { when } from "../lib/format.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "pruned"];
 const LIVE = new Set(["queued", "running"]);
@@ -111,7 +112,7 @@ export async function render(root, route) {
         el("span", { class: "muted" }, ` ${p.epoch || 0}/${p.epochs ?? "?"}`)),
       metricName ? el("td", { class: "num" }, num(finals[metricName])) : null,
       el("td", {}, (job.tags || []).join(", ")),
-      el("td", {}, job.created_at.replace("T", " ").slice(0, 19)));
+      el("td", {}, when(job.created_at)));
   }
 
   async function load() {

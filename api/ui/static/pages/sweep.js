@@ -6,20 +6,21 @@ import { api } from "../lib/api.js";
 import { color, lineChart } from "../lib/chart.js";
 import { el, progressBar, statusText, table } from "../lib/dom.js";
 import { scatterChart } from "../lib/scatter.js";
-import { counts } from "./sweeps.js";
+import { counts, valueText } from "../lib/format.js";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled", "pruned"]);
 const ENDED = new Set(["finished", "cancelled"]);
 const MAX_CURVES = 50; // the best-ranked trials drawn; the leaderboard lists them all
 
+// Each action's path written out, so tests/ui/test_endpoints.py reads it.
+const ACTIONS = {
+  pause: (id) => api(`/v1/sweeps/${id}/pause`, { method: "POST" }),
+  resume: (id) => api(`/v1/sweeps/${id}/resume`, { method: "POST" }),
+  cancel: (id) => api(`/v1/sweeps/${id}/cancel`, { method: "POST" }),
+};
+
 function short(path) { return path.split(".").pop(); }
 
-// A parameter's value, short: 0.003 (not 0.003000), 0.04669 (not 0.04668919368886341).
-function text(value) {
-  if (value === null || value === undefined) return "-";
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
 
 export async function render(root, route) {
   const id = route.id;
@@ -50,7 +51,7 @@ export async function render(root, route) {
   async function act(action) {
     message.replaceChildren();
     try {
-      await api(`/v1/sweeps/${id}/${action}`, { method: "POST" });
+      await ACTIONS[action](id);
     } catch (e) {
       message.replaceChildren(el("div", { class: "error" }, String(e.message || e)));
     }
@@ -90,7 +91,7 @@ export async function render(root, route) {
       { label: "status", value: (t) => statusText(t.status) },
       { label: metric, value: (t) => t.value, num: true },
       { label: "epoch", value: (t) => t.epoch, num: true },
-      ...paths.map((p) => ({ label: short(p), value: (t) => text(t.params[p]) })),
+      ...paths.map((p) => ({ label: short(p), value: (t) => valueText(t.params[p]) })),
     ];
     const t = table(columns, lb.trials, { "data-testid": "leaderboard" });
     lb.trials.forEach((entry, i) => t.tBodies[0].rows[i].setAttribute("data-job-id", entry.job_id));
