@@ -34,7 +34,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# One Chromium per test module: Playwright's sync API keeps an asyncio loop running in this
+# thread while it is open, and a later test of another package in the same process that calls
+# asyncio.run() would fail (tests run -n 2 --dist loadfile: any module may follow these).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if missing := _missing():
         if os.environ.get("EPOCHAL_REQUIRE_BROWSER") == "1":
