@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.auth import CallerDep
 from api.deps import SessionDep
@@ -38,11 +38,15 @@ class MetricSummaryOut(BaseModel):
 class AlignedSeriesOut(BaseModel):
     x: list[int]  # epochs or steps, as the comparison's `x` says
     values: list[list[float | str | None]]  # per job, aligned to `x`; null where it has none
+    steps: list[int] = Field(
+        description="deprecated (read `x`): the step of each aligned point; by epoch, the latest "
+        "step among the jobs' last points of that epoch"
+    )
 
     @classmethod
     def of(cls, s: AlignedSeries) -> AlignedSeriesOut:
         values = [[json_float(v) if v is not None else None for v in run] for run in s.values]
-        return cls(x=s.x, values=values)
+        return cls(x=s.x, values=values, steps=s.steps)
 
 
 class ComparisonOut(BaseModel):

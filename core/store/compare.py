@@ -34,6 +34,9 @@ class MetricSummary:
 class AlignedSeries:
     x: list[int]  # the union of every job's epochs (or steps), sorted
     values: list[list[float | None]]  # per job, one value (None where it has none) per x
+    # The step of each aligned point, kept for clients that read `steps` (before `x`): x itself
+    # when aligned by step; by epoch, the latest step among the jobs' last points of that epoch.
+    steps: list[int]
 
 
 @dataclass(frozen=True)
@@ -133,4 +136,11 @@ def _aligned(runs: list[Series | None], x: Axis) -> AlignedSeries:
         for s in runs
     ]
     axis = sorted({key for run in by_x for key in run})
-    return AlignedSeries(x=axis, values=[[run.get(key) for key in axis] for run in by_x])
+    values = [[run.get(key) for key in axis] for run in by_x]
+    if x == "step":
+        return AlignedSeries(x=axis, values=values, steps=axis)
+    last_step: dict[int, int] = {}
+    for s in (s for s in runs if s is not None):
+        for epoch, step in zip(s.epochs, s.steps, strict=True):
+            last_step[epoch] = max(step, last_step.get(epoch, step))
+    return AlignedSeries(x=axis, values=values, steps=[last_step[e] for e in axis])

@@ -129,10 +129,12 @@ def test_compare_params_metrics_and_aligned_series(client: TestClient, three: li
     assert s["loss"] == {
         "x": [1, 2, 3],
         "values": [[0.5, 0.3, None], [0.6, 0.2, 0.4], ["Infinity", None, None]],
+        "steps": [10, 20, 30],
     }
     assert s["val_accuracy"] == {
         "x": [1, 2, 3],
         "values": [[0.8, 0.9, None], [0.95, 0.7, "NaN"], [None, None, None]],
+        "steps": [10, 20, 30],
     }
     assert s["lr"]["x"] == [1, 2]
 
@@ -152,10 +154,13 @@ def test_x_step_aligns_by_step_and_epoch_by_each_epoch_s_last_point(
     assert by_epoch["series"]["loss"] == {  # an epoch's last point stands for it
         "x": [0, 1, 2],
         "values": [[0.9, 0.45, 0.3], [None, 0.6, 0.4]],
+        # `steps` (for clients that predate `x`): the latest of the jobs' last steps per epoch
+        "steps": [5, 15, 25],
     }
     assert by_step["series"]["loss"] == {
         "x": [5, 10, 12, 15, 20, 25],
         "values": [[0.9, 0.5, None, 0.45, 0.3, None], [None, None, 0.6, None, None, 0.4]],
+        "steps": [5, 10, 12, 15, 20, 25],
     }
     # The summaries do not depend on the axis.
     assert by_step["metrics"] == by_epoch["metrics"] and by_step["params"] == by_epoch["params"]

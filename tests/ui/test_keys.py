@@ -136,6 +136,13 @@ def answer(page: Any, prompts: list[str], *keys: str) -> None:
     page.on("dialog", on_dialog)
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's expect, imported when used: without playwright the tests skip (conftest)."""
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -228,3 +235,27 @@ def test_calls_made_together_ask_once(
     assert counts == 3 and len(prompts) == 1
     keyless = [s for s in sent if s["auth"] is None]
     assert len(keyless) == 3 and all(s["auth"] == bearer_of(made) for s in sent[len(keyless) :])
+
+
+def test_the_key_control_sets_and_forgets_the_key(
+    remote: tuple[Any, list[dict[str, Any]], list[str]], keyed: tuple[Stack, dict[str, str]]
+) -> None:
+    page, sent, prompts = remote
+    _, made = keyed
+
+    def on_dialog(dialog: Any) -> None:
+        prompts.append(dialog.type)
+        dialog.accept(made["team_key"]) if dialog.type == "prompt" else dialog.accept()
+
+    page.on("dialog", on_dialog)
+    page.goto("/#/no-page")  # nothing called: the control alone sets the key
+    control = page.get_by_test_id("key")
+    assert control.inner_text() == "key" and page.locator("#key-status").inner_text() == ""
+    control.click()
+    expect(page.locator("#key-status")).to_have_text("key set")
+    expect(control).to_have_text("forget key")
+    assert page.evaluate("localStorage.getItem('epochal.key')") == made["team_key"]
+    control.click()  # confirmed: forgotten
+    expect(control).to_have_text("key")
+    assert page.evaluate("localStorage.getItem('epochal.key')") is None
+    assert prompts == ["prompt", "confirm"] and sent == []

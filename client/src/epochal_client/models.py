@@ -97,6 +97,7 @@ class MetricSummary(_Model):
 class AlignedSeries(_Model):
     x: list[int]  # epochs or steps, as Comparison.x says
     values: list[list[float | None]]  # per job, aligned to `x`
+    steps: list[int] = []  # deprecated: the step of each aligned point (by epoch: the latest)
 
 
 class Comparison(_Model):

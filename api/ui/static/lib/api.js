@@ -19,7 +19,15 @@ function headers(extra = {}) {
   return key ? { Authorization: `Bearer ${key}`, ...extra } : { ...extra };
 }
 
+// Paths the page builds from ids: /v1/... made of safe characters, no "." or ".." segment
+// (app.js checks ids too; this refuses whatever a page might still pass through).
+const SAFE_PATH = /^\/v1(\/[A-Za-z0-9_.-]+)*$/;
+export function safePath(path) {
+  return SAFE_PATH.test(path) && !path.split("/").some((part) => part === "." || part === "..");
+}
+
 function url(path, query) {
+  if (!safePath(path)) throw new Error(`refused an unsafe API path: ${path}`);
   const u = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v === undefined || v === null || v === "") continue;
@@ -45,7 +53,13 @@ export async function api(path, { method = "GET", query, body, raw, contentType 
   const sent = localStorage.getItem(KEY);
   const r = await fetch(url(path, query), init);
   if (r.status === 401 && keyAgain(sent)) return api(path, { method, query, body, raw, contentType });
-  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+  if (!r.ok) {
+    const problem = await r.json().catch(() => ({}));
+    if (forbiddenOrigin(r.status, problem) && keyAgain(sent, ORIGIN_WHY)) {
+      return api(path, { method, query, body, raw, contentType });
+    }
+    throw new ApiError(r.status, problem);
+  }
   return r.status === 204 ? null : r.json();
 }
 
@@ -53,7 +67,7 @@ export async function api(path, { method = "GET", query, body, raw, contentType 
 // a plain link cannot send the Authorization header. Returns the file name it saved as.
 export async function download(path, { query, filename } = {}) {
   const r = await fetch(url(path, query), { headers: headers() });
-  if (r.status === 401 && askForKey(r)) return download(path, { query, filename });
+  if (r.status === 401 && askForKey()) return download(path, { query, filename });
   if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
   const named = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
   const name = (named && named[1]) || filename || "download";
@@ -72,9 +86,18 @@ export function hasKey() {
   return !!localStorage.getItem(KEY);
 }
 
-function askForKey() {
+// A server without keys (EPOCHAL_AUTH=off) that is reached on a non-loopback address accepts
+// changes from its own page only with a key (api/browsers.py): a 403 forbidden_origin.
+const ORIGIN_WHY = "This server needs an API key to accept changes from its page on this address.";
+
+function forbiddenOrigin(status, problem) {
+  return status === 403 && String(problem.type || "").endsWith(":forbidden_origin");
+}
+
+function askForKey(reason) {
   // A key kept here that drew a 401 was refused (revoked, or mistyped): the prompt says so.
-  const why = localStorage.getItem(KEY) ? "The server refused this browser's API key." : "This Epochal server requires an API key.";
+  const why = typeof reason === "string" ? reason
+    : localStorage.getItem(KEY) ? "The server refused this browser's API key." : "This Epochal server requires an API key.";
   const key = (window.prompt(`${why} Enter one (epochal keys create makes one):`) || "").trim();
   if (!key) return false;
   localStorage.setItem(KEY, key);
@@ -84,10 +107,10 @@ function askForKey() {
 
 // After a 401 to a request sent with key `sent` (null: none): try again at once when another
 // call has set a new key since (calls made together ask once), else ask; false: declined.
-function keyAgain(sent) {
+function keyAgain(sent, why) {
   const now = localStorage.getItem(KEY);
   if (now && now !== sent) return true;
-  return askForKey();
+  return askForKey(why);
 }
 
 export function setKey(key) {
@@ -97,8 +120,19 @@ export function setKey(key) {
 
 export function showKeyStatus() {
   const node = document.getElementById("key-status");
-  if (!node) return;
-  node.textContent = localStorage.getItem(KEY) ? "key set" : "";
+  if (node) node.textContent = localStorage.getItem(KEY) ? "key set" : "";
+  const button = document.getElementById("key-button");
+  if (button) button.textContent = localStorage.getItem(KEY) ? "forget key" : "key";
+}
+
+// The header's key control: sets a key when none is kept, forgets the kept one otherwise.
+export function keyControl() {
+  if (localStorage.getItem(KEY)) {
+    if (window.confirm("Forget the API key kept in this browser?")) setKey(null);
+    return;
+  }
+  const key = (window.prompt("API key for this server (epochal keys create makes one):") || "").trim();
+  if (key) setKey(key);
 }
 
 // The job's server-sent events (GET /v1/jobs/{id}/events) read with fetch, so that the key
