@@ -23,6 +23,14 @@ def submit(stack: Stack, spec: dict, tags: list[str] | None = None, **training: 
     return r.json()
 
 
+def cancel(stack: Stack, what: str, kind: str = "jobs") -> None:
+    """Cancel a job (or a sweep, kind="sweeps") that a test leaves running, so that the next
+    tests' jobs do not wait behind it on the package's one worker. A POST needs a Content-Type
+    (the browser guard refuses one without): a cleanup that sent none was refused, unseen."""
+    r = httpx.post(f"{stack.url}/v1/{kind}/{what}/cancel", json={})
+    assert r.status_code in (200, 202, 409), r.text  # 409: it had ended already
+
+
 def wait_ended(stack: Stack, job_id: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -24,7 +24,7 @@ from tests.conftest import make_settings
 from tests.core.sweeps.helpers import sweep_spec
 from tests.e2e.stack import Stack, wait_for_job
 from tests.specs import DIGITS, SLOW_DIGITS
-from tests.ui.helpers import expect
+from tests.ui.helpers import cancel, expect
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "ui" / "static"
 # A quoted or back-quoted literal that starts with /v1/ (or is /v1 itself).
@@ -248,10 +248,10 @@ def test_the_action_buttons_request_only_openapi_paths(
             status_is("sweep-status", after)
     finally:  # the other tests' jobs must not wait behind these
         with stack.client() as client:
-            client.post(f"/v1/sweeps/{sweep}/cancel")
-            client.post(f"/v1/jobs/{job}/cancel")
+            cancel(stack, sweep, "sweeps")
+            cancel(stack, job)
             for j in client.get("/v1/jobs", params={"status": "running"}).json()["items"]:
-                client.post(f"/v1/jobs/{j['id']}/cancel")
+                cancel(stack, j["id"])
     actions = ["cancel", "resume", "cancel", "clone", "pause", "resume", "cancel"]
     assert [p.rsplit("/", 1)[-1] for _, p in posted] == actions
     strays = [(m, p) for m, p in posted if m not in (methods_of(p, known) or set())]

@@ -15,7 +15,7 @@ import yaml
 
 from tests.e2e.stack import Stack
 from tests.specs import DIGITS, SLOW_DIGITS
-from tests.ui.helpers import expect, submit, wait_ended
+from tests.ui.helpers import cancel, expect, submit, wait_ended
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +82,7 @@ def test_the_buttons_cancel_resume_and_clone_a_job(page: Any, stack: Stack) -> N
         page.get_by_test_id("cancel").click()
         expect(page.get_by_test_id("job-status")).to_have_text("cancelled", timeout=20_000)
     finally:  # the next tests' jobs must not wait behind this one
-        httpx.post(f"{stack.url}/v1/jobs/{job['id']}/cancel")
+        cancel(stack, job["id"])
     assert httpx.get(f"{stack.url}/v1/jobs/{job['id']}").json()["status"] == "cancelled"
     assert page.get_by_test_id("cancel").count() == 0
 
@@ -186,5 +186,5 @@ def test_the_gradient_norms_warn_while_the_job_runs(page: Any, stack: Stack) -> 
         assert any("(dense_0, step" in text for text in live.all_inner_texts())
         assert page.get_by_test_id("job-status").inner_text() == "running"
     finally:  # the next tests' jobs must not wait behind this one
-        httpx.post(f"{stack.url}/v1/jobs/{job['id']}/cancel")
+        cancel(stack, job["id"])
     wait_ended(stack, job["id"])

@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.specs import DIGITS, SLOW_DIGITS
+from tests.ui.helpers import cancel
 
 pytestmark = pytest.mark.e2e
 
@@ -108,4 +109,4 @@ def test_leaving_a_page_while_it_loads_stops_it(page: Any, stack: Stack, delay_m
         assert [r.url for r in events if r not in ended] == []
         assert main.locator(":scope > *").count() == 1  # one page's container
     finally:
-        httpx.post(f"{stack.url}/v1/jobs/{job}/cancel")
+        cancel(stack, job)
