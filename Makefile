@@ -36,6 +36,7 @@ BENCH_SCRIPTS ?= \
 	bench/vs_keras.py \
 	bench/vs_plain.py \
 	bench/small_jobs.py \
+	bench/ui_long_series.py \
 	bench/metric_writes.py \
 	bench/diagnostics_overhead.py \
 	bench/reference_results.py \
