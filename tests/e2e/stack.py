@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 
 from cli.main import api_command, worker_command
-from tests.servers import free_port
+from tests.servers import free_port, fresh_postgres_database
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 
@@ -133,6 +134,24 @@ def own_stack(workdir: Path, **settings: Any) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+@contextlib.contextmanager
+def stack_with_a_worker(
+    name: str, postgres_server_url: str, redis_url: str, tmp: Any
+) -> Iterator[Stack]:
+    """One real API and one real worker on a fresh PostgreSQL database and Redis keys of their
+    own, for a package of tests to share (`tmp`: pytest's tmp_path_factory)."""
+    with fresh_postgres_database(postgres_server_url) as database_url:
+        settings = {
+            "database_url": database_url,
+            "broker_url": redis_url,
+            "broker_key_prefix": f"{name}-{uuid.uuid4().hex[:8]}:",
+            "artifacts_dir": tmp.mktemp("artifacts"),
+        }
+        with own_stack(tmp.mktemp(f"{name}-stack"), **settings) as stack:
+            stack.start_worker()
+            yield stack
 
 
 def wait_for_job(

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import Stack, own_stack
-from tests.servers import fresh_postgres_database
+from tests.e2e.stack import Stack, stack_with_a_worker
 from tests.ui.helpers import screenshot_if_failed
 
 CHROMIUM = os.environ.get("EPOCHAL_CHROMIUM", "/usr/bin/chromium")
@@ -55,16 +53,8 @@ def browser() -> Iterator[Any]:
 def stack(
     postgres_server_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    with fresh_postgres_database(postgres_server_url) as database_url:
-        settings = {
-            "database_url": database_url,
-            "broker_url": redis_url,
-            "broker_key_prefix": f"ui-{uuid.uuid4().hex[:8]}:",
-            "artifacts_dir": tmp_path_factory.mktemp("artifacts"),
-        }
-        with own_stack(tmp_path_factory.mktemp("ui-stack"), **settings) as s:
-            s.start_worker()
-            yield s
+    with stack_with_a_worker("ui", postgres_server_url, redis_url, tmp_path_factory) as s:
+        yield s
 
 
 @pytest.fixture
