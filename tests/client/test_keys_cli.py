@@ -7,15 +7,14 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from epochal_client import Client, EpochalError
-from tests.e2e.stack import Stack, epochal_command, own_stack, service_env, wait_until
-from tests.servers import free_port, fresh_postgres_database
+from tests.e2e.stack import Stack, epochal_command, fresh_stack, service_env, wait_until
+from tests.servers import free_port
 from tests.specs import moons_mlp
 
 pytestmark = pytest.mark.e2e
@@ -25,17 +24,11 @@ pytestmark = pytest.mark.e2e
 def keyed(
     postgres_server_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, dict]]:
-    with fresh_postgres_database(postgres_server_url) as database_url:
-        settings = {
-            "database_url": database_url,
-            "broker_url": redis_url,
-            "broker_key_prefix": f"keys-{uuid.uuid4().hex[:8]}:",
-            "artifacts_dir": tmp_path_factory.mktemp("artifacts"),
-            "auth": "required",
-            "auth_cache_seconds": 0.5,
-        }
-        with own_stack(tmp_path_factory.mktemp("keys-stack"), **settings) as stack:
-            yield stack, settings
+    with fresh_stack(
+        "keys", postgres_server_url, redis_url, tmp_path_factory,
+        auth="required", auth_cache_seconds=0.5,
+    ) as (stack, settings):  # fmt: skip
+        yield stack, settings
 
 
 def epochal(settings: dict, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -137,21 +137,32 @@ def own_stack(workdir: Path, **settings: Any) -> Iterator[Stack]:
 
 
 @contextlib.contextmanager
-def stack_with_a_worker(
-    name: str, postgres_server_url: str, redis_url: str, tmp: Any
-) -> Iterator[Stack]:
-    """One real API and one real worker on a fresh PostgreSQL database and Redis keys of their
-    own, for a package of tests to share (`tmp`: pytest's tmp_path_factory)."""
+def fresh_stack(
+    name: str, postgres_server_url: str, redis_url: str, tmp: Any, **extra: Any
+) -> Iterator[tuple[Stack, dict[str, Any]]]:
+    """A real API, no worker yet, on a fresh PostgreSQL database and Redis keys of its own
+    (`tmp`: pytest's tmp_path_factory; `extra`: more settings, e.g. auth="required"), with
+    its settings (for the server-side commands a test runs against the same store)."""
     with fresh_postgres_database(postgres_server_url) as database_url:
         settings = {
             "database_url": database_url,
             "broker_url": redis_url,
             "broker_key_prefix": f"{name}-{uuid.uuid4().hex[:8]}:",
             "artifacts_dir": tmp.mktemp("artifacts"),
+            **extra,
         }
         with own_stack(tmp.mktemp(f"{name}-stack"), **settings) as stack:
-            stack.start_worker()
-            yield stack
+            yield stack, settings
+
+
+@contextlib.contextmanager
+def stack_with_a_worker(
+    name: str, postgres_server_url: str, redis_url: str, tmp: Any
+) -> Iterator[Stack]:
+    """`fresh_stack` with one real worker, for a package of tests to share."""
+    with fresh_stack(name, postgres_server_url, redis_url, tmp) as (stack, _):
+        stack.start_worker()
+        yield stack
 
 
 def wait_for_job(

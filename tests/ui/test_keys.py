@@ -10,7 +10,6 @@ cross-machine Origin (nothing in the page or the server is told that it is a tes
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.stack import Stack, epochal_command, own_stack, service_env
-from tests.servers import fresh_postgres_database
+from tests.e2e.stack import Stack, epochal_command, fresh_stack, service_env
 from tests.specs import DIGITS
 from tests.ui.conftest import CHROMIUM
 
@@ -35,26 +33,20 @@ def keyed(
 ) -> Iterator[tuple[Stack, dict[str, str]]]:
     """A stack that requires keys (no worker: jobs stay queued), a write key of project
     `team` with a job, and a job of project `other` that the team's key must not show."""
-    with fresh_postgres_database(postgres_server_url) as database_url:
-        settings = {
-            "database_url": database_url,
-            "broker_url": redis_url,
-            "broker_key_prefix": f"ui-keys-{uuid.uuid4().hex[:8]}:",
-            "artifacts_dir": tmp_path_factory.mktemp("artifacts"),
-            "auth": "required",
-        }
-        with own_stack(tmp_path_factory.mktemp("ui-keys-stack"), **settings) as stack:
-            made: dict[str, str] = {}
-            for project in ("team", "other"):
-                key = create_key(settings, project)
-                job = httpx.post(
-                    f"{stack.url}/v1/jobs",
-                    json={**DIGITS, "name": f"{project}-job"},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                assert job.status_code == 201, job.text
-                made[f"{project}_key"], made[f"{project}_job"] = key, job.json()["id"]
-            yield stack, made
+    with fresh_stack(
+        "ui-keys", postgres_server_url, redis_url, tmp_path_factory, auth="required"
+    ) as (stack, settings):
+        made: dict[str, str] = {}
+        for project in ("team", "other"):
+            key = create_key(settings, project)
+            job = httpx.post(
+                f"{stack.url}/v1/jobs",
+                json={**DIGITS, "name": f"{project}-job"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert job.status_code == 201, job.text
+            made[f"{project}_key"], made[f"{project}_job"] = key, job.json()["id"]
+        yield stack, made
 
 
 def create_key(settings: dict[str, Any], project: str) -> str:
