@@ -1,15 +1,19 @@
 """The names of the series a run records, and which way each one improves: one home for both.
 
 Per-epoch series are `loss`, each compiled metric, `regularization_loss` when the network has
-penalties, `lr`, and the `val_` twin of each score. Per-step series are `batch_loss` and the
-diagnostics (`diag/<measure>/<layer>`).
+penalties, `lr`, and the `val_` twin of each score (`epoch_series` lists them for a spec).
+Per-step series are `batch_loss` and the diagnostics (`diag/<measure>/<layer>`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from core.training.metrics import METRICS
+
+if TYPE_CHECKING:
+    from core.spec.job import DatasetSpec, JobSpec
 
 LOSS = "loss"
 LR = "lr"  # the learning rate at the end of each epoch: a schedule, not a score
@@ -19,6 +23,36 @@ DIAGNOSTICS_PREFIX = "diag/"  # per-layer diagnostics series: diag/<measure>/<la
 VALIDATION_PREFIX = "val_"
 LOSS_SERIES = frozenset({LOSS, REGULARIZATION_LOSS})
 NO_BEST = frozenset({LR})
+VALIDATION_HINT = (
+    "val_ series need validation data: set dataset.validation_split (a part held out) "
+    "or dataset.validation (a separate data set)"
+)
+
+
+def has_validation(dataset: DatasetSpec) -> bool:
+    """Whether a run evaluates on validation data each epoch, and so logs the `val_` series."""
+    return dataset.validation_split > 0 or dataset.validation is not None
+
+
+def validation_hint(name: str, logged: list[str] | tuple[str, ...]) -> str:
+    """What to add to "`name` is not logged" when it is a `val_` series of a run that has no
+    validation data (`logged` being what the run logs: `epoch_series`)."""
+    if name.startswith(VALIDATION_PREFIX) and f"{VALIDATION_PREFIX}{LOSS}" not in logged:
+        return f"; {VALIDATION_HINT}"
+    return ""
+
+
+def epoch_series(spec: JobSpec, *, regularized: bool) -> list[str]:
+    """The per-epoch series a run of `spec` logs, in the order `fit` logs them: `loss`, each
+    metric, `regularization_loss` when the network has penalties (`regularized`, known from
+    the built network), their `val_` twins when there is validation data, then `lr`. The one
+    answer to "what may a callback monitor, or a sweep optimize"."""
+    scores = [LOSS, *dict.fromkeys(spec.training.metrics)]
+    if regularized:
+        scores.append(REGULARIZATION_LOSS)
+    if has_validation(spec.dataset):
+        scores += [f"{VALIDATION_PREFIX}{name}" for name in scores]
+    return [*scores, LR]
 
 
 def base_name(name: str) -> str:

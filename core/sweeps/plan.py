@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
-from core.series import LOSS, LR, VALIDATION_PREFIX
+from core.series import validation_hint
 from core.settings import Settings
 from core.spec.issues import issues_of
 from core.spec.job import JobSpec
@@ -68,8 +68,7 @@ def plan_sweep(
     plan = SweepPlan(spec, base, run_cap, grid)
     for params in _probes(plan):
         job = build_trial(plan.spec, plan.base, params, number=0)
-        check_trial(job, params, settings, uploads)
-        _check_metric(plan.spec, job, params)
+        _check_metric(plan.spec, check_trial(job, params, settings, uploads), params)
     return plan
 
 
@@ -201,17 +200,10 @@ def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
     return SpecIssue(("base", *issue.loc), f"with {shown}: {issue.msg}", issue.type)
 
 
-def series_of(trial: dict[str, Any]) -> set[str]:
-    """The per-epoch series a trial will record."""
-    job = JobSpec.model_validate(trial)
-    names = {LOSS, *job.training.metrics}
-    if job.dataset.validation_split > 0:
-        names |= {f"{VALIDATION_PREFIX}{n}" for n in names}
-    return names | {LR}
-
-
-def _check_metric(spec: SweepSpec, trial: dict[str, Any], params: dict[str, Any]) -> None:
-    recorded = series_of(trial)
+def _check_metric(spec: SweepSpec, trial: JobPlan, params: dict[str, Any]) -> None:
+    """The metric among what the trial logs per epoch: the same answer a callback's monitor
+    gets (`core.series.epoch_series`, through the trial's plan)."""
+    recorded = trial.series
     if spec.metric.name not in recorded:
         shown = ", ".join(f"{p}={v!r}" for p, v in params.items())
         raise SweepError(
@@ -219,7 +211,7 @@ def _check_metric(spec: SweepSpec, trial: dict[str, Any], params: dict[str, Any]
                 SpecIssue(
                     ("metric", "name"),
                     f"the trials do not record {spec.metric.name!r} (with {shown}, they record "
-                    f"{', '.join(sorted(recorded))}); val_ series need a validation_split",
+                    f"{', '.join(recorded)})" + validation_hint(spec.metric.name, recorded),
                     "unknown_metric",
                 )
             ]

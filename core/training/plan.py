@@ -16,6 +16,7 @@ from core.data import DatasetInfo
 from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
 from core.nn.network import LayerSummary, build_network
+from core.series import epoch_series
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.training.dataset_checks import dataset_info
@@ -36,6 +37,7 @@ class JobPlan:
     metrics_activation: str | None
     parameter_count: int
     layers: list[LayerSummary]
+    series: tuple[str, ...] = ()  # what the run logs per epoch (core.series.epoch_series)
 
     def summary(self) -> dict:
         return {
@@ -90,13 +92,23 @@ def plan_job(spec: JobSpec, settings: Settings, uploads: UploadedDatasets | None
     _check_target_encoding(spec, info, encoding, issues)
     _check_metrics(spec, info, issues)
     check_network(spec, info, network, issues)
-    check_callbacks(spec, bool(network.penalties) or network.has_activity_penalties(), issues)
+    regularized = bool(network.penalties) or network.has_activity_penalties()
+    series = epoch_series(spec, regularized=regularized)
+    check_callbacks(spec, series, issues)
     if issues:
         raise SpecError(issues)
     metrics_activation = None
     if use_logits and network.output_activation is None:
         metrics_activation = LOSSES.get(spec.training.loss.type).logits_of
-    return JobPlan(info, encoding, use_logits, metrics_activation, count, network.layer_summaries)
+    return JobPlan(
+        info,
+        encoding,
+        use_logits,
+        metrics_activation,
+        count,
+        network.layer_summaries,
+        series=tuple(series),
+    )
 
 
 def _check_training(spec: JobSpec, settings: Settings, issues: list[SpecIssue]) -> None:

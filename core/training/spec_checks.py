@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.data import DatasetInfo
 from core.errors import SpecIssue
 from core.nn.network import Network
-from core.series import LOSS, REGULARIZATION_LOSS, VALIDATION_PREFIX
+from core.series import validation_hint
 from core.spec.job import JobSpec
 from core.training.monitor import maximizes
 
@@ -51,16 +51,8 @@ def check_network(
             )
 
 
-def logged_series(spec: JobSpec, regularized: bool) -> list[str]:
-    """The per-epoch series a run of `spec` logs (what a callback may monitor)."""
-    names = [LOSS, *spec.training.metrics, *([REGULARIZATION_LOSS] if regularized else [])]
-    if spec.dataset.validation_split > 0:
-        names += [f"{VALIDATION_PREFIX}{n}" for n in names]
-    return names
-
-
-def check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -> None:
-    series = logged_series(spec, regularized)
+def check_callbacks(spec: JobSpec, series: list[str], issues: list[SpecIssue]) -> None:
+    """Each callback's monitor among `series`, what the run logs (`core.series.epoch_series`)."""
     scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float)
     for i, callback in enumerate(spec.training.callbacks):
         if callback.type == "reduce_lr_on_plateau" and scheduled:
@@ -77,16 +69,12 @@ def check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -
             continue
         where = ("training", "callbacks", i, "monitor")
         if monitor not in series:
-            hint = (
-                "; set dataset.validation_split to get val_ series"
-                if monitor.startswith("val_") and spec.dataset.validation_split == 0
-                else ""
-            )
             issues.append(
                 SpecIssue(
                     where,
                     f"{callback.type} monitors {monitor!r}, which this job "
-                    f"does not log; it logs: {', '.join(series)}{hint}",
+                    f"does not log; it logs: {', '.join(series)}"
+                    + validation_hint(monitor, series),
                 )
             )
             continue
