@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 Task = Literal["classification", "regression"]
 OPTIONS = ("n_samples", "noise", "classes", "features", "steps")
+CUT_STREAM = 1  # the cut's random stream beside the split's, both seeded by the data set's seed
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,27 @@ def split(arrays: Arrays, validation_split: float, seed: int) -> tuple[Arrays, A
     if n_val == 0:
         return arrays.take(order), None
     return arrays.take(order[:-n_val]), arrays.take(order[-n_val:])
+
+
+def cut(arrays: Arrays, max_samples: int, seed: int, *, by_class: bool) -> Arrays:
+    """The first `max_samples` samples of a shuffle seeded by the data set's seed; all of them,
+    as they are, when there are no more than that.
+
+    `by_class` (classification) stratifies the cut: each class keeps its share of the samples,
+    so 100 digits are about 10 of each. The cut depends on the data set's seed only, so it is
+    the same in every run, every resumed attempt and every trial of a sweep.
+    """
+    n = len(arrays)
+    if max_samples >= n:
+        return arrays
+    order = np.random.default_rng((seed, CUT_STREAM)).permutation(n)
+    if by_class:
+        # Each sample's rank within its class (in the shuffled order) as a fraction of the
+        # class's size: taking the smallest fractions first takes every class in proportion.
+        _, labels, counts = np.unique(arrays.y[order], return_inverse=True, return_counts=True)
+        by_label = np.argsort(labels, kind="stable")
+        starts = np.cumsum(counts) - counts
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_label] = np.arange(n) - starts[labels[by_label]]
+        order = order[np.argsort((rank + 0.5) / counts[labels], kind="stable")]
+    return arrays.take(order[:max_samples])

@@ -87,6 +87,14 @@ class DatasetSpec(Spec):
     classes: int | None = Field(None, ge=2, le=100, description="spiral: number of arms")
     features: int | None = Field(None, ge=1, le=10_000, description="regression: input size")
     steps: int | None = Field(None, ge=1, le=10_000, description="sequence sets: time steps")
+    max_samples: int | None = Field(
+        None,
+        ge=1,
+        description="train on at most this many samples (e.g. 100, to check that the network "
+        "can memorize them): the training part is cut, after the test and validation parts are "
+        "held out, to the first max_samples of a shuffle seeded by `seed`, each class keeping "
+        "its share; a larger value keeps the whole training part",
+    )
 
 
 def _unique_names(layers: list[Any]) -> list[Any]:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data import Arrays
-from core.data.base import split
+from core.data.base import cut, split
 from core.data.catalog import UploadedDatasets, load, resolve
 from core.data.preprocessing import ModelData, fit_scaler
 from core.devices import configure, to_device
@@ -87,7 +87,8 @@ class Parts:
 
 def split_data(spec: DatasetSpec, uploads: UploadedDatasets | None = None) -> Parts:
     """Hold out `test_split` first, then the validation part (a split of the rest, or a
-    separate data set); fit the scaler on what is left to train on, apply it to all three."""
+    separate data set); cut what is left to `max_samples`, if set (the one place every data
+    set is cut); fit the scaler on what is left to train on, apply it to all three."""
     main = resolve(spec.name, spec, uploads)
     arrays = load(main, spec, uploads)
     test = None
@@ -100,6 +101,9 @@ def split_data(spec: DatasetSpec, uploads: UploadedDatasets | None = None) -> Pa
         train, val = arrays, load(separate, val_spec, uploads)
     else:
         train, val = split(arrays, spec.validation_split, spec.seed)
+    if spec.max_samples is not None:
+        by_class = main.info.task == "classification"
+        train = cut(train, spec.max_samples, spec.seed, by_class=by_class)
     scaler = fit_scaler(spec.preprocessing.features, train.x)
     infos = {r.name: r.info for r in (main, separate) if r is not None and r.uploaded is not None}
     classes = main.uploaded.classes if main.uploaded is not None else None

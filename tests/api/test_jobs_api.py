@@ -166,6 +166,17 @@ BAD_SPECS = {
         ["training", "loss"],
         "needs class labels",
     ),
+    "max_samples 0": (
+        with_change("dataset.max_samples", 0),
+        ["dataset", "max_samples"],
+        "greater than or equal to 1",
+    ),
+    "val_ monitor without validation data": (
+        with_change("training.callbacks", [{"type": "early_stopping", "monitor": "val_loss"}])
+        | {"dataset": {"name": "digits"}},
+        ["training", "callbacks", 0, "monitor"],
+        "set dataset.validation_split (a part held out) or dataset.validation",
+    ),
 }
 
 
@@ -225,6 +236,28 @@ def test_a_good_spec_is_stored_normalized_and_queued(
     assert job["progress"] == {"epoch": 0, "epochs": 20, "step": 0}
     assert client.get(f"/v1/jobs/{job['id']}").json() == job
     assert queued_messages(settings) == 1
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"], indirect=True)
+def test_a_separate_validation_set_gives_val_series_to_callbacks_and_sweeps(
+    client: TestClient,
+) -> None:
+    """digits to train on, digits again (its default options) to validate: val_loss is logged,
+    so early stopping may monitor it and a sweep may maximize val_accuracy."""
+    spec = with_change("dataset", {"name": "digits", "validation": "digits", "max_samples": 100})
+    spec["training"]["callbacks"] = [{"type": "EarlyStopping", "monitor": "val_loss"}]
+    r = client.post("/v1/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["dataset"]["max_samples"] == 100
+    sweep = {
+        "base": spec,
+        "method": "grid",
+        "metric": {"name": "val_accuracy", "goal": "maximize"},
+        "parameters": {"training.optimizer.learning_rate": {"values": [0.001, 0.01]}},
+        "max_parallel": 1,
+    }
+    r = client.post("/v1/sweeps", json=sweep)
+    assert r.status_code == 201, r.text
 
 
 def test_device_picks_the_queue(client: TestClient, settings: Settings) -> None:
