@@ -8,6 +8,7 @@
 import { api } from "../lib/api.js";
 import { el, num, progressBar, statusText } from "../lib/dom.js";
 import { when } from "../lib/format.js";
+import { refresher } from "../lib/refresh.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "pruned"];
 const LIVE = new Set(["queued", "running"]);
@@ -50,8 +51,6 @@ function withFilter(query, key, value) {
 export async function render(root, route) {
   const query = route.query;
   const selected = new Set(); // kept across the live refreshes of this page
-  let timer = null;
-  let stopped = false;
 
   root.append(el("h1", {}, "Jobs"));
   const statusSelect = el("select", { "data-testid": "filter-status", title: "status" },
@@ -115,9 +114,9 @@ export async function render(root, route) {
       el("td", {}, when(job.created_at)));
   }
 
-  async function load() {
+  async function load(stopped) {
     const page = await api("/v1/jobs", { query: apiQuery(query) });
-    if (stopped) return;
+    if (stopped()) return false;
     const metricName = query.get("metric");
     const known = new Set();
     for (const j of page.items) for (const k of Object.keys((j.summary && j.summary.final) || {})) known.add(k);
@@ -130,8 +129,7 @@ export async function render(root, route) {
     holder.replaceChildren(tableNode, ...(page.items.length ? [] : [el("p", { class: "muted" }, "No jobs match.")]));
     pagerFor(page);
     updateCompare();
-    clearTimeout(timer);
-    if (page.items.some((j) => LIVE.has(j.status))) timer = setTimeout(refresh, REFRESH_MS);
+    return page.items.some((j) => LIVE.has(j.status));
   }
 
   function pagerFor(page) {
@@ -156,17 +154,7 @@ export async function render(root, route) {
     pager.replaceChildren(prev, el("span", { class: "muted" }, `page ${back.length + 1}`), nextButton);
   }
 
-  async function refresh() {
-    try {
-      await load();
-      error.replaceChildren();
-    } catch (e) {
-      if (stopped) return;
-      error.replaceChildren(el("div", { class: "error" }, String(e.message || e)));
-      timer = setTimeout(refresh, REFRESH_MS * 2);
-    }
-  }
-
-  await refresh();
-  return () => { stopped = true; clearTimeout(timer); };
+  const loop = refresher(load, error, REFRESH_MS);
+  await loop.refresh();
+  return loop.stop;
 }

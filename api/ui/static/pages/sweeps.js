@@ -3,6 +3,7 @@
 import { api } from "../lib/api.js";
 import { el, num, progressBar, statusText, table } from "../lib/dom.js";
 import { counts, when } from "../lib/format.js";
+import { refresher } from "../lib/refresh.js";
 
 const ENDED = new Set(["finished", "cancelled"]);
 const REFRESH_MS = 2500;
@@ -12,11 +13,9 @@ export async function render(root) {
   const box = el("div");
   const error = el("div");
   root.append(error, box);
-  let timer = null;
-  let stopped = false;
-  async function load() {
+  async function load(stopped) {
     const page = await api("/v1/sweeps", { query: { limit: 100 } });
-    if (stopped) return;
+    if (stopped()) return false;
     const columns = [
       { label: "id", value: (s) => el("a", { href: `#/sweeps/${s.id}` }, s.id) },
       { label: "name", value: (s) => s.name || "-" },
@@ -30,20 +29,9 @@ export async function render(root) {
     const t = table(columns, page.items, { "data-testid": "sweeps-table" });
     page.items.forEach((s, i) => t.tBodies[0].rows[i].setAttribute("data-sweep-id", s.id));
     box.replaceChildren(page.items.length ? t : el("p", { class: "muted" }, "no sweeps yet: epochal sweep <file> starts one"));
-    clearTimeout(timer);
-    if (page.items.some((s) => !ENDED.has(s.status))) timer = setTimeout(refresh, REFRESH_MS);
+    return page.items.some((s) => !ENDED.has(s.status));
   }
-  async function refresh() {
-    try {
-      await load();
-      error.replaceChildren();
-    } catch (e) {
-      if (stopped) return;
-      error.replaceChildren(el("div", { class: "error" }, String(e.message || e)));
-      clearTimeout(timer);
-      timer = setTimeout(refresh, REFRESH_MS * 2);
-    }
-  }
-  await refresh();
-  return () => { stopped = true; clearTimeout(timer); };
+  const loop = refresher(load, error, REFRESH_MS);
+  await loop.refresh();
+  return loop.stop;
 }
