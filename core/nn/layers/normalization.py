@@ -151,7 +151,12 @@ def with_scale_and_offset(built: Built, spec: Normalization, layer: ScaleAndOffs
 def batch_normalization(spec: L.BatchNormalization, shape: Shape) -> Built:
     axis = batch_axis(spec.axis, shape)
     layer = BatchNormalization(shape[axis - 1], axis, spec)
-    return with_scale_and_offset(Built(layer, shape), spec, layer)
+    built = with_scale_and_offset(Built(layer, shape), spec, layer)
+    built.initializers += [
+        (layer.moving_mean, spec.moving_mean_initializer),
+        (layer.moving_variance, spec.moving_variance_initializer),
+    ]
+    return built
 
 
 @LAYERS.register("layer_normalization")
