@@ -138,6 +138,10 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
         parts.constraints += built.constraints
         shape = built.output_shape
         rows.append(LayerSummary(label, layer.type, shape, params))
+    params = [p for m in modules for p in m.parameters()]
+    if params and not any(p.requires_grad for p in params):
+        message = "every layer with weights has trainable false: there is nothing to train"
+        issues.append(SpecIssue(("model", "layers"), message))
     if issues:
         raise SpecError(issues)
 

@@ -64,7 +64,19 @@ def build_layer(spec: Any, shape: Shape) -> Built:
     built = LAYERS.get(spec.type)(spec, shape)
     if spec.activity_regularizer is not None:
         built.activity = spec.activity_regularizer
+    if not spec.trainable:
+        freeze(built)
     return built
+
+
+def freeze(built: Built) -> None:
+    """Keras's `trainable: false`: the weights keep their initial values. Their regularizers
+    still count in the loss (as constants), their constraints are not applied (Keras applies
+    them to what the optimizer updates)."""
+    if built.module is not None:
+        for param in built.module.parameters():
+            param.requires_grad_(False)
+    built.constraints = []
 
 
 def activation_module(name: str) -> nn.Module:

@@ -28,19 +28,15 @@ def _dtype_policy(value: Any) -> Any:
     return value
 
 
-FROZEN = (
-    "a job trains a new network from its initializers, so a frozen layer would keep its random "
-    "initial weights (Keras freezes layers to keep pretrained ones)"
-)
-
-
 class BaseLayer(Spec):
     """Keras's arguments of every layer (`keras.layers.Layer`)."""
 
     name: str | None = Field(
         None, max_length=100, description="optional label shown in the summary"
     )
-    trainable: Annotated[bool, only(True, why=FROZEN)] = True
+    trainable: bool = Field(
+        True, description="false: the weights keep their initial values (Keras's freezing)"
+    )
     dtype: Annotated[DType, BeforeValidator(_dtype_policy)] = None
     autocast: Annotated[
         bool,

@@ -19,6 +19,7 @@ from core.spec import JobSpec
 from core.spec.issues import issues_of
 from core.spec.job import ModelSpec
 from core.training.plan import plan_job
+from core.training.session import train_spec
 from tests.core.layers.build import build, run
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -251,6 +252,56 @@ def test_a_dtype_policy_of_float32_is_accepted() -> None:
     assert digits([{**SOFTMAX10, "dtype": policy}]).model.layers[0].dtype == "float32"
 
 
+def frozen_xor(epochs: int) -> JobSpec:
+    return JobSpec.model_validate(
+        {
+            "dataset": {"name": "xor", "n_samples": 200},
+            "model": {
+                "layers": [
+                    {
+                        "type": "dense",
+                        "units": 8,
+                        "activation": "tanh",
+                        "trainable": False,
+                        "kernel_constraint": {"type": "unit_norm"},
+                    },
+                    {"type": "batch_normalization", "trainable": False},
+                    {"type": "dense", "units": 1, "activation": "sigmoid"},
+                ]
+            },
+            "training": {"loss": "binary_crossentropy", "epochs": epochs, "seed": 0},
+        }
+    )
+
+
+def test_a_frozen_layer_keeps_its_initial_weights_as_in_keras() -> None:
+    cpu = torch.device("cpu")
+    first = train_spec(frozen_xor(1), Settings(), device=cpu).network
+    start = {k: v.clone() for k, v in first.state_dict().items()}
+    trained = train_spec(frozen_xor(2), Settings(), device=cpu, init_weights=start).network
+    after = trained.state_dict()
+    frozen = [k for k in start if k.startswith(("body.0.", "body.2."))]  # dense, batch norm
+    assert frozen and all(torch.equal(after[k], start[k]) for k in frozen)  # moving stats too
+    assert not torch.equal(after["body.3.weight"], start["body.3.weight"])
+    assert [p.requires_grad for p in trained.parameters()] == [False] * 4 + [True] * 2
+
+
+def test_a_frozen_batch_normalization_runs_in_inference_mode_as_in_keras() -> None:
+    x = torch.randn(6, 3) * 4 + 2
+    ours = build((3,), type="batch_normalization", trainable=False)
+    assert torch.equal(run(ours, x, training=True), run(ours, x))
+    theirs = layers.BatchNormalization(trainable=False)
+    training = theirs(x.numpy(), training=True)
+    assert torch.allclose(torch.as_tensor(training.detach().cpu().numpy()), run(ours, x))
+
+
+def test_a_network_with_every_weight_frozen_is_refused() -> None:
+    found = plan_issues([{**SOFTMAX10, "trainable": False}])
+    assert found[("model", "layers")] == (
+        "every layer with weights has trainable false: there is nothing to train"
+    )
+
+
 # (layer, argument, a phrase of the reason): each refused at the argument.
 REFUSED = [
     (
@@ -281,11 +332,6 @@ REFUSED = [
         "channels-last",
     ),
     ({"type": "random_flip", "data_format": "channels_first"}, "data_format", "channels-last"),
-    (
-        {"type": "dense", "units": 2, "trainable": False},
-        "trainable",
-        "a frozen layer would keep its random",
-    ),
     ({"type": "dense", "units": 2, "dtype": "float16"}, "dtype", "training.precision"),
     ({"type": "dense", "units": 2, "autocast": False}, "autocast", "training.precision"),
     ({"type": "dense", "units": 2, "lora_rank": 4}, "lora_rank", "LoRA adapts pretrained weights"),
