@@ -86,5 +86,20 @@ class LeakyReLU(BaseLayer):
     type: Literal["leaky_relu"]
     negative_slope: float = Field(0.3, ge=0.0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _alpha(cls, data: object) -> object:
+        """Keras 3 still takes Keras 2's name, `alpha`, for negative_slope (with a warning)."""
+        if isinstance(data, dict) and "alpha" in data:
+            if "negative_slope" in data:
+                raise ValueError(
+                    "expected negative_slope or Keras 2's alpha, not both. "
+                    f"Received: alpha={data['alpha']}, negative_slope={data['negative_slope']}"
+                )
+            data = {k: v for k, v in data.items() if k != "alpha"} | {
+                "negative_slope": data["alpha"]
+            }
+        return data
+
 
 SPECS = (BatchNormalization, LayerNormalization, Rescaling, LeakyReLU)

@@ -247,6 +247,31 @@ def test_embedding_input_length_is_checked_against_the_input() -> None:
     assert e.value.issues[0].loc == ("model", "layers", 0, "input_length")
 
 
+def test_keras_2s_alpha_is_leaky_relus_negative_slope() -> None:
+    assert build((3,), type="LeakyReLU", alpha=0.1).module.negative_slope == 0.1
+    assert layers.LeakyReLU(alpha=0.1).negative_slope == 0.1
+
+
+def test_a_dense_layer_on_sequences_trains() -> None:
+    spec = JobSpec.model_validate(
+        {
+            "dataset": {"name": "sine", "n_samples": 100},
+            "model": {
+                "layers": [
+                    {"type": "dense", "units": 4, "activation": "tanh"},
+                    {"type": "flatten"},
+                    {"type": "dense", "units": 1},
+                ]
+            },
+            "training": {"loss": "mean_squared_error", "epochs": 2, "seed": 0},
+        }
+    )
+    result = train_spec(spec, Settings(), device=torch.device("cpu"))
+    steps = result.plan.info.feature_shape[0]
+    assert [r.output_shape for r in result.plan.layers] == [(steps, 4), (steps * 4,), (1,)]
+    assert math.isfinite(result.history.epochs[-1]["loss"])
+
+
 def test_a_dtype_policy_of_float32_is_accepted() -> None:
     policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
     assert digits([{**SOFTMAX10, "dtype": policy}]).model.layers[0].dtype == "float32"
