@@ -79,6 +79,7 @@ KERAS_LAYERS = [
     (lambda: layers.RandomFlip(seed=4), (8, 8, 1)),
     (lambda: layers.RandomTranslation(0.1, 0.1, seed=4), (8, 8, 1)),
     (lambda: layers.RandomZoom(0.1, seed=4), (8, 8, 1)),
+    (lambda: layers.RandomRotation(0.1, seed=4), (8, 8, 1)),
     (lambda: layers.Embedding(10, 4), (6,)),
     (lambda: layers.SimpleRNN(3, seed=5), (6, 2)),
     (lambda: layers.LSTM(3, return_sequences=True, unroll=True), (6, 2)),
