@@ -23,13 +23,13 @@ from core.nn.layers.base import Shape
 from core.nn.layers.conv import ChannelsLast
 from core.nn.layers.normalization import BatchNormalization, Rescaling
 from core.nn.layers.pooling import AveragePooling, GlobalPooling
-from core.nn.layers.regularization import GaussianDropout, GaussianNoise, SpatialDropout
+from core.nn.layers.regularization import BroadcastDropout, GaussianDropout, GaussianNoise
 from core.nn.regularization import ActivityPenalty
 
 # Layers worth moving the channel axis for: PyTorch's window layers are channels-first.
 WINDOWS = (ChannelsLast, AveragePooling)
 # Layers with a channels-first form, used where the tensor already is channels-first.
-CHANNELS_AWARE = (*WINDOWS, BatchNormalization, GlobalPooling, SpatialDropout)
+CHANNELS_AWARE = (*WINDOWS, BatchNormalization, GlobalPooling, BroadcastDropout)
 AXIS_WISE = (nn.Softmax, nn.LogSoftmax)  # act over the last axis: not element-wise
 
 

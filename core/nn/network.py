@@ -10,7 +10,7 @@ from torch import nn
 from core.errors import SpecError, SpecIssue
 from core.nn.activations import PROBABILITY_ACTIVATIONS
 from core.nn.initializers import initialize, shape_issue
-from core.nn.layers import LAYERS, Built, LayerShapeError, Shape, activation_module
+from core.nn.layers import Built, LayerShapeError, Shape, activation_module, build_layer
 from core.nn.layout import channels_first_inside
 from core.nn.regularization import ActivityPenalty, apply_constraint, penalty
 from core.spec.job import ModelSpec
@@ -101,10 +101,16 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
     issues: list[SpecIssue] = []
     shape = input_shape
     for i, layer in enumerate(spec.layers):
+        if layer.type == "input" and i > 0:
+            message = "is an input layer: it comes first, as in Keras"
+            issues.append(
+                SpecIssue(("model", "layers", i), f"{layer_label(i, layer.type)} {message}")
+            )
+            continue
         try:
-            built = LAYERS.get(layer.type)(layer, shape)
+            built = build_layer(layer, shape)
         except LayerShapeError as e:
-            where = ("model", "layers", i)
+            where = ("model", "layers", i, *([e.argument] if e.argument else []))
             issues.append(SpecIssue(where, f"{layer_label(i, layer.type)} {e}", "shape"))
             break  # later shapes are unknown
         params = 0
@@ -132,6 +138,10 @@ def build_network(spec: ModelSpec, input_shape: Shape) -> Network:
         parts.constraints += built.constraints
         shape = built.output_shape
         rows.append(LayerSummary(label, layer.type, shape, params))
+    params = [p for m in modules for p in m.parameters()]
+    if params and not any(p.requires_grad for p in params):
+        message = "every layer with weights has trainable false: there is nothing to train"
+        issues.append(SpecIssue(("model", "layers"), message))
     if issues:
         raise SpecError(issues)
 

@@ -207,13 +207,17 @@ class DirectStep:
         self.params = list(network.parameters())
         self.autograd = autograd
         self.modules = list(network.modules())
+        # Whether the body flattens its input first; if not, a dense layer acts on the last axis
+        # of an input of rank 3 or more (Keras's Dense), which this step does not compute.
+        self.flattens = isinstance(next(iter(network.body), None), nn.Flatten)
 
     def _needs_autograd(self, x: torch.Tensor) -> bool:
         """Whether a forward hook watches a module (diagnostics attach some before the steps they
-        measure), or autocast is on (mixed precision): those steps run the modules, through
-        autograd."""
+        measure), or autocast is on (mixed precision), or the input is not flat and the body does
+        not flatten it: those steps run the modules, through autograd."""
         return bool(
-            torch.is_autocast_enabled(x.device.type)
+            (x.dim() > 2 and not self.flattens)
+            or torch.is_autocast_enabled(x.device.type)
             or _global_forward_hooks
             or _global_forward_pre_hooks
             or any(m._forward_hooks or m._forward_pre_hooks for m in self.modules)

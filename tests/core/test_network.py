@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-from core.errors import SpecError
 from core.nn.initializers import fans
 from core.nn.network import build_network
 from core.spec.job import ModelSpec
@@ -37,16 +36,13 @@ def test_summary_has_keras_shapes_and_parameter_counts() -> None:
     assert net(torch.zeros(5, 4, 2)).shape == (5, 3)
 
 
-def test_dense_on_a_non_flat_input_says_to_flatten() -> None:
-    with pytest.raises(SpecError) as e:
-        build_network(
-            model({"type": "dense", "units": 4}, {"type": "dense", "units": 2}), (16, 4, 4)
-        )
-    [issue] = e.value.issues
-    assert issue.loc == ("model", "layers", 0)
-    assert (
-        issue.msg == "layer 0 (dense) expects a flat input but gets (16, 4, 4): add a flatten layer"
+def test_dense_acts_on_the_last_axis_of_a_non_flat_input() -> None:
+    net = build_network(
+        model({"type": "dense", "units": 4}, {"type": "dense", "units": 2}), (16, 4, 3)
     )
+    assert [r.output_shape for r in net.layer_summaries] == [(16, 4, 4), (16, 4, 2)]
+    assert [r.params for r in net.layer_summaries] == [3 * 4 + 4, 4 * 2 + 2]
+    assert net(torch.zeros(5, 16, 4, 3)).shape == (5, 16, 4, 2)
 
 
 def test_softmax_output_is_split_off_so_logits_are_reachable() -> None:

@@ -10,6 +10,20 @@ from core.nn.layers import recurrent as _recurrent  # noqa: F401
 from core.nn.layers import regularization as _regularization  # noqa: F401
 from core.nn.layers import reshaping as _reshaping  # noqa: F401
 from core.nn.layers import wrappers as _wrappers  # noqa: F401
-from core.nn.layers.base import LAYERS, Built, LayerShapeError, Shape, activation_module
+from core.nn.layers.base import (
+    LAYERS,
+    Built,
+    LayerShapeError,
+    Shape,
+    activation_module,
+    build_layer,
+)
 
-__all__ = ["LAYERS", "Built", "LayerShapeError", "Shape", "activation_module"]
+__all__ = [
+    "LAYERS",
+    "Built",
+    "LayerShapeError",
+    "Shape",
+    "activation_module",
+    "build_layer",
+]

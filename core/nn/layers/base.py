@@ -21,7 +21,11 @@ Shape = tuple[int, ...]
 
 
 class LayerShapeError(ValueError):
-    pass
+    """The input cannot work with the layer; `argument`: the layer's argument at fault, if one."""
+
+    def __init__(self, message: str, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 @dataclass
@@ -41,14 +45,42 @@ Builder = Callable[[Any, Shape], Built]
 LAYERS: Registry[Builder] = Registry("layer")
 
 
+def fits(expected: tuple[int | None, ...], shape: Shape) -> bool:
+    """Whether `shape` is Keras's `expected` shape, where null stands for any size."""
+    return len(expected) == len(shape) and all(
+        e in (None, s) for e, s in zip(expected, shape, strict=True)
+    )
+
+
+def build_layer(spec: Any, shape: Shape) -> Built:
+    """The layer `spec` on inputs of `shape`, with what every Keras layer takes: its
+    `input_shape` (or `input_dim`) checked against `shape`, and its `activity_regularizer`."""
+    stated = spec.expected_input()
+    if stated is not None and not fits(stated[1], shape):
+        argument, expected = stated
+        raise LayerShapeError(
+            f"has {argument} {expected} but its input has shape {shape}", argument
+        )
+    built = LAYERS.get(spec.type)(spec, shape)
+    if spec.activity_regularizer is not None:
+        built.activity = spec.activity_regularizer
+    if not spec.trainable:
+        freeze(built)
+    return built
+
+
+def freeze(built: Built) -> None:
+    """Keras's `trainable: false`: the weights keep their initial values. Their regularizers
+    still count in the loss (as constants), their constraints are not applied (Keras applies
+    them to what the optimizer updates)."""
+    if built.module is not None:
+        for param in built.module.parameters():
+            param.requires_grad_(False)
+    built.constraints = []
+
+
 def activation_module(name: str) -> nn.Module:
     return ACTIVATIONS.get(name)()
-
-
-def flat(shape: Shape) -> int:
-    if len(shape) != 1:
-        raise LayerShapeError(f"expects a flat input but gets {shape}: add a flatten layer")
-    return shape[0]
 
 
 def with_kernel(built: Built, spec: Any, kernel: nn.Parameter, bias: nn.Parameter | None) -> Built:
@@ -65,5 +97,4 @@ def with_kernel(built: Built, spec: Any, kernel: nn.Parameter, bias: nn.Paramete
             built.penalties.append((bias, spec.bias_regularizer))
         if spec.bias_constraint is not None:
             built.constraints.append((bias, spec.bias_constraint))
-    built.activity = spec.activity_regularizer
     return built

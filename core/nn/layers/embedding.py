@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.nn.layers.base import LAYERS, Built, Shape
+from core.nn.layers.base import LAYERS, Built, LayerShapeError, Shape
 from core.spec.layers import embedding as L
 
 
@@ -35,7 +35,12 @@ class Embedding(nn.Module):
 @LAYERS.register("embedding")
 def embedding(spec: L.Embedding, shape: Shape) -> Built:
     layer = Embedding(spec.input_dim, spec.output_dim)
-    built = Built(layer, (*shape, spec.output_dim), activity=spec.activity_regularizer)
+    if spec.input_length is not None and shape != (spec.input_length,):
+        raise LayerShapeError(
+            f"has input_length {spec.input_length} but its input has shape {shape}",
+            "input_length",
+        )
+    built = Built(layer, (*shape, spec.output_dim))
     built.initializers.append((layer.weight, spec.embeddings_initializer))
     if spec.embeddings_regularizer is not None:
         built.penalties.append((layer.weight, spec.embeddings_regularizer))

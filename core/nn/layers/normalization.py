@@ -47,13 +47,15 @@ class ScaleAndOffset(nn.Module):
 
 class BatchNormalization(ScaleAndOffset):
     """Keras's BatchNormalization: batch statistics (biased variance) in training, which move
-    the averages by `1 - momentum`; the moving averages otherwise."""
+    the averages by `1 - momentum`; the moving averages otherwise, and always when the layer is
+    frozen (Keras 3's trainable false runs it in inference mode)."""
 
     def __init__(self, channels: int, axis: int, spec: L.BatchNormalization):
         super().__init__(channels, spec.scale, spec.center)
         self.axis = axis
         self.momentum = spec.momentum
         self.epsilon = spec.epsilon
+        self.frozen = not spec.trainable
         self.register_buffer("moving_mean", torch.zeros(channels))
         self.register_buffer("moving_variance", torch.ones(channels))
 
@@ -71,7 +73,7 @@ class BatchNormalization(ScaleAndOffset):
             return self._native(x).to(dtype)
         shape = [1] * x.dim()
         shape[self.axis] = -1
-        if self.training:
+        if self.training and not self.frozen:
             dims = [d for d in range(x.dim()) if d != self.axis]
             variance, mean = torch.var_mean(x, dim=dims, correction=0)
             with torch.no_grad():
@@ -89,7 +91,7 @@ class BatchNormalization(ScaleAndOffset):
         buffers moved by momentum 1 (the mean, and the unbiased variance, which Keras's biased
         one is (n - 1) / n of), and Keras's averages move from them. A separate `var_mean` over
         the batch and positions would cost more than the whole normalization."""
-        if not self.training:
+        if not self.training or self.frozen:
             mean, variance = self.moving_mean, self.moving_variance
             return F.batch_norm(x, mean, variance, self.gamma, self.beta, False, 0.0, self.epsilon)
         mean = torch.zeros_like(self.moving_mean, dtype=x.dtype)
@@ -151,7 +153,12 @@ def with_scale_and_offset(built: Built, spec: Normalization, layer: ScaleAndOffs
 def batch_normalization(spec: L.BatchNormalization, shape: Shape) -> Built:
     axis = batch_axis(spec.axis, shape)
     layer = BatchNormalization(shape[axis - 1], axis, spec)
-    return with_scale_and_offset(Built(layer, shape), spec, layer)
+    built = with_scale_and_offset(Built(layer, shape), spec, layer)
+    built.initializers += [
+        (layer.moving_mean, spec.moving_mean_initializer),
+        (layer.moving_variance, spec.moving_variance_initializer),
+    ]
+    return built
 
 
 @LAYERS.register("layer_normalization")

@@ -1,5 +1,6 @@
 """Builders of the regularization layers beyond dropout: spatial dropout, Gaussian noise and
-dropout (all active in training only), and activity regularization."""
+dropout (all active in training only), and activity regularization; and the dropout whose mask
+is shared along some axes (Keras's `noise_shape`), which spatial dropout is."""
 
 from __future__ import annotations
 
@@ -14,30 +15,37 @@ from core.spec.layers import regularization as L
 from core.spec.regularizers import L1L2
 
 
-class SpatialDropout(nn.Module):
-    """Zeroes whole channels (the last axis; the second after `channels_first()`) with
-    probability `rate` (one draw per sample and channel) and scales the rest by
-    1 / (1 - rate), as Keras does."""
+class BroadcastDropout(nn.Module):
+    """Keras's dropout with a `noise_shape`: one keep-or-drop draw per entry of the mask, of
+    shape `noise` (Keras's layout, batch axis included; a 1 shares the draw along that axis,
+    -1 takes the input's size), kept units scaled by 1 / (1 - rate). After `channels_first()`
+    the mask's channel axis (the last) moves second, as the tensor's does."""
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, noise: Shape):
         super().__init__()
         self.rate = rate
+        self.noise = noise
         self.first = False
 
-    def channels_first(self) -> SpatialDropout:
+    def channels_first(self) -> BroadcastDropout:
         self.first = True
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0:
             return x
-        ones = (1,) * (x.dim() - 2)
-        shape = (*x.shape[:2], *ones) if self.first else (x.shape[0], *ones, x.shape[-1])
+        noise = (self.noise[0], self.noise[-1], *self.noise[1:-1]) if self.first else self.noise
+        shape = [size if n == -1 else n for n, size in zip(noise, x.shape, strict=True)]
         keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - self.rate)
         return x * keep / (1 - self.rate)
 
     def extra_repr(self) -> str:
-        return f"rate={self.rate}"
+        return f"rate={self.rate}, noise_shape={self.noise}"
+
+
+def spatial(rate: float, shape: Shape) -> BroadcastDropout:
+    """Spatial dropout: whole channels (the last axis) of each sample dropped."""
+    return BroadcastDropout(rate, (-1, *(1,) * (len(shape) - 1), -1))
 
 
 class GaussianNoise(nn.Module):
@@ -72,13 +80,13 @@ class GaussianDropout(nn.Module):
 @LAYERS.register("spatial_dropout1d")
 def spatial_dropout1d(spec: L.SpatialDropout1D, shape: Shape) -> Built:
     check_rank(shape, 1)
-    return Built(SpatialDropout(spec.rate), shape)
+    return Built(spatial(spec.rate, shape), shape)
 
 
 @LAYERS.register("spatial_dropout2d")
 def spatial_dropout2d(spec: L.SpatialDropout2D, shape: Shape) -> Built:
     check_rank(shape, 2)
-    return Built(SpatialDropout(spec.rate), shape)
+    return Built(spatial(spec.rate, shape), shape)
 
 
 @LAYERS.register("gaussian_noise")

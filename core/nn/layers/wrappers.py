@@ -10,7 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.nn.layers.base import LAYERS, Built, LayerShapeError, Shape, activation_module
+from core.nn.layers.base import (
+    LAYERS,
+    Built,
+    LayerShapeError,
+    Shape,
+    activation_module,
+    build_layer,
+)
 from core.nn.regularization import ActivityPenalty
 from core.spec.layers import wrappers as L
 
@@ -91,7 +98,7 @@ def time_distributed(spec: L.TimeDistributed, shape: Shape) -> Built:
     steps, step_shape = shape[0], shape[1:]
     inner = spec.layer
     try:
-        built = LAYERS.get(inner.type)(inner, step_shape)
+        built = build_layer(inner, step_shape)
     except LayerShapeError as e:
         raise LayerShapeError(
             f"applies {inner.type} to each time step, of shape {step_shape}, and {inner.type} {e}"
@@ -101,12 +108,18 @@ def time_distributed(spec: L.TimeDistributed, shape: Shape) -> Built:
 
 @LAYERS.register("bidirectional")
 def bidirectional(spec: L.Bidirectional, shape: Shape) -> Built:
-    build = LAYERS.get(spec.layer.type)
-    forward = build(spec.layer, shape)
-    backward = build(spec.layer.model_copy(update={"go_backwards": True}), shape)
+    forward = build_layer(spec.layer, shape)
+    back = spec.backward_layer or spec.layer.model_copy(update={"go_backwards": True})
+    backward = build_layer(back, shape)
     output = forward.output_shape
     if spec.merge_mode == "concat":
-        output = (*output[:-1], 2 * output[-1])
+        output = (*output[:-1], output[-1] + backward.output_shape[-1])
+    elif backward.output_shape != output:
+        raise LayerShapeError(
+            f"merges its two directions with {spec.merge_mode!r}, which needs outputs of one "
+            f"shape, but gets {output} and {backward.output_shape}: use merge_mode 'concat'",
+            "backward_layer",
+        )
     module = Bidirectional(
         as_module(forward), as_module(backward), spec.merge_mode, spec.layer.return_sequences
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from core.spec.layers.base import BaseLayer
+from core.spec.layers.keras_args import DataFormat, Seed
 
 Fraction = Annotated[float, Field(ge=-1.0, le=1.0)]
 Factor = Fraction | tuple[Fraction, Fraction]
@@ -23,14 +24,19 @@ def factor_range(factor: float | tuple[float, float]) -> tuple[float, float]:
     return -abs(factor), abs(factor)
 
 
-class RandomFlip(BaseLayer):
+class _Augmentation(BaseLayer):
+    seed: Seed = None
+    data_format: DataFormat = None
+
+
+class RandomFlip(_Augmentation):
     """Flips each image left-right and/or top-bottom, each with probability 1/2."""
 
     type: Literal["random_flip"]
     mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
 
 
-class _Warp(BaseLayer):
+class _Warp(_Augmentation):
     """How a warp fills the points that come from outside the image (Keras's `fill_mode`):
     "reflect" (d c b a | a b c d | d c b a), "nearest" (a a | a b c d | d d), or "constant"
     (`fill_value`)."""

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import PositiveInt, model_validator
 
 from core.spec.layers.base import ActivationName, BaseLayer, KernelOptions
+from core.spec.layers.keras_args import DataFormat
 
 # A window size or stride per spatial axis; one int stands for the same value on every axis.
 Size1 = PositiveInt | tuple[PositiveInt]
@@ -27,6 +28,7 @@ class _Conv(BaseLayer, KernelOptions):
     dilation_rate: int | tuple[int, ...] = 1
     groups: PositiveInt = 1
     activation: ActivationName = "linear"
+    data_format: DataFormat = None
 
     @model_validator(mode="after")
     def _check(self) -> _Conv:

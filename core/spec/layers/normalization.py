@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from core.spec.base import Number
 from core.spec.layers.base import BaseLayer, InitializerName
+from core.spec.layers.keras_args import only
 from core.spec.regularizers import L1L2, ConstraintSpec
 
 
@@ -33,6 +34,18 @@ class BatchNormalization(_Normalization):
     type: Literal["batch_normalization"]
     axis: int = Field(-1, description="the channel axis, counted with the batch axis as 0")
     momentum: float = Field(0.99, ge=0.0, le=1.0)
+    moving_mean_initializer: InitializerName = "zeros"
+    moving_variance_initializer: InitializerName = "ones"
+    renorm: Annotated[
+        bool, only(False, why="batch renormalization (Ioffe 2017) is not implemented")
+    ] = False
+    renorm_clipping: Annotated[dict | None, only(None, why="it is renorm's, which is refused")] = (
+        None
+    )
+    renorm_momentum: float = Field(0.99, description="used with renorm only")
+    synchronized: bool = Field(
+        False, description="a job trains on one device, whose batch statistics are the batch's"
+    )
 
 
 class LayerNormalization(_Normalization):
@@ -40,6 +53,13 @@ class LayerNormalization(_Normalization):
 
     type: Literal["layer_normalization"]
     axis: int | tuple[int, ...] = Field(-1, description="axes counted with the batch axis as 0")
+    rms_scaling: Annotated[
+        bool,
+        only(
+            False,
+            why="Keras 3 deprecates it (it scales by the variance, not the root mean square)",
+        ),
+    ] = False
 
     @model_validator(mode="after")
     def _check(self) -> LayerNormalization:
@@ -65,6 +85,21 @@ class LeakyReLU(BaseLayer):
 
     type: Literal["leaky_relu"]
     negative_slope: float = Field(0.3, ge=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alpha(cls, data: object) -> object:
+        """Keras 3 still takes Keras 2's name, `alpha`, for negative_slope (with a warning)."""
+        if isinstance(data, dict) and "alpha" in data:
+            if "negative_slope" in data:
+                raise ValueError(
+                    "expected negative_slope or Keras 2's alpha, not both. "
+                    f"Received: alpha={data['alpha']}, negative_slope={data['negative_slope']}"
+                )
+            data = {k: v for k, v in data.items() if k != "alpha"} | {
+                "negative_slope": data["alpha"]
+            }
+        return data
 
 
 SPECS = (BatchNormalization, LayerNormalization, Rescaling, LeakyReLU)

@@ -6,15 +6,20 @@ from typing import Literal
 
 from core.spec.layers.base import BaseLayer
 from core.spec.layers.conv import Padding, Size1, Size2
+from core.spec.layers.keras_args import DataFormat
 
 
-class _Pooling1D(BaseLayer):
+class _Window(BaseLayer):
+    data_format: DataFormat = None
+
+
+class _Pooling1D(_Window):
     pool_size: Size1 = 2
     strides: Size1 | None = None  # Keras: None means pool_size
     padding: Padding = "valid"
 
 
-class _Pooling2D(BaseLayer):
+class _Pooling2D(_Window):
     pool_size: Size2 = (2, 2)
     strides: Size2 | None = None
     padding: Padding = "valid"
@@ -40,7 +45,7 @@ class AveragePooling2D(_Pooling2D):
     type: Literal["average_pooling2d"]
 
 
-class _GlobalPooling(BaseLayer):
+class _GlobalPooling(_Window):
     keepdims: bool = False  # keep the pooled axes with size 1
 
 

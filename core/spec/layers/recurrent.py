@@ -10,22 +10,27 @@ kernels cannot compute (the same options that keep Keras off its own cuDNN path)
 - gru's `reset_after`: true (Keras 3's default; false is the formulation PyTorch lacks).
 
 `dropout` is Keras's: one mask over the input features per sequence, shared by every step.
+
+Keras's options outside a fused kernel's reach but without effect on the result are accepted:
+`unroll` and `use_cudnn` (the same arithmetic, always on the fused kernel), `implementation`
+(ignored by Keras 3 too) and `zero_output_for_mask` (Epochal passes no masks). `return_state`
+and `stateful` are refused, with the reason.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from core.spec.base import tagged_union
 from core.spec.layers.base import ActivationName, BaseLayer, InitializerName, KernelOptions
+from core.spec.layers.keras_args import Seed, only
 from core.spec.regularizers import L1L2, ConstraintSpec
 
 
 class RecurrentOptions(BaseLayer, KernelOptions):
-    """Keras's options shared by SimpleRNN, LSTM and GRU (return_state, stateful and unroll
-    have no meaning in a sequential network run by a fused kernel and are not offered)."""
+    """Keras's options shared by SimpleRNN, LSTM and GRU."""
 
     kernel_name: ClassVar[str]  # PyTorch's fused module, named in error messages
     activations: ClassVar[tuple[str, ...]] = ("tanh",)
@@ -48,6 +53,29 @@ class RecurrentOptions(BaseLayer, KernelOptions):
     go_backwards: bool = Field(
         False, description="read the input in reverse; a returned sequence stays reversed"
     )
+    seed: Seed = None
+    return_state: Annotated[
+        bool,
+        only(
+            False,
+            why="a sequential network passes one tensor from layer to layer, so the final "
+            "states would have nowhere to go",
+        ),
+    ] = False
+    stateful: Annotated[
+        bool,
+        only(
+            False,
+            why="Epochal's batches are shuffled and independent, so no state is carried from "
+            "one batch to the next",
+        ),
+    ] = False
+    unroll: bool = Field(False, description="the same result: the fused kernel runs either way")
+    zero_output_for_mask: bool = Field(False, description="no effect: Epochal passes no masks")
+    use_cudnn: Literal["auto"] | bool = Field(
+        "auto", description="the fused kernel (cuDNN on a GPU) runs either way"
+    )
+    implementation: Literal[1, 2] = Field(2, description="ignored, as Keras 3 ignores it")
 
     @field_validator("activation")
     @classmethod

@@ -3,11 +3,13 @@ activity regularization layer."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from core.spec.layers.base import BaseLayer
+from core.spec.layers.keras_args import DataFormat, Seed, only
+from core.spec.regularizers import L1L2
 
 
 class SpatialDropout1D(BaseLayer):
@@ -15,6 +17,7 @@ class SpatialDropout1D(BaseLayer):
 
     type: Literal["spatial_dropout1d"]
     rate: float = Field(ge=0.0, lt=1.0, description="fraction of the channels to drop")
+    seed: Seed = None
 
 
 class SpatialDropout2D(BaseLayer):
@@ -22,6 +25,8 @@ class SpatialDropout2D(BaseLayer):
 
     type: Literal["spatial_dropout2d"]
     rate: float = Field(ge=0.0, lt=1.0, description="fraction of the channels to drop")
+    data_format: DataFormat = None
+    seed: Seed = None
 
 
 class GaussianNoise(BaseLayer):
@@ -29,6 +34,7 @@ class GaussianNoise(BaseLayer):
 
     type: Literal["gaussian_noise"]
     stddev: float = Field(ge=0.0)
+    seed: Seed = None
 
 
 class GaussianDropout(BaseLayer):
@@ -36,6 +42,7 @@ class GaussianDropout(BaseLayer):
 
     type: Literal["gaussian_dropout"]
     rate: float = Field(ge=0.0, lt=1.0)
+    seed: Seed = None
 
 
 class ActivityRegularization(BaseLayer):
@@ -44,6 +51,9 @@ class ActivityRegularization(BaseLayer):
     type: Literal["activity_regularization"]
     l1: float = Field(0.0, ge=0.0)
     l2: float = Field(0.0, ge=0.0)
+    activity_regularizer: Annotated[
+        L1L2 | None, only(None, why="l1 and l2 are this layer's activity regularizer")
+    ] = None
 
 
 SPECS = (SpatialDropout1D, SpatialDropout2D, GaussianNoise, GaussianDropout, ActivityRegularization)

@@ -106,7 +106,12 @@ def test_batch_normalization_parameters_are_keras_gamma_and_beta() -> None:
     assert trainable(built) == 64  # Keras: 128 params, of which 64 trainable
     assert sum(b.numel() for b in layer.buffers()) == 64  # moving mean and variance
     assert set(layer.state_dict()) == {"gamma", "beta", "moving_mean", "moving_variance"}
-    assert built.initializers == [(layer.gamma, "ones"), (layer.beta, "zeros")]
+    assert built.initializers == [
+        (layer.gamma, "ones"),
+        (layer.beta, "zeros"),
+        (layer.moving_mean, "zeros"),
+        (layer.moving_variance, "ones"),
+    ]
     assert trainable(build((32,), type="batch_normalization", center=False)) == 32
     assert trainable(build((32,), type="batch_normalization", center=False, scale=False)) == 0
 
@@ -120,7 +125,7 @@ def test_gamma_and_beta_options_reach_the_network() -> None:
         gamma_constraint={"type": "unit_norm"},
     )
     layer = built.module
-    assert built.initializers == [(layer.gamma, "zeros"), (layer.beta, "zeros")]
+    assert built.initializers[:2] == [(layer.gamma, "zeros"), (layer.beta, "zeros")]
     assert [(p is layer.beta, r.l1) for p, r in built.penalties] == [(True, 0.1)]
     assert [p is layer.gamma for p, _ in built.constraints] == [True]
 

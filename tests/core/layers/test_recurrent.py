@@ -247,7 +247,8 @@ def test_recurrent_constraint_limits_each_unit_gate_norm() -> None:
         ({"type": "lstm", "units": 2, "recurrent_dropout": 0.2}, "between steps cannot be masked"),
         ({"type": "gru", "units": 2, "reset_after": False}, "expected reset_after true"),
         ({"type": "lstm", "units": 0}, "greater than 0"),
-        ({"type": "lstm", "units": 2, "return_state": True}, "Extra inputs are not permitted"),
+        ({"type": "lstm", "units": 2, "return_state": True}, "expected return_state False"),
+        ({"type": "gru", "units": 2, "stateful": True}, "no state is carried"),
     ],
 )
 def test_the_spec_refuses_what_the_fused_kernels_cannot_compute(layer: dict, message: str) -> None:

@@ -120,11 +120,13 @@ def test_time_distributed_folds_any_step_shape() -> None:
 def test_time_distributed_says_which_step_shape_its_layer_refuses() -> None:
     with pytest.raises(SpecError) as e:
         build_network(
-            model({"type": "time_distributed", "layer": {"type": "dense", "units": 2}}), (5, 4, 4)
+            model({"type": "time_distributed", "layer": {"type": "lstm", "units": 2}}),
+            (5, 4, 4, 1),
         )
     assert e.value.issues[0].msg == (
-        "layer 0 (time_distributed) applies dense to each time step, of shape (4, 4), and dense "
-        "expects a flat input but gets (4, 4): add a flatten layer"
+        "layer 0 (time_distributed) applies lstm to each time step, of shape (4, 4, 1), and lstm "
+        "expects a sequence of shape (steps, features) but gets (4, 4, 1): wrap the layers "
+        "before it in time_distributed, ending with flatten"
     )
     with pytest.raises(SpecError, match=r"expects inputs with a time axis, \(steps, \*step_shape"):
         build_network(model({"type": "time_distributed", "layer": {"type": "flatten"}}), (5,))

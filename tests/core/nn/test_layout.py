@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.nn.layers import LAYERS, activation_module
+from core.nn.layers import activation_module, build_layer
 from core.nn.layers.conv import ChannelsLast
 from core.nn.layout import ToChannelsFirst, ToChannelsLast
 from core.nn.network import build_network
@@ -48,7 +48,7 @@ def keras_layout(layers: list[dict], shape: tuple[int, ...]) -> list[nn.Module]:
     activity penalty."""
     out = []
     for layer in ModelSpec.model_validate({"layers": layers}).layers:
-        built = LAYERS.get(layer.type)(layer, shape)
+        built = build_layer(layer, shape)
         parts = [] if built.module is None else [built.module]
         if built.activation != "linear":
             parts.append(activation_module(built.activation))
