@@ -69,7 +69,9 @@ class BatchNormalization(ScaleAndOffset):
         dtype = x.dtype
         if dtype in HALF:
             x = x.float()
-        if self.axis == 1:  # channels-first, or (batch, features): PyTorch's own kernel
+        if self.axis == 1 and x.numel() > x.shape[1]:
+            # channels-first, or (batch, features): PyTorch's own kernel, which refuses one
+            # value per channel (a batch of one sample) where Keras normalizes it to beta
             return self._native(x).to(dtype)
         shape = [1] * x.dim()
         shape[self.axis] = -1

@@ -40,6 +40,16 @@ def test_batch_normalization_in_training_uses_the_batch_and_moves_keras_averages
     torch.testing.assert_close(layer.moving_mean, torch.tensor([0.025 * 0.99 + 0.025, 0.398]))
 
 
+def test_batch_normalization_trains_on_a_batch_of_one_sample_as_keras_does() -> None:
+    """A last batch of one sample (PyTorch's kernel refuses one value per channel): Keras's
+    batch variance is 0, so the output is beta, and the averages move towards the sample."""
+    built = build((2,), type="batch_normalization")
+    out = run(built, X[:1], training=True)
+    torch.testing.assert_close(out, torch.zeros(1, 2))  # beta starts at zeros
+    torch.testing.assert_close(built.module.moving_mean, 0.01 * X[0])
+    torch.testing.assert_close(built.module.moving_variance, torch.full((2,), 0.99))
+
+
 def test_batch_normalization_channels_first_trains_with_keras_averages_and_gradients() -> None:
     torch.manual_seed(0)
     x = torch.randn(5, 3, 4, 4) * 2.0 + 1.0  # channels-first, as inside a network
