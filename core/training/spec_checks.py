@@ -61,7 +61,7 @@ def logged_series(spec: JobSpec, regularized: bool) -> list[str]:
 
 def check_callbacks(spec: JobSpec, regularized: bool, issues: list[SpecIssue]) -> None:
     series = logged_series(spec, regularized)
-    scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float)
+    scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float | str)
     for i, callback in enumerate(spec.training.callbacks):
         if callback.type == "reduce_lr_on_plateau" and scheduled:
             issues.append(
