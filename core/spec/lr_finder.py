@@ -26,7 +26,7 @@ class LrFinderSpec(Spec):
     steps: int = Field(100, ge=5, le=10_000, description="steps (one batch each) of the test")
     # Not fastai's 0.98: a moving average lags beta / (1 - beta) steps (49 at 0.98, half of a
     # 100-step test), which drags the curve's minimum towards rates that diverge; at 0.9 (9
-    # steps) the suggestion lands on the grid's best on digits (bench/lr_finder_digits.py).
+    # steps) the suggestion trains digits as well as a grid's best (bench/lr_finder_digits.py).
     smoothing: float = Field(
         0.9, ge=0, lt=1, description="the loss's exponential moving average factor"
     )
