@@ -22,6 +22,7 @@ from core.devices import configure, to_device
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import DatasetSpec, JobSpec
+from core.spec.lr_finder import SUGGESTED
 from core.training.callbacks import Callback, CancelCheck
 from core.training.checkpoint import Snapshot
 from core.training.checkpointing import CheckpointWriter
@@ -39,7 +40,7 @@ from core.training.lr_finder import (
 from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
 from core.training.plan import Encoding, JobPlan, plan_job
-from core.training.precision import run_precision
+from core.training.precision import Precision, run_precision
 from core.training.threads import step_threads
 
 
@@ -56,9 +57,7 @@ class TrainResult:
     threads: int = 0  # the intra-op threads the run trained with (`core.training.threads`)
     # Seconds spent planning (checks, network, optimizer), loading the data, and in `fit`.
     timings: dict[str, float] = field(default_factory=dict)
-    lr_finder: dict | None = (
-        None  # the learning-rate range test's result (core/training/lr_finder.py)
-    )
+    lr_finder: dict | None = None  # the range test's result (core/training/lr_finder.py)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -171,31 +170,12 @@ def train_spec(
     steps_per_epoch = math.ceil(len(train) / batch_size)
     finder: FinderResult | None = None
     if spec.training.lr_finder is not None:
-        finder = found_in(resume)
-        if finder is None:
-            test = spec.training.lr_finder
-            result, curve = range_test(
-                network,
-                objective,
-                build_optimizer(
-                    network,
-                    spec.training.optimizer.model_copy(update={"learning_rate": test.min_lr}),
-                    steps_per_epoch=steps_per_epoch,
-                    epochs=spec.training.epochs,
-                ),
-                train,
-                test,
-                batch_size=batch_size,
-                shuffle=spec.training.shuffle,
-                generator=torch.Generator().manual_seed(seed),
-                step=spec.training.step,
-                precision=precision,
-                checks=[cb for cb in callbacks if isinstance(cb, CancelCheck)],
-            )
-            finder = FinderResult(result, curve)
+        finder = found_in(resume) or _range_test(
+            spec, network, objective, train, batch_size, seed, precision, callbacks
+        )
         if record is not None:
             record_curve(finder.curve, record)  # again after a resume: its points were cleared
-        if not isinstance(spec.training.optimizer.learning_rate, str):  # the test alone
+        if spec.training.optimizer.learning_rate != SUGGESTED:  # the test alone
             network.eval()
             return TrainResult(
                 network,
@@ -255,6 +235,37 @@ def train_spec(
         timings,
         finder.result if finder is not None else None,
     )
+
+
+def _range_test(
+    spec: JobSpec,
+    network: Network,
+    objective: Objective,
+    train: TensorData,
+    batch_size: int,
+    seed: int,
+    precision: Precision,
+    callbacks: Sequence[Callback],
+) -> FinderResult:
+    """The learning-rate range test on the run's start, with an optimizer of its own (the
+    spec's, its rate set every step); cancellable between its steps."""
+    test = spec.training.lr_finder
+    assert test is not None
+    optimizer = spec.training.optimizer.model_copy(update={"learning_rate": test.min_lr})
+    result, curve = range_test(
+        network,
+        objective,
+        build_optimizer(network, optimizer, steps_per_epoch=test.steps, epochs=1),
+        train,
+        test,
+        batch_size=batch_size,
+        shuffle=spec.training.shuffle,
+        generator=torch.Generator().manual_seed(seed),
+        step=spec.training.step,
+        precision=precision,
+        checks=[cb for cb in callbacks if isinstance(cb, CancelCheck)],
+    )
+    return FinderResult(result, curve)
 
 
 def make_objective(spec: JobSpec, plan: JobPlan) -> Objective:
