@@ -28,6 +28,7 @@ from core.spec.job import JobSpec
 from core.spec.paths import format_path, parse_path, with_values
 from core.sweeps import space
 from core.sweeps.spec import ENUMERABLE, MAX_TRIALS, Normal, SweepError, SweepSpec
+from core.training.lr_finder import finder_only
 from core.training.plan import JobPlan, plan_job
 
 MAX_PROBES = 256  # trial specs checked at submission, at most
@@ -69,6 +70,7 @@ def plan_sweep(
     for params in _probes(plan):
         job = build_trial(plan.spec, plan.base, params, number=0)
         check_trial(job, params, settings, uploads)
+        _check_trains(job, params)
         _check_metric(plan.spec, job, params)
     return plan
 
@@ -208,6 +210,18 @@ def series_of(trial: dict[str, Any]) -> set[str]:
     if job.dataset.validation_split > 0:
         names |= {f"{VALIDATION_PREFIX}{n}" for n in names}
     return names | {LR}
+
+
+def _check_trains(trial: dict[str, Any], params: dict[str, Any]) -> None:
+    """A trial that is the learning-rate range test alone trains nothing: no metric to rank."""
+    if finder_only(JobSpec.model_validate(trial)):
+        issue = SpecIssue(
+            ("training", "optimizer", "learning_rate"),
+            'with training.lr_finder and a learning_rate other than "suggested" a trial is '
+            "the learning-rate range test alone and trains nothing; set learning_rate "
+            '"suggested" to train each trial at its own suggestion',
+        )
+        raise SweepError([_locate(issue, params)])
 
 
 def _check_metric(spec: SweepSpec, trial: dict[str, Any], params: dict[str, Any]) -> None:

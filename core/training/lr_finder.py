@@ -233,6 +233,14 @@ def resolved_rate(spec: JobSpec, result: dict[str, Any]) -> JobSpec:
     )
 
 
+def finder_only(spec: JobSpec) -> bool:
+    """A job that runs the range test alone: `lr_finder` with a learning rate other than
+    `"suggested"`; it trains nothing."""
+    return (
+        spec.training.lr_finder is not None and spec.training.optimizer.learning_rate != SUGGESTED
+    )
+
+
 def suggested_rate_issues(spec: JobSpec) -> list[SpecIssue]:
     """A `"suggested"` learning rate needs the test that suggests it."""
     if spec.training.optimizer.learning_rate == SUGGESTED and spec.training.lr_finder is None:

@@ -22,7 +22,6 @@ from core.devices import configure, to_device
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import DatasetSpec, JobSpec
-from core.spec.lr_finder import SUGGESTED
 from core.training.callbacks import Callback, CancelCheck
 from core.training.checkpoint import Snapshot
 from core.training.checkpointing import CheckpointWriter
@@ -32,6 +31,7 @@ from core.training.losses import LOSSES
 from core.training.lr_finder import (
     FinderResult,
     Record,
+    finder_only,
     found_in,
     range_test,
     record_curve,
@@ -175,7 +175,7 @@ def train_spec(
         )
         if record is not None:
             record_curve(finder.curve, record)  # again after a resume: its points were cleared
-        if spec.training.optimizer.learning_rate != SUGGESTED:  # the test alone
+        if finder_only(spec):
             network.eval()
             return TrainResult(
                 network,

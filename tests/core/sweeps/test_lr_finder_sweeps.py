@@ -30,3 +30,13 @@ def test_a_sweep_whose_base_takes_the_suggested_rate_plans_its_trials() -> None:
 def test_a_sweep_with_a_suggested_rate_and_no_finder_is_refused() -> None:
     with pytest.raises(SweepError, match="lr_finder"):
         plan_sweep(SweepSpec.model_validate(_finder_sweep()), Settings())
+
+
+def test_a_sweep_whose_trials_would_only_test_the_rate_is_refused_at_the_parameter() -> None:
+    spec = _finder_sweep(lr_finder=True)
+    spec["parameters"]["training.optimizer.learning_rate"] = {"values": [0.01, 0.1]}
+    with pytest.raises(SweepError) as e:
+        plan_sweep(SweepSpec.model_validate(spec), Settings())
+    [issue] = e.value.issues
+    assert issue.loc == ("parameters", "training.optimizer.learning_rate")
+    assert "range test alone" in issue.msg
