@@ -2,7 +2,9 @@
 
 Per-epoch series are `loss`, each compiled metric, `regularization_loss` when the network has
 penalties, `lr`, and the `val_` twin of each score (`epoch_series` lists them for a spec).
-Per-step series are `batch_loss` and the diagnostics (`diag/<measure>/<layer>`).
+Per-step series are `batch_loss` and the diagnostics (`diag/<measure>/<layer>`). The
+learning-rate finder's range test records its curve under `lr_finder/` (`lr_finder/lr`,
+`lr_finder/loss` smoothed, `lr_finder/raw_loss`), stepped 1..N by the test's own steps.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ REGULARIZATION_LOSS = "regularization_loss"
 STEP_SERIES = "batch_loss"  # the loss of each training step
 DIAGNOSTICS_PREFIX = "diag/"  # per-layer diagnostics series: diag/<measure>/<layer>
 VALIDATION_PREFIX = "val_"
+LR_FINDER_PREFIX = "lr_finder/"  # the range test's curve, per test step
+LR_FINDER_LR = LR_FINDER_PREFIX + "lr"
+LR_FINDER_LOSS = LR_FINDER_PREFIX + "loss"  # smoothed (bias-corrected moving average)
+LR_FINDER_RAW_LOSS = LR_FINDER_PREFIX + "raw_loss"
 LOSS_SERIES = frozenset({LOSS, REGULARIZATION_LOSS})
 NO_BEST = frozenset({LR})
 VALIDATION_HINT = (
@@ -61,7 +67,7 @@ def base_name(name: str) -> str:
 
 
 def is_epoch_series(name: str) -> bool:
-    return name != STEP_SERIES and not name.startswith(DIAGNOSTICS_PREFIX)
+    return name != STEP_SERIES and not name.startswith((DIAGNOSTICS_PREFIX, LR_FINDER_PREFIX))
 
 
 def direction(name: str) -> bool | None:

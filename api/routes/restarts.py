@@ -26,6 +26,7 @@ from core.running.resume import checkpoint_weights, weights_issues
 from core.spec import JobSpec
 from core.spec.issues import issues_of
 from core.spec.job import Tag
+from core.spec.lr_finder import SUGGESTED
 from core.spec.paths import with_values
 from core.store import jobs as job_store
 from core.store import projects
@@ -148,7 +149,11 @@ def _cloned_spec(source: Job, body: CloneIn) -> JobSpec:
     if body.tags is not None:
         values["tags"] = body.tags
     spec = source.spec
-    for path, value in {**body.overrides, **values}.items():
+    overrides = dict(body.overrides)
+    if overrides.get(LEARNING_RATE) == SUGGESTED:
+        overrides[LEARNING_RATE] = _suggested_rate(source)
+        spec = {**spec, "training": {**spec["training"], "lr_finder": None}}  # found already
+    for path, value in {**overrides, **values}.items():
         try:
             spec = with_values(spec, {path: value})
         except ValueError as e:
@@ -159,6 +164,31 @@ def _cloned_spec(source: Job, body: CloneIn) -> JobSpec:
         return JobSpec.model_validate(spec)
     except ValidationError as e:
         raise SpecError(issues_of(e, spec)) from None
+
+
+LEARNING_RATE = "training.optimizer.learning_rate"
+
+
+def _suggested_rate(source: Job) -> float:
+    """The learning rate the source's range test suggested (its summary's `lr_finder`)."""
+    rate = (source.summary.get("lr_finder") or {}).get("suggested_lr")
+    if rate is None:
+        why = (
+            "has no training.lr_finder"
+            if not source.spec["training"].get("lr_finder")
+            else f"is {source.status} and its summary holds no suggestion yet"
+        )
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "overrides", LEARNING_RATE),
+                    "msg": f'"suggested" takes the learning rate that job {source.id}\'s '
+                    f"learning-rate finder suggested, but that job {why}",
+                    "type": "no_suggestion",
+                }
+            ]
+        )
+    return float(rate)
 
 
 def _source_weights(source: Job, kind: str, artifacts: Artifacts) -> dict[str, Any]:

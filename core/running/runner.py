@@ -219,6 +219,7 @@ class Runner:
                 resume=start.resume,
                 init_weights=start.init_weights,
                 uploads=uploads,
+                record=sink.add,  # the learning-rate finder's curve
             )
             timings.fitted(result.timings)
             summary.update(_result_summary(result), **_warnings(diagnostics))
@@ -401,6 +402,7 @@ def _result_summary(result: TrainResult) -> dict[str, Any]:
         "best": best_of(epochs),
         "stop_reason": result.history.stop_reason,
         "threads": result.threads,
+        **({"lr_finder": result.lr_finder} if result.lr_finder is not None else {}),
     }
 
 

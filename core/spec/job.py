@@ -20,6 +20,7 @@ from core.spec.callbacks import CallbackSpec
 from core.spec.diagnostics import DiagnosticsSpec
 from core.spec.layers import LayerSpec
 from core.spec.losses import LossSpec
+from core.spec.lr_finder import LrFinder
 from core.spec.optimizers import OptimizerSpec
 from core.training.metrics import METRICS
 
@@ -137,6 +138,12 @@ class TrainingSpec(Spec):
         "fp32",
         description="fp32; bf16 or fp16: mixed precision (weights and their updates stay "
         "float32, the forward pass runs in the lower precision); fp16 needs a CUDA device",
+    )
+    lr_finder: LrFinder = Field(
+        None,
+        description="run the learning-rate range test first (true: its defaults); with "
+        'optimizer.learning_rate "suggested" the job then trains at the suggested rate, '
+        "otherwise it is the test alone",
     )
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from core.spec.base import Spec, normalize_type, type_names
+from core.spec.lr_finder import SUGGESTED
 
 
 class ExponentialDecay(Spec):
@@ -153,6 +154,8 @@ ScheduleSpec = Union[SCHEDULE_SPECS]  # noqa: UP007
 
 
 def _learning_rate_kind(value: Any) -> str | None:
+    if value == SUGGESTED:
+        return SUGGESTED
     if isinstance(value, int | float) and not isinstance(value, bool):
         return "number"
     if isinstance(value, dict):
@@ -162,7 +165,10 @@ def _learning_rate_kind(value: Any) -> str | None:
 
 def _normalize_learning_rate(value: Any) -> Any:
     """A number stays a number (YAML reads `1e-3` as a string) and must be positive; a
-    schedule's `type` may be spelled as Keras's class (`ExponentialDecay`)."""
+    schedule's `type` may be spelled as Keras's class (`ExponentialDecay`); `"suggested"` (the
+    learning-rate finder's suggestion, core/spec/lr_finder.py) stays as it is."""
+    if value == SUGGESTED:
+        return value
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value)
@@ -179,14 +185,15 @@ LearningRate = Annotated[
     Union[
         (
             Annotated[float, Tag("number")],
+            Annotated[Literal["suggested"], Tag(SUGGESTED)],
             *(Annotated[c, Tag(t)] for c, t in zip(SCHEDULE_SPECS, SCHEDULE_TYPES, strict=True)),
         )
     ],
     Discriminator(
         _learning_rate_kind,
         custom_error_type="learning_rate",
-        custom_error_message="expected a positive number or a schedule, an object whose type is "
-        f"one of: {', '.join(SCHEDULE_TYPES)}",
+        custom_error_message='expected a positive number, "suggested" (with training.'
+        f"lr_finder) or a schedule, an object whose type is one of: {', '.join(SCHEDULE_TYPES)}",
     ),
     BeforeValidator(_normalize_learning_rate),
 ]

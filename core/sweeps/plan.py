@@ -28,6 +28,7 @@ from core.spec.job import JobSpec
 from core.spec.paths import format_path, parse_path, with_values
 from core.sweeps import space
 from core.sweeps.spec import ENUMERABLE, MAX_TRIALS, Normal, SweepError, SweepSpec
+from core.training.lr_finder import finder_only
 from core.training.plan import JobPlan, plan_job
 
 MAX_PROBES = 256  # trial specs checked at submission, at most
@@ -68,7 +69,9 @@ def plan_sweep(
     plan = SweepPlan(spec, base, run_cap, grid)
     for params in _probes(plan):
         job = build_trial(plan.spec, plan.base, params, number=0)
-        _check_metric(plan.spec, check_trial(job, params, settings, uploads), params)
+        planned = check_trial(job, params, settings, uploads)
+        _check_trains(job, params)
+        _check_metric(plan.spec, planned, params)
     return plan
 
 
@@ -198,6 +201,18 @@ def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
         ):
             return SpecIssue(("parameters", path), f"with {shown}: {at}: {issue.msg}", issue.type)
     return SpecIssue(("base", *issue.loc), f"with {shown}: {issue.msg}", issue.type)
+
+
+def _check_trains(trial: dict[str, Any], params: dict[str, Any]) -> None:
+    """A trial that is the learning-rate range test alone trains nothing: no metric to rank."""
+    if finder_only(JobSpec.model_validate(trial)):
+        issue = SpecIssue(
+            ("training", "optimizer", "learning_rate"),
+            'with training.lr_finder and a learning_rate other than "suggested" a trial is '
+            "the learning-rate range test alone and trains nothing; set learning_rate "
+            '"suggested" to train each trial at its own suggestion',
+        )
+        raise SweepError([_locate(issue, params)])
 
 
 def _check_metric(spec: SweepSpec, trial: JobPlan, params: dict[str, Any]) -> None:

@@ -168,7 +168,7 @@ def _overrides(callback: Callback, name: str) -> bool:
     return getattr(type(callback), name, None) is not getattr(Callback, name)
 
 
-def _batches(
+def batches(
     data: TensorData, batch_size: int, shuffle: bool, generator: torch.Generator | None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The epoch's batches: in a fresh random order (one draw from `generator` per epoch, so
@@ -206,7 +206,7 @@ def _train_epoch(
     pending: list[torch.Tensor] = []
     constrained = bool(network.constraints)
     try:
-        for x, y in _batches(train, batch_size, shuffle, generator):
+        for x, y in batches(train, batch_size, shuffle, generator):
             reported, logits, outputs, penalties = step(x, y)  # detached; .grad filled
             if precision.unscale(optimization.optimizer):  # False: fp16 overflowed, skip
                 for cb in hooks.before_step:

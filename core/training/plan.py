@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.spec.job import JobSpec
 from core.training.dataset_checks import dataset_info
 from core.training.losses import LOSSES
+from core.training.lr_finder import suggested_rate_issues
 from core.training.metrics import METRICS
 from core.training.spec_checks import check_callbacks, check_network
 
@@ -60,6 +61,7 @@ def plan_job(spec: JobSpec, settings: Settings, uploads: UploadedDatasets | None
     issues: list[SpecIssue] = []
     info = dataset_info(spec, settings, uploads, issues)
     _check_training(spec, settings, issues)
+    issues += suggested_rate_issues(spec)
     if info is None:
         raise SpecError(issues)
 

@@ -22,16 +22,25 @@ from core.devices import configure, to_device
 from core.nn.network import Network, build_network
 from core.settings import Settings
 from core.spec.job import DatasetSpec, JobSpec
-from core.training.callbacks import Callback
+from core.training.callbacks import Callback, CancelCheck
 from core.training.checkpoint import Snapshot
 from core.training.checkpointing import CheckpointWriter
 from core.training.keras_callbacks import build_callbacks
 from core.training.loop import EVAL_BATCH_MIN, History, Objective, TensorData, evaluate, fit
 from core.training.losses import LOSSES
+from core.training.lr_finder import (
+    FinderResult,
+    Record,
+    finder_only,
+    found_in,
+    range_test,
+    record_curve,
+    resolved_rate,
+)
 from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
 from core.training.plan import Encoding, JobPlan, plan_job
-from core.training.precision import run_precision
+from core.training.precision import Precision, run_precision
 from core.training.threads import step_threads
 
 
@@ -48,6 +57,7 @@ class TrainResult:
     threads: int = 0  # the intra-op threads the run trained with (`core.training.threads`)
     # Seconds spent planning (checks, network, optimizer), loading the data, and in `fit`.
     timings: dict[str, float] = field(default_factory=dict)
+    lr_finder: dict | None = None  # the range test's result (core/training/lr_finder.py)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -128,10 +138,13 @@ def train_spec(
     resume: Snapshot | None = None,
     init_weights: dict[str, torch.Tensor] | None = None,
     uploads: UploadedDatasets | None = None,
+    record: Record | None = None,
 ) -> TrainResult:
     """Train `spec`. `resume` continues from a checkpoint of the same spec; `init_weights`
     (fine-tuning) replaces the initialized weights, and the optimizer starts afresh;
-    `uploads` resolves data sets named by id."""
+    `uploads` resolves data sets named by id. With `training.lr_finder`, the range test runs
+    first (or its result comes back from `resume`'s checkpoint) and its curve goes to `record`
+    (e.g. the sink's `add`); a spec whose learning rate is a number is the test alone."""
     started = time.perf_counter()
     plan = plan_job(spec, settings, uploads)
     precision = run_precision(spec.training.precision, device)  # fp16 on a CPU: refused
@@ -159,6 +172,26 @@ def train_spec(
     objective = make_objective(spec, plan)
     batch_size = len(train) if spec.training.batch_size == "full" else spec.training.batch_size
     steps_per_epoch = math.ceil(len(train) / batch_size)
+    finder: FinderResult | None = None
+    if spec.training.lr_finder is not None:
+        finder = found_in(resume) or _range_test(
+            spec, network, objective, train, batch_size, seed, precision, callbacks
+        )
+        if record is not None:
+            record_curve(finder.curve, record)  # again after a resume: its points were cleared
+        if finder_only(spec):
+            network.eval()
+            return TrainResult(
+                network,
+                History(),
+                plan,
+                len(train),
+                len(val) if val is not None else 0,
+                parts.model_data,
+                lr_finder=finder.result,
+            )
+        spec = resolved_rate(spec, finder.result)
+        callbacks = [*callbacks, finder]  # its result rides in the checkpoints
     optimization = build_optimizer(
         network,
         spec.training.optimizer,
@@ -204,7 +237,39 @@ def train_spec(
         test_metrics,
         threads,
         timings,
+        finder.result if finder is not None else None,
     )
+
+
+def _range_test(
+    spec: JobSpec,
+    network: Network,
+    objective: Objective,
+    train: TensorData,
+    batch_size: int,
+    seed: int,
+    precision: Precision,
+    callbacks: Sequence[Callback],
+) -> FinderResult:
+    """The learning-rate range test on the run's start, with an optimizer of its own (the
+    spec's, its rate set every step); cancellable between its steps."""
+    test = spec.training.lr_finder
+    assert test is not None
+    optimizer = spec.training.optimizer.model_copy(update={"learning_rate": test.min_lr})
+    result, curve = range_test(
+        network,
+        objective,
+        build_optimizer(network, optimizer, steps_per_epoch=test.steps, epochs=1),
+        train,
+        test,
+        batch_size=batch_size,
+        shuffle=spec.training.shuffle,
+        generator=torch.Generator().manual_seed(seed),
+        step=spec.training.step,
+        precision=precision,
+        checks=[cb for cb in callbacks if isinstance(cb, CancelCheck)],
+    )
+    return FinderResult(result, curve)
 
 
 def make_objective(spec: JobSpec, plan: JobPlan) -> Objective:

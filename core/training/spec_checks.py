@@ -53,7 +53,7 @@ def check_network(
 
 def check_callbacks(spec: JobSpec, series: list[str], issues: list[SpecIssue]) -> None:
     """Each callback's monitor among `series`, what the run logs (`core.series.epoch_series`)."""
-    scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float)
+    scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float | str)
     for i, callback in enumerate(spec.training.callbacks):
         if callback.type == "reduce_lr_on_plateau" and scheduled:
             issues.append(

@@ -246,8 +246,8 @@ def test_bad_schedules_are_refused_with_what_was_expected() -> None:
     assert refused({"type": "Cosine", "initial_learning_rate": 0.1}) == [
         (
             (),
-            "expected a positive number or a schedule, an object whose type is one of: "
-            + ", ".join(SCHEDULE_TYPES),
+            'expected a positive number, "suggested" (with training.lr_finder) or a schedule, '
+            "an object whose type is one of: " + ", ".join(SCHEDULE_TYPES),
         )
     ]
     assert refused(0) == [((), "expected a learning rate in (0, 1e6]. Received: 0")]
