@@ -1,14 +1,23 @@
-"""Callback specs with Keras's names, arguments and defaults (`training.callbacks`)."""
+"""Callback specs with Keras's names, arguments and defaults (`training.callbacks`).
+
+`verbose` is accepted and not stored: it sets what Keras prints to a console, and Epochal's
+callbacks report in the job's series, logs and `summary.stop_reason` instead.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from core.spec.base import Spec, tagged_union
+from core.spec.base import Spec, keras_default, tagged_union
 
 Mode = Literal["auto", "min", "max"]
+Verbose = Annotated[int, Field(ge=0, le=2, exclude=True, description="Keras's console output")]
+NO_SAVE_FREQ = (
+    'save_freq must be "epoch": Epochal decides on the checkpoint at the end of each epoch, '
+    "where the monitored value is known; a number of batches is not offered"
+)
 
 
 class EarlyStopping(Spec):
@@ -20,6 +29,7 @@ class EarlyStopping(Spec):
     baseline: float | None = None
     restore_best_weights: bool = False
     start_from_epoch: int = Field(0, ge=0)
+    verbose: Verbose = 0
 
 
 class ReduceLROnPlateau(Spec):
@@ -31,6 +41,7 @@ class ReduceLROnPlateau(Spec):
     min_delta: float = Field(1e-4, ge=0)
     cooldown: int = Field(0, ge=0)
     min_lr: float = Field(0.0, ge=0)
+    verbose: Verbose = 0
 
 
 class ModelCheckpoint(Spec):
@@ -39,21 +50,30 @@ class ModelCheckpoint(Spec):
     replaced only when `monitor` improves on the best so far; without (Keras's default) at
     every epoch, like Keras overwriting its file. `save_weights_only` is accepted and changes
     nothing: a checkpoint always holds the weights with the optimizer's state, and downloads
-    hold the weights only."""
+    hold the weights only. `filepath` is accepted and not stored: the checkpoint is the job's,
+    kept in its artifact store, not a file the spec names."""
 
     type: Literal["model_checkpoint"]
+    filepath: str | None = Field(None, max_length=1000, exclude=True)
     monitor: str = "val_loss"
     mode: Mode = "auto"
     save_best_only: bool = False
     save_weights_only: bool = False
     initial_value_threshold: float | None = None
+    verbose: Verbose = 0
+    save_freq: Annotated[str | int, keras_default(lambda v: v == "epoch", NO_SAVE_FREQ)] = Field(
+        "epoch", exclude=True
+    )
 
 
 class TerminateOnNaN(Spec):
     """Always on in Epochal (a NaN or infinite loss fails the job as divergence); accepted so
-    that a Keras callback list translates as it is."""
+    that a Keras callback list translates as it is. `raise_error` is accepted and not stored:
+    either way the run ends at the first NaN loss (Keras stops or raises; Epochal fails the
+    job)."""
 
     type: Literal["terminate_on_nan"]
+    raise_error: bool = Field(False, exclude=True)
 
 
 CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, TerminateOnNaN)
