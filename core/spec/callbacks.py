@@ -6,14 +6,20 @@ callbacks report in the job's series, logs and `summary.stop_reason` instead.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from core.spec.base import Spec, keras_default, tagged_union
 
 Mode = Literal["auto", "min", "max"]
 Verbose = Annotated[int, Field(ge=0, le=2, exclude=True, description="Keras's console output")]
+
+
+def _absolute(value: Any) -> Any:
+    return abs(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 NO_SAVE_FREQ = (
     'save_freq must be "epoch": Epochal decides on the checkpoint at the end of each epoch, '
     "where the monitored value is known; a number of batches is not offered"
@@ -23,7 +29,9 @@ NO_SAVE_FREQ = (
 class EarlyStopping(Spec):
     type: Literal["early_stopping"]
     monitor: str = "val_loss"
-    min_delta: float = Field(0.0, ge=0)
+    min_delta: Annotated[float, BeforeValidator(_absolute)] = Field(
+        0.0, ge=0, description="Keras takes its absolute value"
+    )
     patience: int = Field(0, ge=0)
     mode: Mode = "auto"
     baseline: float | None = None
