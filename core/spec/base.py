@@ -80,14 +80,25 @@ def type_names(specs: tuple[type[Spec], ...]) -> list[str]:
     return [cls.model_fields["type"].annotation.__args__[0] for cls in specs]
 
 
-def tagged_union(specs: tuple[type[Spec], ...], *, label: bool = False) -> Any:
+def tagged_union(
+    specs: tuple[type[Spec], ...], *, label: bool = False, refused: dict[str, str] | None = None
+) -> Any:
     """One of `specs`, chosen by `type` (a discriminated union); accepts the name alone, Keras's
-    serialized form and Keras's class spelling of the tag (see `normalize_type`)."""
+    serialized form and Keras's class spelling of the tag (see `normalize_type`). `refused`:
+    Keras's names (squashed: `"tensorboard"`) that Epochal does not offer, each with why."""
     names = type_names(specs)
+
+    def normalize(value: Any) -> Any:
+        value = normalize_type(value, names, label=label)
+        kind = value.get("type") if isinstance(value, dict) else None
+        if refused and isinstance(kind, str) and squash(kind) in refused:
+            raise ValueError(f"{kind} is not offered: {refused[squash(kind)]}")
+        return value
+
     return Annotated[
         Union[specs],  # noqa: UP007 - a runtime tuple of classes
         Field(discriminator="type"),
-        BeforeValidator(lambda value: normalize_type(value, names, label=label)),
+        BeforeValidator(normalize),
     ]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from core.spec.base import Spec, keras_default, tagged_union
+from core.spec.metrics import series_name
 
 Mode = Literal["auto", "min", "max"]
 Verbose = Annotated[int, Field(ge=0, le=2, exclude=True, description="Keras's console output")]
@@ -26,9 +27,18 @@ NO_SAVE_FREQ = (
 )
 
 
+def _monitor(value: Any) -> Any:
+    return series_name(value) if isinstance(value, str) else value
+
+
+# A monitored series, with Keras's metric aliases read as the series Epochal logs
+# ("val_acc" -> "val_accuracy", "mean_squared_error" -> "mse").
+Monitor = Annotated[str, BeforeValidator(_monitor)]
+
+
 class EarlyStopping(Spec):
     type: Literal["early_stopping"]
-    monitor: str = "val_loss"
+    monitor: Monitor = "val_loss"
     min_delta: Annotated[float, BeforeValidator(_absolute)] = Field(
         0.0, ge=0, description="Keras takes its absolute value"
     )
@@ -42,7 +52,7 @@ class EarlyStopping(Spec):
 
 class ReduceLROnPlateau(Spec):
     type: Literal["reduce_lr_on_plateau"]
-    monitor: str = "val_loss"
+    monitor: Monitor = "val_loss"
     factor: float = Field(0.1, gt=0, lt=1)
     patience: int = Field(10, ge=0)
     mode: Mode = "auto"
@@ -63,7 +73,7 @@ class ModelCheckpoint(Spec):
 
     type: Literal["model_checkpoint"]
     filepath: str | None = Field(None, max_length=1000, exclude=True)
-    monitor: str = "val_loss"
+    monitor: Monitor = "val_loss"
     mode: Mode = "auto"
     save_best_only: bool = False
     save_weights_only: bool = False
@@ -87,4 +97,25 @@ class TerminateOnNaN(Spec):
 CALLBACK_SPECS = (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, TerminateOnNaN)
 
 
-CallbackSpec = tagged_union(CALLBACK_SPECS)
+RECORDED = (
+    "Epochal records every epoch's series, logs and summary itself (GET /v1/jobs/{id}/metrics, "
+    "/logs); there is no console or file of the worker's to write to"
+)
+# Keras's other callbacks, each with why Epochal does not offer it.
+NOT_OFFERED = {
+    "tensorboard": RECORDED,
+    "csvlogger": RECORDED,
+    "progbarlogger": RECORDED,
+    "history": RECORDED,
+    "remotemonitor": RECORDED,
+    "backupandrestore": "Epochal checkpoints every job (its `last` checkpoint) and resumes from "
+    "it when a worker is lost",
+    "learningratescheduler": "it takes a Python function, which a spec cannot carry; give the "
+    "optimizer's learning_rate a schedule (exponential_decay, piecewise_constant_decay, "
+    "step_decay...) or use reduce_lr_on_plateau",
+    "lambdacallback": "it runs Python code, which a spec cannot carry",
+    "swapemaweights": "it goes with the optimizer's use_ema, which Epochal does not implement",
+}
+
+
+CallbackSpec = tagged_union(CALLBACK_SPECS, refused=NOT_OFFERED)

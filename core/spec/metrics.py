@@ -98,6 +98,14 @@ def metric_name(name: str) -> str:
     return METRICS.canonical(ALIASES.get(name, name))
 
 
+def series_name(monitor: str) -> str:
+    """A monitored series as Epochal names it: Keras's metric aliases, with or without `val_`,
+    read as the metric's registered name (`"val_acc"` -> `"val_accuracy"`)."""
+    prefix = "val_" if monitor.startswith("val_") else ""
+    base = monitor.removeprefix(prefix)
+    return prefix + ALIASES.get(base, base)
+
+
 def _object(value: Any) -> Any:
     """An object form as the metric's registered name, once each argument is checked."""
     value = without_label(unwrap(value))

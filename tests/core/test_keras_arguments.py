@@ -184,6 +184,12 @@ def test_callbacks_take_kerass_console_and_file_arguments() -> None:
     assert kept[3]["min_delta"] == 0.01  # Keras takes its absolute value
 
 
+def test_a_monitor_named_by_a_keras_metric_alias_is_that_metrics_series() -> None:
+    callbacks = [{"type": "EarlyStopping", "monitor": "val_acc", "mode": "max"}]
+    body = job(metrics=["acc"], callbacks=callbacks)
+    assert stored(body)["training"]["callbacks"][0]["monitor"] == "val_accuracy"
+
+
 # Each refusal: where the issue is, and a fragment of why.
 REFUSALS = [
     (job(loss="cce"), ("training", "loss", "type"), "write 'categorical_crossentropy'"),
@@ -248,6 +254,21 @@ REFUSALS = [
         job(callbacks=[{"type": "ModelCheckpoint", "save_freq": 100}]),
         ("training", "callbacks", 0, "save_freq"),
         '"epoch"',
+    ),
+    (
+        job(callbacks=[{"class_name": "TensorBoard", "config": {"log_dir": "logs"}}]),
+        ("training", "callbacks", 0),
+        "TensorBoard is not offered: Epochal records every epoch's series",
+    ),
+    (
+        job(callbacks=["LearningRateScheduler"]),
+        ("training", "callbacks", 0),
+        "Python function",
+    ),
+    (
+        job(callbacks=[{"type": "BackupAndRestore", "backup_dir": "/tmp"}]),
+        ("training", "callbacks", 0),
+        "resumes",
     ),
     (
         job(layer=dense(kernel_regularizer="orthogonal_regularizer")),
