@@ -32,6 +32,9 @@ ALIASES: dict[str, str] = {
     "mean_absolute_percentage_error": "mape",
     "MeanAbsolutePercentageError": "mape",
     "MAPE": "mape",
+    "mean_squared_logarithmic_error": "msle",
+    "MeanSquaredLogarithmicError": "msle",
+    "MSLE": "msle",
 }
 
 Check = tuple[Callable[[Any], bool], str]

@@ -29,6 +29,7 @@ keras = pytest.importorskip("keras")
 if keras.backend.backend() != "torch":
     pytest.skip("these comparisons run Keras on its torch backend", allow_module_level=True)
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:keras")
 RNG = np.random.default_rng(0)
 
 
@@ -179,7 +180,7 @@ def test_every_serialized_keras_initializer_is_accepted_and_stored_by_name() -> 
 
 def test_every_offered_keras_metric_class_serialized_is_accepted() -> None:
     names = TypeAdapter(list[MetricName])
-    classes = [keras.metrics.get(n) for n in ("mse", "mae", "mape")] + [
+    classes = [keras.metrics.get(n) for n in ("mse", "mae", "mape", "msle")] + [
         getattr(keras.metrics, cls)()
         for cls in (
             "BinaryAccuracy",
@@ -196,7 +197,7 @@ def test_every_offered_keras_metric_class_serialized_is_accepted() -> None:
         )
     ]
     accepted = names.validate_python([keras.metrics.serialize(m) for m in classes])
-    assert accepted[:3] == ["mse", "mae", "mape"]
+    assert accepted[:4] == ["mse", "mae", "mape", "msle"]
     assert set(accepted) <= set(METRICS)
     assert len(set(accepted)) == len(classes)
 
@@ -257,3 +258,14 @@ def test_a_serialized_keras_optimizer_takes_kerass_steps(optimizer) -> None:
     np.testing.assert_allclose(
         layer.weight.detach().numpy().T, numpy(variable), rtol=1e-4, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "mape", "msle"])
+def test_regression_metrics_by_keras_alias_give_kerass_values(name: str) -> None:
+    metric = METRICS.get(TypeAdapter(MetricName).validate_python(name.upper())).make()
+    for rows in (slice(0, 4), slice(4, 6)):  # two batches: the epoch's mean over samples
+        metric.update(torch.tensor(VALUES[rows]), torch.tensor(TARGETS[rows]))
+    keras_metric = keras.metrics.get(name)
+    keras_metric.update_state(TARGETS[:4], VALUES[:4])
+    keras_metric.update_state(TARGETS[4:], VALUES[4:])
+    assert float(metric.compute()) == pytest.approx(float(numpy(keras_metric.result())), rel=1e-5)
