@@ -4,19 +4,18 @@
 
 It is stored as the metric's registered name, which names its series. An object's arguments are
 taken at the values Epochal computes (Keras's defaults, listed in `ARGUMENTS`) and refused
-otherwise, with why; Keras's `name` label is dropped (the series keeps Epochal's name) and
-`dtype` must be float32.
+otherwise, with why, located at the argument; Keras's `name` label is dropped (the series keeps
+Epochal's name) and `dtype` must be float32.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BeforeValidator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, create_model
 
-from core.spec.base import unwrap, without_label
+from core.spec.base import Spec, keras_default, unwrap, without_label
 from core.training.metrics import METRICS
 
 # Other names Keras accepts for a metric: `compile(metrics=["acc"])`, and what
@@ -37,35 +36,38 @@ ALIASES: dict[str, str] = {
     "MSLE": "msle",
 }
 
-Check = tuple[Callable[[Any], bool], str]
+# An argument: (Keras's default, whether a value means what Epochal computes, why if not).
+Check = tuple[Any, Callable[[Any], bool], str]
 
 
 def _is(default: Any, why: str) -> Check:
-    return (lambda value: value == default, why)
+    return (default, lambda value: value == default, why)
 
 
 def _none(why: str) -> Check:
-    return (lambda value: value is None, why)
+    return (None, lambda value: value is None, why)
 
 
 THRESHOLD = "Epochal thresholds probabilities at 0.5"
+ONE_HALF = (None, lambda v: v in (None, 0.5, [0.5]), THRESHOLD)
 ARGUMENTS: dict[str, dict[str, Check]] = {
     "binary_accuracy": {"threshold": _is(0.5, THRESHOLD)},
     "top_k_categorical_accuracy": {"k": _is(5, "Epochal's top-k accuracy has k = 5")},
     "sparse_top_k_categorical_accuracy": {"k": _is(5, "Epochal's top-k accuracy has k = 5")},
     "precision": {
-        "thresholds": (lambda v: v in (None, 0.5, [0.5]), THRESHOLD),
+        "thresholds": ONE_HALF,
         "top_k": _none("top_k is not offered: every entry above the threshold counts"),
         "class_id": _none("class_id is not offered: Epochal's precision is over every class"),
     },
     "recall": {
-        "thresholds": (lambda v: v in (None, 0.5, [0.5]), THRESHOLD),
+        "thresholds": ONE_HALF,
         "top_k": _none("top_k is not offered: every entry above the threshold counts"),
         "class_id": _none("class_id is not offered: Epochal's recall is over every class"),
     },
     "f1_score": {
         # Keras's default (None) is one F1 per class; a series holds one number: the macro mean.
         "average": (
+            None,
             lambda v: v in (None, "macro"),
             "Epochal's f1_score is the macro average (Keras's average=None, one value per "
             "class, is logged as their mean)",
@@ -91,6 +93,7 @@ ARGUMENTS: dict[str, dict[str, Check]] = {
     },
 }
 DTYPE: Check = (
+    None,
     lambda v: v in (None, "float32"),
     "metrics are computed in float32 (accumulated in float64)",
 )
@@ -109,34 +112,61 @@ def series_name(monitor: str) -> str:
     return prefix + ALIASES.get(base, base)
 
 
-def _object(value: Any) -> Any:
-    """An object form as the metric's registered name, once each argument is checked."""
+def _arguments_model(name: str) -> type[Spec]:
+    """The object form of metric `name`: its `type` and Keras's arguments, none of them stored."""
+    fields: dict[str, Any] = {"type": (Literal[name], ...)}
+    for argument, (default, accepts, why) in {"dtype": DTYPE, **ARGUMENTS.get(name, {})}.items():
+        fields[argument] = (
+            Annotated[Any, keras_default(accepts, why)],
+            Field(default, exclude=True),
+        )
+    return create_model(f"Metric_{name}", __base__=Spec, **fields)
+
+
+MODELS = {name: _arguments_model(name) for name in METRICS}
+NAME_TAG = "name"
+
+
+def _normalize(value: Any) -> Any:
+    """Keras's serialized form unwrapped, its `name` dropped, the `type` read as the metric's
+    registered name (an unknown one is refused with the list of known names)."""
     value = without_label(unwrap(value))
-    if not isinstance(value, dict):
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return {**value, "type": metric_name(value["type"])}
+    if isinstance(value, dict | Spec):
         return value
-    if not isinstance(value.get("type"), str):
+    if not isinstance(value, str):
         raise ValueError(
             "expected a metric name or an object with its 'type' (or Keras's 'class_name'). "
             f"Received: {value!r}"
         )
-    name = metric_name(value["type"])
-    checks = {"dtype": DTYPE, **ARGUMENTS.get(name, {})}
-    for argument, given in value.items():
-        if argument == "type":
-            continue
-        if argument not in checks:
-            takes = ", ".join(checks)
-            raise PydanticCustomError(
-                "metric_argument",
-                "{msg}",
-                {"msg": f"metric {name} takes {takes}; received unknown argument {argument!r}"},
-            )
-        accepts, why = checks[argument]
-        if not accepts(given):
-            raise PydanticCustomError(
-                "metric_argument", "{msg}", {"msg": f"{argument}: {why}. Received: {given!r}"}
-            )
-    return name
+    return metric_name(value)
 
 
-MetricName = Annotated[str, BeforeValidator(_object), AfterValidator(metric_name)]
+def _tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return NAME_TAG
+    if isinstance(value, dict):
+        return value.get("type")
+    return getattr(value, "type", None)
+
+
+def _as_name(value: Any) -> str:
+    return value if isinstance(value, str) else value.type
+
+
+MetricName = Annotated[
+    Union[
+        (
+            Annotated[str, Tag(NAME_TAG)],
+            *(Annotated[model, Tag(name)] for name, model in MODELS.items()),
+        )
+    ],
+    Discriminator(
+        _tag,
+        custom_error_type="metric",
+        custom_error_message="expected a metric name or an object with its 'type'",
+    ),
+    BeforeValidator(_normalize),
+    AfterValidator(_as_name),
+]

@@ -226,30 +226,45 @@ REFUSALS = [
     ),
     (
         job(metrics=[{"class_name": "AUC", "config": {"curve": "PR"}}]),
-        ("training", "metrics", 0),
-        "curve: Epochal's AUC is the ROC",
+        ("training", "metrics", 0, "config", "curve"),
+        "Epochal's AUC is the ROC",
     ),
     (
         job(metrics=[{"type": "Precision", "thresholds": 0.7}]),
-        ("training", "metrics", 0),
+        ("training", "metrics", 0, "thresholds"),
         "thresholds probabilities at 0.5",
     ),
     (
         job(metrics=[{"type": "TopKCategoricalAccuracy", "k": 3}]),
-        ("training", "metrics", 0),
+        ("training", "metrics", 0, "k"),
         "k = 5",
     ),
     (
         job(metrics=[{"type": "F1Score", "average": "micro"}]),
-        ("training", "metrics", 0),
+        ("training", "metrics", 0, "average"),
         "macro",
     ),
     (
         job(metrics=[{"type": "R2Score", "num_regressors": 2}]),
-        ("training", "metrics", 0),
+        ("training", "metrics", 0, "num_regressors"),
         "adjusted",
     ),
-    (job(metrics=[{"type": "accuracy", "dtype": "float16"}]), ("training", "metrics", 0), "float"),
+    (
+        job(metrics=[{"type": "accuracy", "dtype": "float16"}]),
+        ("training", "metrics", 0, "dtype"),
+        "float32",
+    ),
+    (
+        job(metrics=[{"type": "Recall", "class_id": 3}]),
+        ("training", "metrics", 0, "class_id"),
+        "every class",
+    ),
+    (
+        job(metrics=[{"type": "mse", "threshold": 0.5}]),
+        ("training", "metrics", 0, "threshold"),
+        "unknown field",
+    ),
+    (job(metrics=["msee"]), ("training", "metrics", 0), "expected one of: accuracy"),
     (
         job(callbacks=[{"type": "ModelCheckpoint", "save_freq": 100}]),
         ("training", "callbacks", 0, "save_freq"),
