@@ -3,10 +3,11 @@
 - Weight penalty (`L1L2`): l1 · Σ|w| + l2 · Σw², no ½ — as Keras defines it.
 - Activity penalty: the same on a layer's output, summed over the whole batch — as Keras 3
   computes it (Keras 2 divided by the batch size; Keras 3 does not).
-- Constraints (`max_norm`, `unit_norm`, `min_max_norm`; `non_neg` zeroes negative weights) rescale weights after each optimizer step, per output
-  unit: the norm is taken over every axis of PyTorch's (outputs-first) layout but the output
-  one — Keras's default (axis=0) for a dense kernel, and Keras's recommended axis=[0, 1, 2]
-  (per filter) for a conv kernel. A bias or scale vector is constrained as a whole.
+- Constraints (`max_norm`, `unit_norm`, `min_max_norm`) rescale weights after each optimizer
+  step, per output unit: the norm is taken over every axis of PyTorch's (outputs-first) layout
+  but the output one — Keras's default (axis=0) for a dense kernel, and Keras's recommended
+  axis=[0, 1, 2] (per filter) for a conv kernel. A bias or scale vector is constrained as a
+  whole. `non_neg` sets negative weights to 0.
 """
 
 from __future__ import annotations
