@@ -10,8 +10,9 @@ leaves the others null.
 Keras's other loss arguments are taken at the values that mean what Epochal computes and refused
 otherwise, with why; they are not stored: `reduction` (the mean over the batch:
 "sum_over_batch_size", Keras's default, or "mean"/"mean_with_sample_weight", the same without
-sample weights), `axis` (-1), `ignore_class` (null), `dtype` (float32). Keras's `name` label is
-dropped.
+sample weights), `axis` (-1), `dtype` (float32). Keras's `name` label is dropped.
+`ignore_class` (sparse_categorical_crossentropy) is Keras's: the loss is the mean over the samples
+of the other classes; it is stored only when set.
 """
 
 from __future__ import annotations
@@ -41,10 +42,6 @@ NO_AXIS = (
     "expected axis -1: Epochal's classes are on the last axis of the outputs, as Keras's "
     "default has them"
 )
-NO_IGNORE_CLASS = (
-    "ignore_class is not implemented: every label of an Epochal data set is a class that "
-    "counts; leave it null"
-)
 NO_DTYPE = (
     "expected dtype float32 (or null): the loss is computed in float32; for lower precision "
     "set training.precision"
@@ -64,8 +61,10 @@ class LossSpec(Spec):
         "sum_over_batch_size", exclude=True
     )
     axis: Annotated[int, keras_default(lambda v: v == -1, NO_AXIS)] = Field(-1, exclude=True)
-    ignore_class: Annotated[int | None, keras_default(lambda v: v is None, NO_IGNORE_CLASS)] = (
-        Field(None, exclude=True)
+    ignore_class: int | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="sparse_categorical_crossentropy: a label whose samples the loss leaves out",
     )
     dtype: Annotated[str | None, keras_default(lambda v: v in (None, "float32"), NO_DTYPE)] = Field(
         None, exclude=True
@@ -99,6 +98,7 @@ class LossSpec(Spec):
             if self.label_smoothing is None
             else self.label_smoothing,
             delta=defaults.delta if self.delta is None else self.delta,
+            ignore_class=self.ignore_class,
         )
 
 

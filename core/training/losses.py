@@ -38,6 +38,7 @@ class LossOptions:
 
     label_smoothing: float = 0.0
     delta: float = 1.0
+    ignore_class: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,23 @@ def categorical_crossentropy(
 def sparse_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Class-index labels; Keras 3 gives this loss no label_smoothing."""
     return F.cross_entropy(logits, y)
+
+
+def sparse_categorical_crossentropy_ignoring(
+    logits: torch.Tensor, y: torch.Tensor, ignore_class: int
+) -> torch.Tensor:
+    """Keras's `ignore_class`: the mean over the samples of the other classes only (0 when a
+    batch has none). A function of its own, so that no hand-written step takes it for the plain
+    loss."""
+    per_sample = F.cross_entropy(logits, y, ignore_index=ignore_class, reduction="none")
+    counted = (y != ignore_class).sum().clamp(min=1)
+    return per_sample.sum() / counted
+
+
+def _sparse_categorical(options: LossOptions) -> LossFn:
+    if options.ignore_class is None:
+        return sparse_categorical_crossentropy
+    return partial(sparse_categorical_crossentropy_ignoring, ignore_class=options.ignore_class)
 
 
 def kl_divergence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -169,7 +187,7 @@ LOSSES.register("sparse_categorical_crossentropy")(
     LossDef(
         "class_index",
         "softmax",
-        _plain(sparse_categorical_crossentropy),
+        _sparse_categorical,
         frozenset({"from_logits", "ignore_class"}),
     )
 )

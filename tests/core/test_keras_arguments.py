@@ -124,6 +124,17 @@ def test_loss_arguments_at_kerass_defaults_are_accepted_and_not_stored() -> None
     }
 
 
+def test_ignore_class_is_stored_only_when_set() -> None:
+    assert stored(job(loss={"type": SCCE, "ignore_class": 0}))["training"]["loss"] == {
+        "type": SCCE,
+        "from_logits": False,
+        "label_smoothing": None,
+        "delta": None,
+        "ignore_class": 0,
+    }
+    assert "ignore_class" not in stored(job(loss=SCCE))["training"]["loss"]
+
+
 @pytest.mark.parametrize(
     "regularizer",
     [
@@ -196,7 +207,11 @@ REFUSALS = [
     (job(loss="logcosh"), ("training", "loss", "type"), "write 'log_cosh'"),
     (job(loss={"type": SCCE, "reduction": "sum"}), ("training", "loss", "reduction"), "mean"),
     (job(loss={"type": SCCE, "reduction": "none"}), ("training", "loss", "reduction"), "none"),
-    (job(loss={"type": SCCE, "ignore_class": 0}), ("training", "loss", "ignore_class"), "every"),
+    (
+        job(loss={"type": "categorical_crossentropy", "ignore_class": 0}),
+        ("training", "loss"),
+        "ignore_class applies to sparse_categorical_crossentropy, not categorical_crossentropy",
+    ),
     (
         job(loss={"type": "categorical_crossentropy", "axis": 1}),
         ("training", "loss", "axis"),

@@ -128,6 +128,21 @@ def test_huber_written_with_its_delta_computes_kerass_huber() -> None:
     )
 
 
+@pytest.mark.parametrize("ignore_class", [0, 2, 7])
+def test_ignore_class_leaves_out_that_class_as_keras_does(ignore_class: int) -> None:
+    labels = np.array([0, 1, 2, 0, 3, 0])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_class)
+    serialized = keras.losses.serialize(loss)
+    expected = float(numpy(loss(labels, LOGITS)))
+    assert ours(serialized, LOGITS, labels) == pytest.approx(expected, rel=1e-5)
+    # a batch of ignored samples only: 0, as in Keras, not 0/0
+    assert ours(serialized, LOGITS[:1], labels[:1]) == (
+        0.0
+        if ignore_class == 0
+        else pytest.approx(float(numpy(loss(labels[:1], LOGITS[:1]))), rel=1e-5)
+    )
+
+
 @pytest.mark.parametrize(
     "regularizer",
     ["l1", "l2", {"class_name": "L2", "config": {"l2": 1e-4}}, keras.regularizers.L1L2(0.1, 0.2)],
