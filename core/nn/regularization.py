@@ -3,10 +3,11 @@
 - Weight penalty (`L1L2`): l1 · Σ|w| + l2 · Σw², no ½ — as Keras defines it.
 - Activity penalty: the same on a layer's output, summed over the whole batch — as Keras 3
   computes it (Keras 2 divided by the batch size; Keras 3 does not).
-- Constraints (`max_norm`, `unit_norm`) rescale weights after each optimizer step, per output
-  unit: the norm is taken over every axis of PyTorch's (outputs-first) layout but the output
-  one — Keras's default (axis=0) for a dense kernel, and Keras's recommended axis=[0, 1, 2]
-  (per filter) for a conv kernel. A bias or scale vector is constrained as a whole.
+- Constraints (`max_norm`, `unit_norm`, `min_max_norm`) rescale weights after each optimizer
+  step, per output unit: the norm is taken over every axis of PyTorch's (outputs-first) layout
+  but the output one — Keras's default (axis=0) for a dense kernel, and Keras's recommended
+  axis=[0, 1, 2] (per filter) for a conv kernel. A bias or scale vector is constrained as a
+  whole. `non_neg` sets negative weights to 0.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.spec.regularizers import L1L2, MaxNorm, UnitNorm
+from core.spec.regularizers import L1L2, MaxNorm, MinMaxNorm, NonNeg, UnitNorm
 
 _EPSILON = 1e-7  # Keras's backend epsilon, used by its norm constraints
 
@@ -43,7 +44,12 @@ class ActivityPenalty(nn.Module):
 
 
 @torch.no_grad()
-def apply_constraint(param: torch.Tensor, constraint: MaxNorm | UnitNorm) -> None:
+def apply_constraint(
+    param: torch.Tensor, constraint: MaxNorm | UnitNorm | MinMaxNorm | NonNeg
+) -> None:
+    if isinstance(constraint, NonNeg):
+        param.clamp_(min=0.0)
+        return
     if param.dim() < 2:
         norms = param.norm().reshape(1)  # a bias or a scale vector: the norm of the whole vector
     else:
@@ -51,6 +57,10 @@ def apply_constraint(param: torch.Tensor, constraint: MaxNorm | UnitNorm) -> Non
         norms = param.square().sum(dim=dims, keepdim=True).sqrt()
     if isinstance(constraint, MaxNorm):
         desired = norms.clamp(0, constraint.max_value)
-        param.mul_(desired / (_EPSILON + norms))
+    elif isinstance(constraint, MinMaxNorm):
+        clipped = norms.clamp(constraint.min_value, constraint.max_value)
+        desired = constraint.rate * clipped + (1 - constraint.rate) * norms
     else:
         param.div_(_EPSILON + norms)
+        return
+    param.mul_(desired / (_EPSILON + norms))

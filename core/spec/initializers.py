@@ -1,5 +1,7 @@
 """Initializer specs: a Keras name (`"he_normal"`, `"HeNormal"`) or an object with Keras's arguments
-(`{"type": "random_normal", "stddev": 0.1}`). Applied by `core/nn/initializers.py`.
+(`{"type": "random_normal", "stddev": 0.1}`), also in Keras's serialized form
+(`{"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null},
+"registered_name": null}`). Applied by `core/nn/initializers.py`.
 
 One meaning has one stored form: a name when every argument is Keras's default, otherwise the
 object. So `{"type": "GlorotUniform"}` is stored as `"glorot_uniform"`.
@@ -20,7 +22,7 @@ from pydantic import (
 )
 
 from core.registry import Registry
-from core.spec.base import Spec, type_names
+from core.spec.base import Spec, keras_default, type_names, unwrap
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Seed = Annotated[int | None, Field(ge=0, lt=2**63, description="same seed, same values")]
@@ -103,7 +105,22 @@ class Orthogonal(InitializerArgs):
     seed: Seed = None
 
 
-class VarianceScaling(InitializerArgs):
+NO_AXES = (
+    "expected null: Epochal computes the fans as Keras does by default (fan_in = inputs times "
+    "the kernel's size, fan_out = outputs times it); other axes are not offered"
+)
+Axes = Annotated[list[int] | None, keras_default(lambda v: v is None, NO_AXES)]
+
+
+class _Fans(InitializerArgs):
+    """Keras 3.15's `input_axes` and `output_axes` of the variance-scaling family, at their
+    default (null) only; not stored."""
+
+    input_axes: Axes = Field(None, exclude=True)
+    output_axes: Axes = Field(None, exclude=True)
+
+
+class VarianceScaling(_Fans):
     """Keras's `VarianceScaling`: variance scale / n with n the fan of `mode` (at least 1).
 
     "truncated_normal" draws with stddev sqrt(scale / n) / 0.8796… so that the stddev after
@@ -126,32 +143,32 @@ class VarianceScaling(InitializerArgs):
         return value
 
 
-class GlorotUniform(InitializerArgs):
+class GlorotUniform(_Fans):
     type: Literal["glorot_uniform"]
     seed: Seed = None
 
 
-class GlorotNormal(InitializerArgs):
+class GlorotNormal(_Fans):
     type: Literal["glorot_normal"]
     seed: Seed = None
 
 
-class HeUniform(InitializerArgs):
+class HeUniform(_Fans):
     type: Literal["he_uniform"]
     seed: Seed = None
 
 
-class HeNormal(InitializerArgs):
+class HeNormal(_Fans):
     type: Literal["he_normal"]
     seed: Seed = None
 
 
-class LecunUniform(InitializerArgs):
+class LecunUniform(_Fans):
     type: Literal["lecun_uniform"]
     seed: Seed = None
 
 
-class LecunNormal(InitializerArgs):
+class LecunNormal(_Fans):
     type: Literal["lecun_normal"]
     seed: Seed = None
 
@@ -189,6 +206,7 @@ def default_args(name: str) -> InitializerArgs:
 
 
 def _normalize(value: Any) -> Any:
+    value = unwrap(value)
     if isinstance(value, str):
         return INITIALIZER_CLASSES.canonical(value)
     if isinstance(value, InitializerArgs):

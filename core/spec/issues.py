@@ -20,14 +20,24 @@ def clean_loc(loc: Sequence[Any], body: Any) -> list[Any]:
     clean: list[Any] = []
     node = body
     for part in parts:
+        tag = node.get("type", node.get("class_name")) if isinstance(node, dict) else None
         if (
             isinstance(node, dict)
             and isinstance(part, str)
             and part not in node
-            and isinstance(node.get("type"), str)
-            and squash(part) == squash(node["type"])
+            and isinstance(tag, str)
+            and squash(part) == squash(tag)
         ):
             continue  # the discriminator's tag, e.g. "dense" in model.layers.0.dense.units
+        if (
+            isinstance(node, dict)
+            and "type" not in node
+            and isinstance(node.get("config"), dict)
+            and part not in node
+            and part in node["config"]
+        ):  # an argument inside Keras's serialized form {"class_name": ..., "config": {...}}
+            clean.append("config")
+            node = node["config"]
         clean.append(part)
         if isinstance(node, dict):
             node = node.get(part)

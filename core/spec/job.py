@@ -21,8 +21,8 @@ from core.spec.diagnostics import DiagnosticsSpec
 from core.spec.layers import LayerSpec
 from core.spec.losses import LossSpec
 from core.spec.lr_finder import LrFinder
+from core.spec.metrics import MetricName
 from core.spec.optimizers import OptimizerSpec
-from core.training.metrics import METRICS
 
 # Mixed precision: "bf16" and "fp16" run the forward pass under torch.autocast; fp16 scales the
 # loss (a GradScaler) and so needs a CUDA device. Defined once here; core/training/precision.py
@@ -124,7 +124,7 @@ class TrainingSpec(Spec):
         32, description='samples per step; "full" for full-batch gradient descent'
     )
     epochs: int = Field(1, gt=0)
-    metrics: list[Annotated[str, AfterValidator(METRICS.canonical)]] = Field(default_factory=list)
+    metrics: list[MetricName] = Field(default_factory=list)
     shuffle: bool = True
     seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
     callbacks: list[CallbackSpec] = Field(default_factory=list, max_length=20)

@@ -1,6 +1,6 @@
 """Learning-rate schedule specs: Keras's `keras.optimizers.schedules` classes, their arguments and
 defaults, plus `step_decay` and `one_cycle`. An optimizer's `learning_rate` is a number or one of
-these. Computed in `core/training/schedules.py` as a function of the optimizer's iteration count.
+these, in Epochal's form or as `keras.optimizers.schedules.serialize` writes it. Computed in `core/training/schedules.py` as a function of the optimizer's iteration count.
 """
 
 from __future__ import annotations
@@ -165,8 +165,9 @@ def _learning_rate_kind(value: Any) -> str | None:
 
 def _normalize_learning_rate(value: Any) -> Any:
     """A number stays a number (YAML reads `1e-3` as a string) and must be positive; a
-    schedule's `type` may be spelled as Keras's class (`ExponentialDecay`); `"suggested"` (the
-    learning-rate finder's suggestion, core/spec/lr_finder.py) stays as it is."""
+    schedule may be written as `keras.optimizers.schedules.serialize` writes it (its `name`
+    label dropped) and its `type` spelled as Keras's class (`ExponentialDecay`); `"suggested"`
+    (the learning-rate finder's suggestion, core/spec/lr_finder.py) stays as it is."""
     if value == SUGGESTED:
         return value
     if isinstance(value, str):
@@ -176,7 +177,7 @@ def _normalize_learning_rate(value: Any) -> Any:
         if not (math.isfinite(value) and 0 < value <= 1e6):
             raise ValueError(f"expected a learning rate in (0, 1e6]. Received: {value}")
         return value
-    return normalize_type(value, SCHEDULE_TYPES)
+    return normalize_type(value, SCHEDULE_TYPES, label=True)
 
 
 # A number, or a schedule object chosen by its `type`: only the chosen branch is validated, so

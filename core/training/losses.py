@@ -26,7 +26,7 @@ from core.registry import Registry
 # What `y` a loss compares to. "labels": 0/1 class labels shaped as the output asks, a single
 # column for one unit (two classes) or one-hot for one unit per class.
 Targets = Literal["class_index", "one_hot", "binary", "labels", "values"]
-Option = Literal["from_logits", "label_smoothing", "delta"]
+Option = Literal["from_logits", "label_smoothing", "delta", "axis", "ignore_class"]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
@@ -38,6 +38,7 @@ class LossOptions:
 
     label_smoothing: float = 0.0
     delta: float = 1.0
+    ignore_class: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,23 @@ def categorical_crossentropy(
 def sparse_categorical_crossentropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Class-index labels; Keras 3 gives this loss no label_smoothing."""
     return F.cross_entropy(logits, y)
+
+
+def sparse_categorical_crossentropy_ignoring(
+    logits: torch.Tensor, y: torch.Tensor, ignore_class: int
+) -> torch.Tensor:
+    """Keras's `ignore_class`: the mean over the samples of the other classes only (0 when a
+    batch has none). A function of its own, so that no hand-written step takes it for the plain
+    loss."""
+    per_sample = F.cross_entropy(logits, y, ignore_index=ignore_class, reduction="none")
+    counted = (y != ignore_class).sum().clamp(min=1)
+    return per_sample.sum() / counted
+
+
+def _sparse_categorical(options: LossOptions) -> LossFn:
+    if options.ignore_class is None:
+        return sparse_categorical_crossentropy
+    return partial(sparse_categorical_crossentropy_ignoring, ignore_class=options.ignore_class)
 
 
 def kl_divergence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -154,7 +172,7 @@ LOSSES.register("binary_crossentropy")(
         "binary",
         "sigmoid",
         lambda o: partial(binary_crossentropy, label_smoothing=o.label_smoothing),
-        frozenset({"from_logits", "label_smoothing"}),
+        frozenset({"from_logits", "label_smoothing", "axis"}),
     )
 )
 LOSSES.register("categorical_crossentropy")(
@@ -162,15 +180,15 @@ LOSSES.register("categorical_crossentropy")(
         "one_hot",
         "softmax",
         lambda o: partial(categorical_crossentropy, label_smoothing=o.label_smoothing),
-        frozenset({"from_logits", "label_smoothing"}),
+        frozenset({"from_logits", "label_smoothing", "axis"}),
     )
 )
 LOSSES.register("sparse_categorical_crossentropy")(
     LossDef(
         "class_index",
         "softmax",
-        _plain(sparse_categorical_crossentropy),
-        frozenset({"from_logits"}),
+        _sparse_categorical,
+        frozenset({"from_logits", "ignore_class"}),
     )
 )
 _register("kl_divergence", "one_hot", "softmax", kl_divergence)
@@ -185,3 +203,35 @@ _register("log_cosh", "values", None, log_cosh)
 _register("hinge", "labels", None, hinge)
 _register("squared_hinge", "labels", None, squared_hinge)
 _register("categorical_hinge", "one_hot", None, categorical_hinge)
+
+# The other names `keras.losses.get` resolves (Keras 3's aliases), each to its loss.
+ALIASES: dict[str, str] = {
+    alias: name
+    for name, aliases in {
+        "mean_squared_error": ("mse", "MSE"),
+        "mean_absolute_error": ("mae", "MAE"),
+        "mean_absolute_percentage_error": ("mape", "MAPE"),
+        "mean_squared_logarithmic_error": ("msle", "MSLE"),
+        "binary_crossentropy": ("bce", "BCE"),
+        "kl_divergence": ("kld", "KLD"),
+    }.items()
+    for alias in aliases
+}
+# Names that Keras 3 does not resolve either, but that articles write: refused with the name to use.
+NOT_KERAS: dict[str, str] = {
+    "cce": "categorical_crossentropy",
+    "scce": "sparse_categorical_crossentropy",
+    "logcosh": "log_cosh",
+    "huber_loss": "huber",
+}
+
+
+def loss_name(name: str) -> str:
+    """The registered name for a loss written as Keras accepts it: its name, its class
+    (`MeanSquaredError`) or one of Keras 3's aliases (`"mse"`, `"bce"`, `"kld"`...)."""
+    if name in NOT_KERAS:
+        raise ValueError(
+            f"{name!r} is not a Keras 3 loss name (keras.losses.get refuses it too); "
+            f"write {NOT_KERAS[name]!r}"
+        )
+    return LOSSES.canonical(ALIASES.get(name, name))

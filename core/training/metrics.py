@@ -240,6 +240,12 @@ def _percentage_error(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _per_sample(100.0 * ((y - outputs) / y.abs().clamp(min=EPSILON)).abs())
 
 
+def _squared_log_error(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Keras's MSLE: (log(1 + p) - log(1 + y))², both raised to at least 1e-7 first."""
+    log_p, log_y = torch.log1p(outputs.clamp(min=EPSILON)), torch.log1p(y.clamp(min=EPSILON))
+    return _per_sample((log_p - log_y).square())
+
+
 def _r2_sums(outputs: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
     """Per output: count, sum and sum of squares of y, sum of squared residuals (float64)."""
     y2 = y.reshape(y.shape[0], -1).double()
@@ -308,6 +314,7 @@ METRICS.register("auc")(MetricDef(True, _sums_of(_auc_histogram, _roc_auc), high
 METRICS.register("mae")(MetricDef(False, _mean_of(lambda o, y: _per_sample((o - y).abs()))))
 METRICS.register("mse")(MetricDef(False, _mean_of(lambda o, y: _per_sample((o - y) ** 2))))
 METRICS.register("mape")(MetricDef(False, _mean_of(_percentage_error)))
+METRICS.register("msle")(MetricDef(False, _mean_of(_squared_log_error)))
 METRICS.register("root_mean_squared_error")(
     MetricDef(False, lambda: RootMean(lambda o, y: _per_sample((o - y) ** 2)))
 )

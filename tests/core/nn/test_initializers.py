@@ -183,7 +183,10 @@ def test_names_and_class_spellings_normalize_and_defaults_collapse_to_the_name()
         ("he_normall", "unknown initializer 'he_normall'; expected one of: constant, glorot_"),
         ("He_Normal", "unknown initializer 'He_Normal'"),
         ({"type": "random_normal", "stdev": 1}, "random_normal takes mean, stddev, seed; recei"),
-        ({"type": "glorot_uniform", "scale": 2}, "glorot_uniform takes seed; received unknow"),
+        (
+            {"type": "glorot_uniform", "scale": 2},
+            "glorot_uniform takes input_axes, output_axes, seed; rec",
+        ),
         ({"type": "zeros", "value": 1}, "zeros takes no arguments; received unknown argument"),
         ({"stddev": 1.0}, "expected an initializer name or an object with its 'type'"),
         ({"type": "random_uniform", "minval": 1, "maxval": 0}, "expected minval <= maxval"),

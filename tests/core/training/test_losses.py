@@ -245,3 +245,31 @@ def test_the_training_loss_is_built_with_the_spec_options() -> None:
     l0, l1, l2 = val_loss(0.0), val_loss(0.1), val_loss(0.2)
     assert l1 != pytest.approx(l0, abs=1e-3)  # the option reached the loss
     assert l2 - l0 == pytest.approx(2 * (l1 - l0), rel=1e-4)
+
+
+def test_ignore_class_reaches_the_training_step() -> None:
+    """The hand-written step of a softmax dense network knows the plain loss only: with
+    ignore_class the step goes through autograd, so "auto" and "autograd" train alike."""
+
+    def val_loss(step: str, ignore_class: int | None) -> float:
+        spec = JobSpec.model_validate(
+            {
+                "dataset": {"name": "spiral", "n_samples": 300, "validation_split": 0.25},
+                "model": {"layers": [{"type": "dense", "units": 3, "activation": "softmax"}]},
+                "training": {
+                    "loss": {
+                        "type": "sparse_categorical_crossentropy",
+                        "ignore_class": ignore_class,
+                    },
+                    "optimizer": {"type": "sgd", "learning_rate": 0.5},
+                    "epochs": 2,
+                    "step": step,
+                    "seed": 3,
+                },
+            }
+        )
+        return train_spec(spec, Settings(), device=CPU).history.epochs[-1]["val_loss"]
+
+    ignoring = val_loss("auto", 0)
+    assert ignoring == pytest.approx(val_loss("autograd", 0), rel=1e-5)
+    assert ignoring != pytest.approx(val_loss("auto", None), rel=1e-3)
