@@ -6,6 +6,7 @@ The worker task is a thin wrapper around `Runner.run`; everything here runs with
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -151,7 +152,7 @@ class Runner:
                 attempt, lease, spec_json, summary, device, start, timings, pruning
             )
             timings.phase("finish")
-            summary = {**summary, "timings": timings.summary()}
+            summary = _finite({**summary, "timings": timings.summary()})
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -381,6 +382,18 @@ def _warnings(diagnostics: Diagnostics | None, preflight: InitialLossCheck) -> d
     found anything."""
     found = [*preflight.warnings, *(diagnostics.warnings if diagnostics else [])]
     return {"diagnostics": {"warnings": found}} if diagnostics is not None or found else {}
+
+
+def _finite(value: Any) -> Any:
+    """`value` with each NaN or infinite float as None: JSON has no such numbers (a run stopped
+    on a non-finite loss ends with one in its last epoch's logs; its stop_reason names it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _settle(writer: CheckpointWriter, *, held: bool = True) -> None:
