@@ -103,7 +103,7 @@ class HealthStop(Callback):
                 finding = _finding(
                     "divergence", None, step, state, loss, f"the loss became {loss} at step {step}"
                 )
-                self._stop(state, finding)
+                self._stop(state, finding, persisted=False)  # at once: the weights are lost
                 return
             self.loss.add(loss)
             if "divergence" not in self.found and self.loss.diverged():
@@ -131,21 +131,18 @@ class HealthStop(Callback):
             elif kind == "divergence" or measured:
                 self.streaks[kind] = 0
         for kind in self.conditions:
-            if self.streaks.get(kind, 0) > self.patience:
-                self._stop(state, found[kind])
+            if kind in found and self.streaks[kind] > self.patience:
+                self._stop(state, found[kind], persisted=self.patience > 0)
                 return
 
-    def _stop(self, state: TrainState, finding: dict[str, Any]) -> None:
+    def _stop(self, state: TrainState, finding: dict[str, Any], *, persisted: bool) -> None:
         kind = finding["type"]
         self.stopped_on = {k: finding[k] for k in ("type", "layer", "step", "epoch", "value")}
-        persisted = ""
-        if self.patience and kind in self.streaks:
-            persisted = f" (found in {self.patience + 1} successive epochs)"
+        during = f" (found in {self.patience + 1} successive epochs)" if persisted else ""
         advice = ADVICE.get(kind, DIVERGENCE_ADVICE)
         state.stop_training = True
         state.stop_reason = (
-            f"stopped on {kind} at epoch {finding['epoch']}: {finding['message']}{persisted}; "
-            f"{advice}"
+            f"stopped on {kind} at epoch {finding['epoch']}: {finding['message']}{during}; {advice}"
         )
 
     def state_dict(self) -> dict[str, Any]:

@@ -156,3 +156,18 @@ def test_the_state_survives_a_checkpoint() -> None:
     assert again.streaks == health.streaks
     assert again.loss.state_dict() == health.loss.state_dict()
     assert math.isclose(again.loss.smoothed, health.loss.smoothed)
+
+
+def test_a_non_finite_loss_stops_at_once_whatever_the_patience() -> None:
+    health = HealthStop(StopOnSpec(conditions=["divergence"], patience=5), None)
+    state = TrainState(epochs=10, steps_per_epoch=4)
+    health.on_train_begin(state)
+    health.on_step_losses(state, [1, 2], [1.0, 0.9])
+    state.step, state.epoch = 2, 1
+    health.on_epoch_end(state, {})
+    health.on_step_losses(state, [3, 4], [0.8, math.inf])
+    assert state.stop_training and health.stopped_on is not None
+    assert health.stopped_on["step"] == 4 and health.stopped_on["epoch"] == 2
+    assert state.stop_reason is not None
+    assert state.stop_reason.startswith("stopped on divergence at epoch 2: the loss became inf")
+    assert "successive" not in state.stop_reason
