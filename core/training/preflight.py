@@ -104,3 +104,10 @@ class InitialLossCheck(Callback):
                 }
             )
         self.expected = None  # once
+
+    def state_dict(self) -> dict[str, Any]:
+        """The warnings: a resumed run keeps them (it is not checked again)."""
+        return {"warnings": [dict(w) for w in self.warnings]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.warnings = [dict(w) for w in state["warnings"]]

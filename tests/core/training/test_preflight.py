@@ -90,3 +90,12 @@ def test_the_references() -> None:
     one_hot = torch.eye(3)[torch.tensor([0, 1, 1, 2])]
     assert class_prior(one_hot, 3) == [0.25, 0.5, 0.25]
     assert INITIAL_LOSS_RATIO * math.log(10) > 3.7  # digits_cnn's first loss: not warned
+
+
+def test_a_resumed_run_keeps_the_warning_and_is_not_checked_again() -> None:
+    check = preflight(digits_mlp({"kernel_initializer": {"type": "random_normal", "stddev": 3.0}}))
+    again = InitialLossCheck()
+    again.load_state_dict(check.state_dict())
+    again.expected = math.log(10)
+    again.on_step_losses(None, [41, 42], [50.0, 50.0])  # type: ignore[arg-type]
+    assert again.warnings == check.warnings and len(again.warnings) == 1
