@@ -42,6 +42,7 @@ BENCH_SCRIPTS ?= \
 	bench/reference_results.py \
 	bench/checkpoint_cost.py \
 	bench/sweep_efficiency.py \
+	bench/health_pruning.py \
 	bench/s3_client_weight.py \
 	bench/recovery.py \
 	bench/submit_load.py

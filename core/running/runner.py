@@ -6,6 +6,7 @@ The worker task is a thin wrapper around `Runner.run`; everything here runs with
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,9 +41,12 @@ from core.store.db import is_transient
 from core.store.metrics import delete_points
 from core.store.models import JobStatus
 from core.sweeps.pruning import Pruner, PruningRule, rule_for
+from core.sweeps.spec import Health
 from core.training.callbacks import Callback, CancelCheck
 from core.training.checkpointing import CheckpointWriter
 from core.training.diagnostics import Diagnostics
+from core.training.health import HealthStop, health_callbacks
+from core.training.preflight import InitialLossCheck
 from core.training.session import TrainResult, resolve_device, train_spec
 
 log = logging.getLogger(__name__)
@@ -148,7 +152,7 @@ class Runner:
                 attempt, lease, spec_json, summary, device, start, timings, pruning
             )
             timings.phase("finish")
-            summary = {**summary, "timings": timings.summary()}
+            summary = _finite({**summary, "timings": timings.summary()})
             finished = self._retrying(
                 lambda: self._finish(attempt, status, summary, error), f"job {job_id}: finish"
             )
@@ -199,16 +203,28 @@ class Runner:
         )
         started = time.monotonic()
         diagnostics: Diagnostics | None = None
-        pruner = Pruner(pruning, self.sessions, attempt.job_id, sink.sync) if pruning else None
+        health: HealthStop | None = None
+        preflight = InitialLossCheck()
+        # A sweep's health rule stops the trial from within (its HealthStop), not from the points.
+        prune_on_health = pruning.rule if pruning and isinstance(pruning.rule, Health) else None
+        pruner = (
+            Pruner(pruning, self.sessions, attempt.job_id, sink.sync)
+            if pruning and prune_on_health is None
+            else None
+        )
         try:
             spec = JobSpec.model_validate(spec_json)
             # The clock first: its end is training's, before the sink waits for the store.
             callbacks: list[Callback] = [PhaseClock(timings), sink, cancel]
             if pruner is not None:
                 callbacks.append(pruner)  # after the sink, which buffers the epoch's points
-            if spec.training.diagnostics.enabled:
-                diagnostics = Diagnostics(spec.training.diagnostics.every_n_steps, sink.add)
+            diagnostics, health = health_callbacks(
+                spec.training, sink.add, prune_on_health.stop_on() if prune_on_health else None
+            )
+            if diagnostics is not None:
                 callbacks.insert(2, diagnostics)
+            if health is not None:
+                callbacks.append(health)
             uploads = StoreUploads(self.sessions, self.artifacts, cache=self.datasets)
             result = train_spec(
                 spec,
@@ -220,9 +236,12 @@ class Runner:
                 init_weights=start.init_weights,
                 uploads=uploads,
                 record=sink.add,  # the learning-rate finder's curve
+                preflight=preflight,
             )
             timings.fitted(result.timings)
-            summary.update(_result_summary(result), **_warnings(diagnostics))
+            summary.update(_result_summary(result), **_warnings(diagnostics, preflight))
+            if health is not None and health.stopped_on is not None:
+                summary["stopped_on"] = health.stopped_on
             # The last checkpoint and the sink's last write (handed over at the end of
             # training) run meanwhile.
             summary["model"] = self._save_model(attempt, result)
@@ -235,16 +254,24 @@ class Runner:
             if pruner is not None and pruner.pruned is not None:
                 summary["pruned"] = pruner.pruned
                 return JobStatus.PRUNED, _timed(summary, started), None
+            if prune_on_health is not None and health is not None and health.stopped_on:
+                summary["pruned"] = {
+                    "epoch": health.stopped_on["epoch"],
+                    "rule": "health",
+                    "reason": result.history.stop_reason,
+                }
+                return JobStatus.PRUNED, _timed(summary, started), None
             return JobStatus.SUCCEEDED, _timed(summary, started), None
         except TrainingCancelled as e:
             _settle(writer)  # its last checkpoint stays resumable
             sink.close()
-            summary.update(stop_reason=str(e), **_warnings(diagnostics))
+            summary.update(stop_reason=str(e), **_warnings(diagnostics, preflight))
             return JobStatus.CANCELLED, _timed(summary, started), None
         except DivergenceError as e:
             _settle(writer)
             sink.close()
-            summary.update(_warnings(diagnostics))  # an exploding-gradient warning explains it
+            # an exploding-gradient or initial-loss warning explains it
+            summary.update(_warnings(diagnostics, preflight))
             error = {"type": "divergence", "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:
@@ -351,8 +378,23 @@ class Runner:
         }
 
 
-def _warnings(diagnostics: Diagnostics | None) -> dict[str, Any]:
-    return {} if diagnostics is None else {"diagnostics": {"warnings": diagnostics.warnings}}
+def _warnings(diagnostics: Diagnostics | None, preflight: InitialLossCheck) -> dict[str, Any]:
+    """The diagnostics' warnings and the pre-flight's, one list; absent when neither ran or
+    found anything."""
+    found = [*preflight.warnings, *(diagnostics.warnings if diagnostics else [])]
+    return {"diagnostics": {"warnings": found}} if diagnostics is not None or found else {}
+
+
+def _finite(value: Any) -> Any:
+    """`value` with each NaN or infinite float as None: JSON has no such numbers (a run stopped
+    on a non-finite loss ends with one in its last epoch's logs; its stop_reason names it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _settle(writer: CheckpointWriter, *, held: bool = True) -> None:

@@ -17,7 +17,7 @@ from core.data import DATASETS
 from core.data.catalog import is_upload_id
 from core.spec.base import Spec
 from core.spec.callbacks import CallbackSpec
-from core.spec.diagnostics import DiagnosticsSpec
+from core.spec.diagnostics import DiagnosticsSpec, StopOn
 from core.spec.layers import LayerSpec
 from core.spec.losses import LossSpec
 from core.spec.lr_finder import LrFinder
@@ -129,6 +129,11 @@ class TrainingSpec(Spec):
     seed: int | None = Field(None, ge=0, lt=2**32, description="filled in at submission if absent")
     callbacks: list[CallbackSpec] = Field(default_factory=list, max_length=20)
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
+    stop_on: StopOn | None = Field(
+        None,
+        description="health conditions that end the job: a list, or {conditions, patience}; "
+        "turns diagnostics on (core/training/health.py)",
+    )
     step: Literal["auto", "autograd"] = Field(
         "auto",
         description='"auto": dense networks train with gradients written out by hand where '

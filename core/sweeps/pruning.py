@@ -8,6 +8,9 @@
 - median: from epoch min_iter on, a trial whose value is worse than the median of the other
   trials' values at the same epoch stops (once `min_trials` others have reached that epoch).
 
+- health: a trial found in one of the listed health conditions stops and ends pruned; the
+  trial's own `HealthStop` decides (core/training/health.py), the runner marks it pruned.
+
 The decisions are pure functions of the values; `decide` reads those values for one epoch.
 A NaN counts as the worst value.
 """
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.store.metrics import decode_value
 from core.store.models import MetricPoint, Sweep, SweepTrial
-from core.sweeps.spec import Hyperband, Median, SweepSpec
+from core.sweeps.spec import Health, Hyperband, Median, SweepSpec
 from core.training.callbacks import Callback, TrainState
 
 
@@ -97,9 +100,11 @@ class PruningRule:
     sweep_id: str
     metric: str
     maximize: bool
-    rule: Hyperband | Median
+    rule: Hyperband | Median | Health
 
     def decides_at(self, epoch: int, epochs: int) -> bool:
+        if isinstance(self.rule, Health):
+            return False  # not from the sweep's points: the trial's HealthStop decides
         if isinstance(self.rule, Hyperband):
             return epoch in rungs(self.rule.min_iter, self.rule.eta, epochs)
         return self.rule.min_iter <= epoch < epochs

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, JsonValue, field_validator, model_v
 
 from core.errors import SpecError
 from core.spec.base import Spec
+from core.spec.diagnostics import HealthCondition, StopOnSpec
 from core.spec.job import JobSpec, Tag
 from core.spec.paths import parse_path
 
@@ -168,7 +169,20 @@ class Median(Spec):
     min_trials: int = Field(3, ge=1)
 
 
-EarlyTerminate = Annotated[Hyperband | Median, Field(discriminator="type")]
+class Health(Spec):
+    """Prune a trial that one of the `on` conditions is found in for `patience` + 1 successive
+    epochs: what `training.stop_on` does for a job (core/training/health.py), but the trial
+    ends `pruned`. Needs no other trial, so it decides from the first epoch."""
+
+    type: Literal["health"]
+    on: list[HealthCondition] = Field(min_length=1, max_length=4)
+    patience: int = Field(0, ge=0, le=1000)
+
+    def stop_on(self) -> StopOnSpec:
+        return StopOnSpec(conditions=self.on, patience=self.patience)
+
+
+EarlyTerminate = Annotated[Hyperband | Median | Health, Field(discriminator="type")]
 
 
 class SweepSpec(Spec):

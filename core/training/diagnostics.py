@@ -178,10 +178,20 @@ class Diagnostics(Callback):
         self._first: dict[str, tuple[int, float]] = {}  # first finite nonzero gradient norms
         self._suspects: dict[str, int] = {}  # vanishing at the last measurement: layer -> step
         self._warnings: dict[tuple[str, str], dict[str, Any]] = {}
+        # Every finding of every measurement since the last `take_findings`, not only the first
+        # per type and layer: what `training.stop_on` counts (core/training/health.py).
+        self._findings: list[dict[str, Any]] = []
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
         return [dict(w) for w in self._warnings.values()]
+
+    def take_findings(self) -> list[dict[str, Any]]:
+        """The findings since the last call, each {type, layer, step, epoch, value, message}:
+        value is the gradient norm over the last layer's (vanishing_gradients), the gradient
+        norm (exploding_gradients), the dead fraction (dead_relu)."""
+        found, self._findings = self._findings, []
+        return found
 
     def measures(self, step: int) -> bool:
         """Whether optimizer step `step` (counted from 1) is measured: the first, every n-th."""
@@ -284,10 +294,10 @@ class Diagnostics(Callback):
                     f"{name}'s gradient norm is {norms[name]:.3g}, {ratio:.2g} times the last "
                     f"layer's ({last_name}: {last:.3g}), at steps {self._suspects[name]} and {step}"
                 )
-                self._warn("vanishing_gradients", name, step, why)
+                self._warn("vanishing_gradients", name, state, ratio, why)
         self._suspects = dict.fromkeys(vanished, step)
         for name, why in exploding_layers(norms, self._first).items():
-            self._warn("exploding_gradients", name, step, f"{why} at step {step}")
+            self._warn("exploding_gradients", name, state, norms[name], f"{why} at step {step}")
         for name, v in norms.items():
             if name not in self._first and math.isfinite(v) and v > 0:
                 self._first[name] = (step, v)
@@ -300,9 +310,20 @@ class Diagnostics(Callback):
                     f"{dead:.0%} of {probe.layer}'s units output zero for every sample of the "
                     f"batch at step {step} (epoch {state.epoch + 1})"
                 )
-                self._warn("dead_relu", probe.layer, step, why)
+                self._warn("dead_relu", probe.layer, state, dead, why)
 
-    def _warn(self, kind: str, layer: str, step: int, message: str) -> None:
+    def _warn(self, kind: str, layer: str, state: TrainState, value: float, message: str) -> None:
+        step = state.step
+        self._findings.append(
+            {
+                "type": kind,
+                "layer": layer,
+                "step": step,
+                "epoch": state.epoch + 1,
+                "value": value,
+                "message": message,
+            }
+        )
         self._warnings.setdefault(
             (kind, layer),
             {"type": kind, "layer": layer, "step": step, "message": f"{message}: {ADVICE[kind]}"},

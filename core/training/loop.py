@@ -238,7 +238,8 @@ def _train_epoch(
 def _report_losses(
     pending: list[torch.Tensor], state: TrainState, callbacks: Sequence[Callback]
 ) -> None:
-    """Hand the per-step losses to the callbacks (one device sync), then stop on a NaN or inf."""
+    """Hand the per-step losses to the callbacks (one device sync), then stop on a NaN or inf
+    (raise DivergenceError) unless a callback stopped the training already."""
     if not pending:
         return
     losses = torch.stack(pending).tolist()
@@ -246,6 +247,8 @@ def _report_losses(
     pending.clear()
     for cb in callbacks:
         cb.on_step_losses(state, steps, losses)
+    if state.stop_training:  # a callback stopped on these losses (stop_on divergence): it says why
+        return
     for step, value in zip(steps, losses, strict=True):
         if not math.isfinite(value):
             raise DivergenceError(

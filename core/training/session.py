@@ -41,6 +41,7 @@ from core.training.metrics import METRICS
 from core.training.optimizers import build_optimizer
 from core.training.plan import Encoding, JobPlan, plan_job
 from core.training.precision import Precision, run_precision
+from core.training.preflight import InitialLossCheck
 from core.training.threads import step_threads
 
 
@@ -139,12 +140,15 @@ def train_spec(
     init_weights: dict[str, torch.Tensor] | None = None,
     uploads: UploadedDatasets | None = None,
     record: Record | None = None,
+    preflight: InitialLossCheck | None = None,
 ) -> TrainResult:
     """Train `spec`. `resume` continues from a checkpoint of the same spec; `init_weights`
     (fine-tuning) replaces the initialized weights, and the optimizer starts afresh;
     `uploads` resolves data sets named by id. With `training.lr_finder`, the range test runs
     first (or its result comes back from `resume`'s checkpoint) and its curve goes to `record`
-    (e.g. the sink's `add`); a spec whose learning rate is a number is the test alone."""
+    (e.g. the sink's `add`); a spec whose learning rate is a number is the test alone.
+    `preflight` checks the first batch's loss against the data's classes
+    (core/training/preflight.py) and keeps its warnings."""
     started = time.perf_counter()
     plan = plan_job(spec, settings, uploads)
     precision = run_precision(spec.training.precision, device)  # fp16 on a CPU: refused
@@ -158,6 +162,9 @@ def train_spec(
     train = to_tensors(parts.train, plan.encoding, k, device)
     val = to_tensors(parts.val, plan.encoding, k, device) if parts.val is not None else None
     loaded = time.perf_counter()
+    if preflight is not None:
+        preflight.expect(spec.training.loss.type, k, train.y)
+        callbacks = [*callbacks, preflight]
 
     network = build_network(spec.model, plan.info.feature_shape)
     network.initialize()

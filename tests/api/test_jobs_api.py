@@ -161,6 +161,16 @@ BAD_SPECS = {
         "'auto', 'cpu' or 'cuda'",
     ),
     "bad tag": (with_change("tags", ["has space"]), ["tags", 0], "should match pattern"),
+    "unknown stop_on condition": (
+        with_change("training.stop_on", ["vanishing_gradients", "overfitting"]),
+        ["training", "stop_on", "conditions", 1],
+        "'exploding_gradients', 'vanishing_gradients', 'dead_relu' or 'divergence'",
+    ),
+    "negative stop_on patience": (
+        with_change("training.stop_on", {"conditions": ["dead_relu"], "patience": -1}),
+        ["training", "stop_on", "patience"],
+        "greater than or equal to 0",
+    ),
     "accuracy on regression": (
         with_change("dataset", {"name": "regression"}),
         ["training", "loss"],

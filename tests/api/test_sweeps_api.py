@@ -164,6 +164,11 @@ def test_a_yaml_sweep_is_accepted(client: TestClient) -> None:
         ),
         ({"method": "random"}, ["run_cap"], "method random needs run_cap"),
         (
+            {"early_terminate": {"type": "health", "on": ["overfitting"]}},
+            ["early_terminate", "on", 0],
+            "'vanishing_gradients'",
+        ),
+        (
             {
                 "method": "bayes",
                 "run_cap": 4,

@@ -322,3 +322,38 @@ def test_short_epochs_write_their_checkpoints_at_the_end_only(runner: Runner) ->
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         {f"epoch-{best['epoch']}.safetensors", "epoch-5.safetensors"}
     )
+
+
+def test_stop_on_ends_the_job_succeeded_with_the_reason_and_stopped_on(runner: Runner) -> None:
+    sigmoid = {"type": "dense", "units": 8, "activation": "sigmoid"}
+    spec = moons(epochs=10, stop_on=["vanishing_gradients", "divergence"])
+    spec["model"]["layers"] = [
+        *[{**sigmoid, "kernel_initializer": "random_normal"}] * 10,
+        {"type": "dense", "units": 2, "activation": "softmax"},
+    ]
+    job_id = submit(runner.settings, spec)
+    assert runner.run(job_id) == "succeeded"
+    summary = job_of(runner, job_id).summary
+    stopped = summary["stopped_on"]
+    assert stopped["type"] == "vanishing_gradients" and stopped["layer"] == "dense_0"
+    assert summary["epochs_run"] == stopped["epoch"] < 10
+    assert summary["stop_reason"].startswith(
+        f"stopped on vanishing_gradients at epoch {stopped['epoch']}: dense_0's gradient norm"
+    )
+    assert summary["diagnostics"]["warnings"]  # stop_on turned the diagnostics on
+    with runner.sessions() as session:
+        names = {s.name for s in read_series(session, job_id=job_id)}
+    assert "diag/grad_norm/dense_0" in names
+
+
+def test_the_initial_loss_warning_reaches_the_summary(runner: Runner) -> None:
+    spec = moons(epochs=1)
+    spec["model"]["layers"][-1]["bias_initializer"] = {
+        "type": "random_uniform",
+        "minval": -20,
+        "maxval": 20,
+    }
+    job_id = submit(runner.settings, spec)
+    assert runner.run(job_id) == "succeeded"
+    [warning] = job_of(runner, job_id).summary["diagnostics"]["warnings"]
+    assert warning["type"] == "initial_loss" and warning["layer"] == "dense_1"

@@ -105,3 +105,33 @@ def test_a_trial_below_the_rung_ends_pruned_with_why(database_url: str, tmp_path
     assert job.summary["pruned"]["epoch"] == 1 and job.summary["pruned"]["rule"] == "hyperband"
     assert job.summary["stop_reason"].startswith("pruned by hyperband at epoch 1")
     assert job.finished_at is not None
+
+
+def test_a_trial_found_unhealthy_ends_pruned_naming_the_condition(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, "redis://unused", tmp_path, metrics_flush_seconds=0.05)
+    spec = sweep_spec(
+        parameters={"training.optimizer.learning_rate": {"values": [0.05, 1e6]}},
+        early_terminate={"type": "health", "on": ["divergence", "vanishing_gradients"]},
+    )
+    spec["base"]["training"]["epochs"] = 3
+    spec["base"]["training"]["optimizer"] = {"type": "sgd", "learning_rate": 0.05}
+    good, bad = trials_with_values(settings, spec, [])
+    with session_factory(database_url)() as session:
+        rule = rule_for(session, job_id=bad)
+        assert rule is not None and not rule.decides_at(1, 3)  # the trial decides, not the points
+    runner = Runner(session_factory(database_url), settings, "test-worker")
+    assert runner.run(good) == "succeeded"
+    assert runner.run(bad) == "pruned"
+    with session_factory(database_url)() as session:
+        sweep_id = sweep_store.sweep_of_job(session, job_id=bad)
+        jobs = {job.id: job for _, job in sweep_store.trials(session, sweep_id=sweep_id)}
+    healthy, pruned = jobs[good].summary, jobs[bad].summary
+    assert healthy["epochs_run"] == 3 and "stopped_on" not in healthy
+    assert pruned["epochs_run"] == 1
+    assert pruned["pruned"]["rule"] == "health" and pruned["pruned"]["epoch"] == 1
+    assert pruned["pruned"]["reason"].startswith("stopped on divergence at epoch 1: the loss")
+    assert pruned["stopped_on"]["type"] == "divergence"
+    assert pruned["stop_reason"] == pruned["pruned"]["reason"]
+    assert "diagnostics" in pruned  # turned on by the vanishing-gradient condition

@@ -146,7 +146,7 @@ def test_ignore_class_leaves_out_that_class_as_keras_does(ignore_class: int) -> 
 @pytest.mark.parametrize(
     "regularizer",
     ["l1", "l2", {"class_name": "L2", "config": {"l2": 1e-4}}, keras.regularizers.L1L2(0.1, 0.2)],
-    ids=str,
+    ids=["l1", "l2", "serialized-L2", "L1L2-object"],
 )
 def test_regularizers_as_keras_writes_them_give_kerass_penalty(regularizer) -> None:
     keras_reg = keras.regularizers.get(regularizer)

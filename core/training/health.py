@@ -1,0 +1,187 @@
+"""`HealthStop`: end a job on what its diagnostics find, or on its loss diverging
+(`training.stop_on`, and a sweep's `early_terminate: {type: health}`).
+
+A condition is counted per epoch: an epoch "has" it when a measurement in it found it (any
+layer). The job stops at the end of the epoch in which the condition has been found in
+`patience` + 1 successive measured epochs; an epoch without a diagnostics measurement (one
+shorter than `every_n_steps`) neither counts nor breaks the run. The vanishing, exploding and
+dead-ReLU findings, and their thresholds, are the diagnostics' (core/training/diagnostics.py).
+
+`divergence`, judged on every step's training loss:
+
+- a NaN or infinite loss stops at once, whatever the patience: the weights are NaN too, no
+  later epoch can recover;
+- or the smoothed loss above DIVERGENCE_FACTOR (4) times its lowest and above its first value.
+  Smoothed: an exponential moving average with factor 0.98 (about the last 50 steps) with
+  bias correction, as fastai's `lr_find` and Lightning's learning-rate finder smooth it; 4 times
+  the minimum is their divergence test too. "Above its first value" keeps a loss that neared
+  zero from counting as diverged when it merely rises from 0.001 to 0.005: the run must have
+  lost all it learned.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from core.spec.diagnostics import StopOnSpec
+from core.spec.job import TrainingSpec
+from core.training.callbacks import Callback, TrainState
+from core.training.diagnostics import ADVICE, Diagnostics, Emit
+
+SMOOTHING = 0.98
+DIVERGENCE_FACTOR = 4.0
+DIAGNOSED = ("exploding_gradients", "vanishing_gradients", "dead_relu")
+DIVERGENCE_ADVICE = (
+    "lower the learning rate, normalise the inputs and targets, or clip the gradients"
+)
+
+
+class LossWatch:
+    """The smoothed training loss, its first and lowest values: `diverged` says whether it is
+    over DIVERGENCE_FACTOR times the lowest and above the first."""
+
+    def __init__(self) -> None:
+        self.average = 0.0
+        self.count = 0
+        self.first = math.nan
+        self.best = math.inf
+
+    @property
+    def smoothed(self) -> float:
+        return self.average / (1 - SMOOTHING**self.count) if self.count else math.nan
+
+    def add(self, loss: float) -> None:
+        self.count += 1
+        self.average = SMOOTHING * self.average + (1 - SMOOTHING) * loss
+        smoothed = self.smoothed
+        if self.count == 1:
+            self.first = smoothed
+        self.best = min(self.best, smoothed)
+
+    def diverged(self) -> bool:
+        s = self.smoothed
+        return self.count > 0 and s > DIVERGENCE_FACTOR * self.best and s > self.first
+
+    def state_dict(self) -> dict[str, float]:
+        return {
+            "average": self.average,
+            "count": self.count,
+            "first": self.first,
+            "best": self.best,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.average, self.count = float(state["average"]), int(state["count"])
+        self.first, self.best = float(state["first"]), float(state["best"])
+
+
+class HealthStop(Callback):
+    """Stops training on `spec.conditions` (see the module's docstring); `stopped_on` then holds
+    {type, layer, step, epoch, value} and the train state's `stop_reason` says it in words."""
+
+    def __init__(self, spec: StopOnSpec, diagnostics: Diagnostics | None):
+        if diagnostics is None and set(spec.conditions) & set(DIAGNOSED):
+            raise ValueError(f"stop_on {spec.conditions} needs the diagnostics")
+        self.conditions = list(spec.conditions)
+        self.patience = spec.patience
+        self.diagnostics = diagnostics
+        self.loss = LossWatch()
+        self.streaks: dict[str, int] = {}
+        self.found: dict[str, dict[str, Any]] = {}  # this epoch's first finding per condition
+        self.epoch_start = 0  # the step before the epoch's first
+        self.stopped_on: dict[str, Any] | None = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self.epoch_start = state.step
+
+    def on_step_losses(self, state: TrainState, steps: list[int], losses: list[float]) -> None:
+        if "divergence" not in self.conditions or self.stopped_on is not None:
+            return
+        for step, loss in zip(steps, losses, strict=True):
+            if not math.isfinite(loss):
+                finding = _finding(
+                    "divergence", None, step, state, loss, f"the loss became {loss} at step {step}"
+                )
+                self._stop(state, finding, persisted=False)  # at once: the weights are lost
+                return
+            self.loss.add(loss)
+            if "divergence" not in self.found and self.loss.diverged():
+                s, best = self.loss.smoothed, self.loss.best
+                why = (
+                    f"the smoothed training loss is {s:.3g} at step {step}, {s / best:.2g} times "
+                    f"its lowest ({best:.3g}) and above its first ({self.loss.first:.3g})"
+                )
+                self.found["divergence"] = _finding("divergence", None, step, state, s, why)
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        measured = self.diagnostics is not None and any(
+            self.diagnostics.measures(s) for s in range(self.epoch_start + 1, state.step + 1)
+        )
+        self.epoch_start = state.step
+        for finding in self.diagnostics.take_findings() if self.diagnostics else []:
+            if finding["type"] in self.conditions:
+                self.found.setdefault(finding["type"], finding)
+        found, self.found = self.found, {}
+        if self.stopped_on is not None or state.stop_training:
+            return
+        for kind in self.conditions:
+            if kind in found:
+                self.streaks[kind] = self.streaks.get(kind, 0) + 1
+            elif kind == "divergence" or measured:
+                self.streaks[kind] = 0
+        for kind in self.conditions:
+            if kind in found and self.streaks[kind] > self.patience:
+                self._stop(state, found[kind], persisted=self.patience > 0)
+                return
+
+    def _stop(self, state: TrainState, finding: dict[str, Any], *, persisted: bool) -> None:
+        kind = finding["type"]
+        self.stopped_on = {k: finding[k] for k in ("type", "layer", "step", "epoch", "value")}
+        during = f" (found in {self.patience + 1} successive epochs)" if persisted else ""
+        advice = ADVICE.get(kind, DIVERGENCE_ADVICE)
+        state.stop_training = True
+        state.stop_reason = (
+            f"stopped on {kind} at epoch {finding['epoch']}: {finding['message']}{during}; {advice}"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss.state_dict(),
+            "streaks": dict(self.streaks),
+            "stopped_on": self.stopped_on,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loss.load_state_dict(state["loss"])
+        self.streaks = {k: int(v) for k, v in state["streaks"].items()}
+        self.stopped_on = state["stopped_on"]
+
+
+def _finding(
+    kind: str, layer: str | None, step: int, state: TrainState, value: float, message: str
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "layer": layer,
+        "step": step,
+        "epoch": state.epoch + 1,
+        "value": value,
+        "message": message,
+    }
+
+
+def health_callbacks(
+    training: TrainingSpec, emit: Emit, stop_on: StopOnSpec | None = None
+) -> tuple[Diagnostics | None, HealthStop | None]:
+    """The diagnostics a job runs (its own, or those `stop_on` needs: at the job's
+    `every_n_steps`) and the `HealthStop` that acts on them. `stop_on`: in place of the job's
+    `training.stop_on` (a sweep's health rule)."""
+    stop_on = stop_on or training.stop_on
+    wanted = stop_on is not None and bool(set(stop_on.conditions) & set(DIAGNOSED))
+    diagnostics = (
+        Diagnostics(training.diagnostics.every_n_steps, emit)
+        if training.diagnostics.enabled or wanted
+        else None
+    )
+    return diagnostics, HealthStop(stop_on, diagnostics) if stop_on is not None else None

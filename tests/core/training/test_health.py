@@ -1,0 +1,173 @@
+"""`training.stop_on`: a sick network stops with a reason naming the condition, the layer and
+the figure; the examples in examples/ never stop on any condition; the patience and the state
+survive a checkpoint; divergence is judged on the smoothed loss."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from pydantic import ValidationError
+
+from core.settings import Settings
+from core.spec import JobSpec
+from core.spec.diagnostics import StopOnSpec
+from core.training.callbacks import TrainState
+from core.training.health import DIVERGENCE_FACTOR, HealthStop, LossWatch, health_callbacks
+from core.training.session import TrainResult, train_spec
+
+CPU = torch.device("cpu")
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+ALL = ["exploding_gradients", "vanishing_gradients", "dead_relu", "divergence"]
+# Fewer samples for the slow sequence examples: the test is about false stops, not accuracy.
+SAMPLES = {"moving_dot_lrcn.yaml": 200, "sine_lstm.yaml": 300}
+
+
+def example(name: str) -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / name).read_text())
+
+
+def run(raw: dict[str, Any]) -> tuple[TrainResult, HealthStop]:
+    spec = JobSpec.model_validate(raw)
+    diagnostics, health = health_callbacks(spec.training, lambda *point: None)
+    assert health is not None
+    callbacks = [c for c in (diagnostics, health) if c is not None]
+    return train_spec(spec, Settings(), device=CPU, callbacks=callbacks), health
+
+
+def test_deep_sigmoid_stops_on_vanishing_gradients_with_the_reason() -> None:
+    raw = example("diagnostics_deep_sigmoid.yaml")
+    raw["training"]["stop_on"] = ["vanishing_gradients"]
+    result, health = run(raw)
+    epochs = len(result.history.epochs)
+    assert epochs < raw["training"]["epochs"]
+    assert health.stopped_on is not None
+    assert health.stopped_on["type"] == "vanishing_gradients"
+    assert health.stopped_on["layer"] == "dense_0"  # the farthest from the output
+    assert health.stopped_on["epoch"] == epochs
+    assert health.stopped_on["value"] < 1e-4
+    reason = result.history.stop_reason
+    assert reason is not None
+    assert reason.startswith(f"stopped on vanishing_gradients at epoch {epochs}: dense_0's")
+    assert "times the last layer's" in reason and "he_uniform" in reason
+
+
+def test_patience_counts_epochs() -> None:
+    raw = example("diagnostics_deep_sigmoid.yaml")
+    raw["training"]["stop_on"] = {"conditions": ["vanishing_gradients"], "patience": 2}
+    result, health = run(raw)
+    # One measurement per epoch (25 steps, every 25): found from epoch 2 on, stops at 4.
+    assert health.stopped_on is not None and health.stopped_on["epoch"] == 4
+    assert len(result.history.epochs) == 4
+    assert "found in 3 successive epochs" in (result.history.stop_reason or "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name
+        for p in EXAMPLES.glob("*.*")
+        if p.suffix in (".yaml", ".json") and p.name != "diagnostics_deep_sigmoid.yaml"
+    ),
+)
+def test_no_false_stop_on_the_examples(name: str) -> None:
+    raw = example(name)
+    raw["training"].update(
+        stop_on=ALL,
+        epochs=min(raw["training"]["epochs"], 4),
+        diagnostics={"enabled": True, "every_n_steps": 5},  # many measurements to judge
+    )
+    if name in SAMPLES:
+        raw["dataset"]["n_samples"] = SAMPLES[name]
+    result, health = run(raw)
+    assert health.stopped_on is None, result.history.stop_reason
+    assert len(result.history.epochs) == raw["training"]["epochs"]
+
+
+def test_stop_on_turns_the_diagnostics_on_at_their_every_n_steps() -> None:
+    raw = example("digits_mlp.yaml")
+    raw["training"]["stop_on"] = ["dead_relu"]
+    training = JobSpec.model_validate(raw).training
+    diagnostics, health = health_callbacks(training, lambda *point: None)
+    assert diagnostics is not None and diagnostics.every_n_steps == 50
+    assert health is not None
+    raw["training"]["stop_on"] = ["divergence"]  # judged on the loss: no diagnostics needed
+    diagnostics, health = health_callbacks(
+        JobSpec.model_validate(raw).training, lambda *point: None
+    )
+    assert diagnostics is None and health is not None
+
+
+def test_the_forms_of_stop_on() -> None:
+    raw = example("digits_mlp.yaml")
+    raw["training"]["stop_on"] = ["divergence", "dead_relu"]
+    spec = JobSpec.model_validate(raw).training.stop_on
+    assert spec == StopOnSpec(conditions=["divergence", "dead_relu"], patience=0)
+    raw["training"]["stop_on"] = ["overfitting"]
+    with pytest.raises(ValidationError) as e:
+        JobSpec.model_validate(raw)
+    assert e.value.errors()[0]["loc"][:3] == ("training", "stop_on", "conditions")
+    raw["training"]["stop_on"] = {"conditions": ["divergence"], "patience": -1}
+    with pytest.raises(ValidationError):
+        JobSpec.model_validate(raw)
+
+
+def test_a_huge_learning_rate_stops_on_divergence_instead_of_failing() -> None:
+    raw = example("digits_mlp.yaml")
+    raw["training"].update(
+        stop_on=["divergence"], epochs=5, optimizer={"type": "sgd", "learning_rate": 1e6}
+    )
+    result, health = run(raw)
+    assert health.stopped_on is not None and health.stopped_on["type"] == "divergence"
+    assert health.stopped_on["layer"] is None
+    assert (result.history.stop_reason or "").startswith("stopped on divergence at epoch 1")
+
+
+def test_loss_watch_divergence_rule() -> None:
+    watch = LossWatch()
+    for _ in range(200):
+        watch.add(1.0)
+    for _ in range(200):
+        watch.add(0.001)  # neared zero
+    for _ in range(200):
+        watch.add(0.01)  # ten times its lowest but far below its start: not diverged
+    assert not watch.diverged()
+    for _ in range(300):
+        watch.add(DIVERGENCE_FACTOR * 2)
+    assert watch.diverged()
+
+
+def test_the_state_survives_a_checkpoint() -> None:
+    spec = StopOnSpec(conditions=["divergence"], patience=3)
+    health = HealthStop(spec, None)
+    state = TrainState(epochs=10, steps_per_epoch=4)
+    health.on_train_begin(state)
+    health.on_step_losses(state, [1, 2, 3, 4], [1.0, 2.0, 50.0, 90.0])
+    state.step, state.epoch = 4, 1
+    health.on_epoch_end(state, {})
+    assert health.streaks == {"divergence": 1}
+    again = HealthStop(spec, None)
+    again.load_state_dict(copy.deepcopy(health.state_dict()))
+    assert again.streaks == health.streaks
+    assert again.loss.state_dict() == health.loss.state_dict()
+    assert math.isclose(again.loss.smoothed, health.loss.smoothed)
+
+
+def test_a_non_finite_loss_stops_at_once_whatever_the_patience() -> None:
+    health = HealthStop(StopOnSpec(conditions=["divergence"], patience=5), None)
+    state = TrainState(epochs=10, steps_per_epoch=4)
+    health.on_train_begin(state)
+    health.on_step_losses(state, [1, 2], [1.0, 0.9])
+    state.step, state.epoch = 2, 1
+    health.on_epoch_end(state, {})
+    health.on_step_losses(state, [3, 4], [0.8, math.inf])
+    assert state.stop_training and health.stopped_on is not None
+    assert health.stopped_on["step"] == 4 and health.stopped_on["epoch"] == 2
+    assert state.stop_reason is not None
+    assert state.stop_reason.startswith("stopped on divergence at epoch 2: the loss became inf")
+    assert "successive" not in state.stop_reason
