@@ -347,9 +347,14 @@ MODELS: dict[str, Callable[[], Built]] = {
 @pytest.mark.parametrize("name", MODELS)
 def test_an_imported_keras_model_has_keras_parameter_count_and_shapes(name: str) -> None:
     model, compile_args, fit = MODELS[name]()
-    spec = from_keras(
-        json.loads(model.to_json()), compile=compile_args, fit=fit, dataset="digits"
-    ).spec
+    try:
+        conversion = from_keras(
+            json.loads(model.to_json()), compile=compile_args, fit=fit, dataset="digits"
+        )
+    except SpecError as e:  # listed in full, for whoever adds the argument it names
+        issues = "\n".join(f"{'.'.join(map(str, i.loc))}: {i.msg}" for i in e.issues)
+        pytest.fail(f"refused:\n{issues}")
+    spec = conversion.spec
     with torch.device("meta"):
         network = build_network(spec.model, tuple(model.input_shape[1:]))
     assert network.parameter_count() == model.count_params()
