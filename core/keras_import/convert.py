@@ -73,7 +73,8 @@ def from_keras(
     layers = []
     for i, envelope in enumerate(envelopes):
         layers.append(epochal_layer(envelope))
-        keras_name = envelope.get("name", envelope["config"].get("name", i))
+        keras_name = envelope.get("name", envelope["config"].get("name"))
+        keras_name = keras_name if isinstance(keras_name, str) else i
         origins[("model", "layers", i)] = ("model", "layers", keras_name)
     data = {"name": dataset} if isinstance(dataset, str) else dataset
     if isinstance(data, dict):

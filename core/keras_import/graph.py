@@ -59,12 +59,30 @@ def _tensors(value: Any) -> list[str]:
     """The layer name of each Keras tensor that a call's arguments hold."""
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
-            history = value.get("config", {}).get("keras_history") or [None]
-            return [history[0]]
+            config = value.get("config")
+            history = config.get("keras_history") if isinstance(config, dict) else None
+            ok = isinstance(history, list) and history and isinstance(history[0], str)
+            return [history[0] if ok else "<unnamed>"]
         return [name for v in value.values() for name in _tensors(v)]
     if isinstance(value, list):
         return [name for v in value for name in _tensors(v)]
     return []
+
+
+def _named(layers: Layers) -> dict[str, dict[str, Any]]:
+    """The layers by name; GraphError for one without a name, or a name given twice."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for i, layer in enumerate(layers):
+        name = layer.get("name", layer["config"].get("name"))
+        if not isinstance(name, str) or name in by_name:
+            problem = "no name (a string)" if not isinstance(name, str) else f"{name!r} twice"
+            raise _refuse(
+                ("model", "layers", i), f"expected a unique layer name; received {problem}"
+            )
+        if not isinstance(layer.get("inbound_nodes", []), list):
+            raise _refuse(("model", "layers", name, "inbound_nodes"), "expected a list of calls")
+        by_name[name] = layer
+    return by_name
 
 
 def _chain(config: dict[str, Any], layers: Layers) -> Layers:
@@ -80,7 +98,13 @@ def _chain(config: dict[str, Any], layers: Layers) -> Layers:
             "expected a model with one input and one output (a chain of layers). "
             f"Received: inputs={inputs}, outputs={outputs}",
         )
-    by_name = {layer.get("name", layer["config"].get("name")): layer for layer in layers}
+    by_name = _named(layers)
+    if inputs[0] not in by_name or outputs[0] not in by_name:
+        raise _refuse(
+            ("model", "config"),
+            f"expected input_layers and output_layers to name layers of the model. "
+            f"Received: inputs={inputs}, outputs={outputs}",
+        )
     consumers: dict[str, list[str]] = {name: [] for name in by_name}
     for name, layer in by_name.items():
         nodes = layer.get("inbound_nodes") or []

@@ -20,8 +20,11 @@ GRAPH = ("inbound_nodes",)
 def _float32(value: Any) -> bool:
     """Keras's default dtype, as a name or a serialized DTypePolicy."""
     if isinstance(value, dict):
-        return value.get("class_name") == "DTypePolicy" and _float32(
-            value.get("config", {}).get("name")
+        config = value.get("config")
+        return (
+            value.get("class_name") == "DTypePolicy"
+            and isinstance(config, dict)
+            and _float32(config.get("name"))
         )
     return value in (None, "float32")
 
@@ -48,12 +51,15 @@ def _kept(key: str, value: Any) -> bool:
 def epochal_layer(envelope: dict[str, Any]) -> dict[str, Any]:
     """The Epochal layer that a Keras layer envelope describes (nested layers of wrappers too)."""
     class_name = envelope.get("class_name")
-    layer: dict[str, Any] = {"type": TYPES.get(class_name, class_name)}
+    kind = TYPES.get(class_name, class_name) if isinstance(class_name, str) else class_name
+    layer: dict[str, Any] = {"type": kind}
     extra = {k: v for k, v in envelope.items() if k not in ENVELOPE + GRAPH}
     registered = envelope.get("registered_name")
     if registered not in (None, class_name):  # a custom layer registered under another name
         extra["registered_name"] = registered
     config = envelope.get("config", {})
+    if not isinstance(config, dict):  # passed on, to be refused where it is
+        return {**layer, "config": config, **extra}
     for key, value in config.items():
         if not _kept(key, value):
             continue
