@@ -6,6 +6,7 @@ layer's output shape."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from core.nn.network import build_network  # noqa: E402
 
 L = keras.layers
 Built = tuple[Any, dict[str, Any] | None, dict[str, Any] | None]  # model, compile, fit
+MOVING = ("moving_mean", "moving_variance")  # batch normalization's non-trainable weights
 
 
 def compiled(model: Any, **kwargs: Any) -> dict[str, Any]:
@@ -357,7 +359,13 @@ def test_an_imported_keras_model_has_keras_parameter_count_and_shapes(name: str)
     spec = conversion.spec
     with torch.device("meta"):
         network = build_network(spec.model, tuple(model.input_shape[1:]))
-    assert network.parameter_count() == model.count_params()
+    # Keras counts every weight, the non-trainable ones (batch normalization's moving mean and
+    # variance) too: in PyTorch those are the running statistics' buffers.
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert network.parameter_count() == trainable
+    moving = sum(b.numel() for n, b in network.named_buffers() if n.endswith(MOVING))
+    assert network.parameter_count() + moving == model.count_params()
     shapes = {row.name: tuple(row.output_shape) for row in network.layer_summaries}
     for layer in model.layers:
-        assert shapes[layer.name] == tuple(layer.output.shape[1:]), layer.name
+        if not isinstance(layer, L.InputLayer):  # a functional model lists its input too
+            assert shapes.get(layer.name) == tuple(layer.output.shape[1:]), layer.name
