@@ -106,3 +106,12 @@ def test_a_body_that_is_no_keras_model_is_refused_by_field(client: TestClient, b
 def test_the_route_is_in_the_openapi_document_with_its_problems(client: TestClient):
     operation = client.get("/openapi.json").json()["paths"]["/v1/specs/from-keras"]["post"]
     assert {"200", "401", "413", "422"} <= set(operation["responses"])
+
+
+def test_the_body_is_bounded_as_every_body_is(client: TestClient, settings: Settings):
+    big = b" " * (settings.max_body_bytes + 1)
+    r = client.post(
+        "/v1/specs/from-keras", content=big, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert r.json()["type"] == "urn:epochal:problem:too_large"
