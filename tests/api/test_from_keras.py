@@ -61,7 +61,7 @@ def test_a_keras_model_answers_its_normalized_jobspec_and_submits_nothing(client
 def test_what_epochal_cannot_express_is_a_problem_naming_the_keras_layer_and_argument(
     client: TestClient,
 ):
-    layers = [dense("hidden", 32, trainable=False), dense("out", 0)]
+    layers = [dense("hidden", 32, autocast=False), dense("out", 0)]
     body = {**BODY, "model": {**MODEL, "config": {"name": "m", "layers": layers}}}
     body["compile"] = {**BODY["compile"], "jit_compile": True}
     r = client.post("/v1/specs/from-keras", json=body)
@@ -70,7 +70,7 @@ def test_what_epochal_cannot_express_is_a_problem_naming_the_keras_layer_and_arg
     problem = r.json()
     assert problem["type"] == "urn:epochal:problem:invalid_spec"
     assert [e["loc"] for e in problem["errors"]] == [
-        ["model", "layers", "hidden", "trainable"],
+        ["model", "layers", "hidden", "autocast"],
         ["model", "layers", "out", "units"],
         ["compile", "jit_compile"],
     ]

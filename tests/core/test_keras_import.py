@@ -115,11 +115,15 @@ def test_an_input_layer_becomes_the_input_type_with_its_batch_shape_as_is():
                                        "name": "pixels"}  # fmt: skip
 
 
-def test_bookkeeping_with_a_value_that_changes_something_is_passed_on_and_refused():
-    model = sequential(layer("Dense", "frozen", units=10, trainable=False))
-    [(loc, msg)] = refusal(model)
-    assert loc == ["model", "layers", "frozen", "trainable"]
-    assert "unknown field" in msg
+def test_bookkeeping_with_a_value_that_changes_something_is_passed_on():
+    """trainable false, say, reaches the layer spec (which freezes the layer, or refuses it):
+    only the values that change nothing are dropped."""
+    envelope = layer("Dense", "frozen", units=10, trainable=False, autocast=True, dtype="float16")
+    assert epochal_layer(envelope) == {
+        "type": "Dense", "name": "frozen", "units": 10, "trainable": False, "dtype": "float16",
+    }  # fmt: skip
+    [(loc, _)] = refusal(sequential(layer("Dense", "mixed", units=10, autocast=False)))
+    assert loc == ["model", "layers", "mixed", "autocast"]  # refused, by its spec
 
 
 def test_an_argument_epochal_refuses_is_located_at_the_keras_layer_and_argument():
