@@ -15,6 +15,7 @@ TYPES = {"InputLayer": "input"}
 # called (the graph, which core/keras_import/graph.py reads). None of them is an argument.
 ENVELOPE = ("module", "class_name", "config", "registered_name", "build_config", "name")
 GRAPH = ("inbound_nodes",)
+WRAPPED = ("layer", "backward_layer")  # layer envelopes inside a wrapper's config
 
 
 def _float32(value: Any) -> bool:
@@ -63,10 +64,10 @@ def epochal_layer(envelope: dict[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         if not _kept(key, value):
             continue
-        if key == "layer" and isinstance(value, dict) and "class_name" in value:
+        if key in WRAPPED and isinstance(value, dict) and "class_name" in value:
             value = epochal_layer(value)
         layer[key] = value
-    if _mirrors(layer.get("layer"), config.get("backward_layer")):
+    if _mirrors(layer.get("layer"), layer.get("backward_layer")):
         del layer["backward_layer"]
     return {**layer, **extra}
 
@@ -76,10 +77,9 @@ def _mirrors(forward: Any, backward: Any) -> bool:
     forward layer reading backwards, under another name. Any other backward layer is passed on."""
     if not isinstance(forward, dict) or not isinstance(backward, dict):
         return False
-    other = epochal_layer(backward)
-    if other.get("go_backwards", False) == forward.get("go_backwards", False):
+    if backward.get("go_backwards", False) == forward.get("go_backwards", False):
         return False
     ignored = ("name", "go_backwards")
-    return {k: v for k, v in other.items() if k not in ignored} == {
+    return {k: v for k, v in backward.items() if k not in ignored} == {
         k: v for k, v in forward.items() if k not in ignored
     }
