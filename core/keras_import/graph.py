@@ -85,6 +85,20 @@ def _named(layers: Layers) -> dict[str, dict[str, Any]]:
     return by_name
 
 
+def _call_arguments(name: str, nodes: list[Any]) -> None:
+    """A call's keyword arguments other than its input (`training=True`, a `mask`) change what
+    the layer computes, and a spec has no place for them: refused, never dropped."""
+    for node in nodes:
+        kwargs = node.get("kwargs") if isinstance(node, dict) else None
+        given = {k: v for k, v in (kwargs or {}).items() if v is not None and not _tensors(v)}
+        if not isinstance(kwargs, dict | None) or given:
+            raise _refuse(
+                ("model", "layers", name, "inbound_nodes"),
+                f"layer {name!r} is called with arguments a spec cannot hold; call it on its "
+                f"input alone. Received: {given if isinstance(kwargs, dict) else kwargs!r}",
+            )
+
+
 def _chain(config: dict[str, Any], layers: Layers) -> Layers:
     """The functional model's layers when its graph is a chain; GraphError naming where it
     branches otherwise."""
@@ -114,6 +128,7 @@ def _chain(config: dict[str, Any], layers: Layers) -> Layers:
                 f"layer {name!r} is called {len(nodes)} times (shared weights): Epochal "
                 "networks are chains of layers, each called once",
             )
+        _call_arguments(name, nodes)
         sources = _tensors(nodes)
         if len(sources) > 1:
             raise _refuse(

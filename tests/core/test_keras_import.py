@@ -240,3 +240,11 @@ def test_a_shared_layer_and_a_model_with_two_inputs_are_refused():
     two = [input_layer("x"), input_layer("y")]
     [(loc, msg)] = refusal(functional(two, [["x", 0, 0], ["y", 0, 0]], ["x", 0, 0]))
     assert loc == ["model", "config", "input_layers"] and "one input and one output" in msg
+
+
+def test_a_call_argument_such_as_training_is_refused_not_dropped():
+    dropout = called(layer("Dropout", "always", rate=0.5), "x")
+    dropout["inbound_nodes"][0]["kwargs"] = {"training": True, "mask": None}
+    [(loc, msg)] = refusal(functional([input_layer(), dropout], ["x", 0, 0], ["always", 0, 0]))
+    assert loc == ["model", "layers", "always", "inbound_nodes"]
+    assert "{'training': True}" in msg
