@@ -26,6 +26,7 @@ from api.routes import (
     keys,
     models,
     restarts,
+    specs,
     sweeps,
 )
 from core.artifacts import open_artifacts
@@ -72,7 +73,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     # Every /v1 route checks its caller, whether or not it reads the caller's project.
     authenticated = [Depends(caller)]
-    routers = (jobs, datasets, compare, events, models, restarts, evaluate, sweeps, keys, fleet)
+    routers = (
+        jobs,
+        datasets,
+        compare,
+        events,
+        models,
+        restarts,
+        evaluate,
+        sweeps,
+        keys,
+        fleet,
+        specs,
+    )
     for module in routers:
         app.include_router(module.router, dependencies=authenticated)
     prometheus.install(app, settings)  # /metrics: its own key rule (api/prometheus.py)

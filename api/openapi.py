@@ -116,6 +116,7 @@ ROUTE_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/sweeps/{sweep_id}/pause"): ("not_found", "conflict"),
     ("POST", "/v1/sweeps/{sweep_id}/resume"): ("not_found", "conflict", *SUBMISSION),
     ("POST", "/v1/sweeps/{sweep_id}/cancel"): ("not_found", "conflict"),
+    ("POST", "/v1/specs/from-keras"): ("invalid_spec", "unknown_name"),
 }
 
 

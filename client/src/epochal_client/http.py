@@ -14,6 +14,7 @@ import httpx
 from epochal_client import sse
 from epochal_client.data_api import DataAPI
 from epochal_client.errors import EpochalConnectionError
+from epochal_client.keras_import import KerasImportAPI
 from epochal_client.models import Comparison, Event, Job, Page, Series
 from epochal_client.overrides import with_values
 from epochal_client.specs import load_spec
@@ -21,9 +22,10 @@ from epochal_client.sweeps_api import SweepsAPI
 from epochal_client.transport import RETRY_STATUSES, api_error, poll_until
 
 
-class Client(DataAPI, SweepsAPI):
+class Client(DataAPI, SweepsAPI, KerasImportAPI):
     """The v1 API: jobs here; data sets and models (`DataAPI`), sweeps and the fleet
-    (`SweepsAPI`); the connection, retries and errors (`Transport`)."""
+    (`SweepsAPI`), specs from Keras models (`KerasImportAPI`); the connection, retries and
+    errors (`Transport`)."""
 
     def submit(
         self,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from epochal_client.cli import datasets, fleet, jobs, predict, sweeps
+from epochal_client.cli import datasets, fleet, jobs, keras_import, predict, sweeps
 
 PLUGINS = "epochal.commands"  # entry points: callables taking the subparsers to add to
 SERVER_VERBS = ("serve", "api", "worker", "migrate", "keys")  # the server distribution's
@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     fleet.register(sub)
     datasets.register(sub)
     predict.register(sub)
+    keras_import.register(sub)
     for plugin in entry_points(group=PLUGINS):
         try:
             register = plugin.load()
