@@ -87,10 +87,17 @@ def _named(layers: Layers) -> dict[str, dict[str, Any]]:
 
 def _call_arguments(name: str, nodes: list[Any]) -> None:
     """A call's keyword arguments other than its input (`training=True`, a `mask`) change what
-    the layer computes, and a spec has no place for them: refused, never dropped."""
+    the layer computes, and a spec has no place for them: refused, never dropped. Keras records
+    `training=False` on a dropout called while the model is built; a functional model's call
+    overrides it with its own `training` (fit trains, predict does not), as Epochal runs every
+    layer, so it changes nothing."""
     for node in nodes:
         kwargs = node.get("kwargs") if isinstance(node, dict) else None
-        given = {k: v for k, v in (kwargs or {}).items() if v is not None and not _tensors(v)}
+        given = {
+            k: v
+            for k, v in (kwargs or {}).items()
+            if v is not None and not _tensors(v) and (k, v) != ("training", False)
+        }
         if not isinstance(kwargs, dict | None) or given:
             raise _refuse(
                 ("model", "layers", name, "inbound_nodes"),

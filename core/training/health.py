@@ -28,6 +28,7 @@ from core.spec.diagnostics import StopOnSpec
 from core.spec.job import TrainingSpec
 from core.training.callbacks import Callback, TrainState
 from core.training.diagnostics import ADVICE, Diagnostics, Emit
+from core.training.smoothing import Smoother, diverged
 
 SMOOTHING = 0.98
 DIVERGENCE_FACTOR = 4.0
@@ -42,37 +43,36 @@ class LossWatch:
     over DIVERGENCE_FACTOR times the lowest and above the first."""
 
     def __init__(self) -> None:
-        self.average = 0.0
-        self.count = 0
+        self.smoother = Smoother(SMOOTHING)
         self.first = math.nan
         self.best = math.inf
 
     @property
     def smoothed(self) -> float:
-        return self.average / (1 - SMOOTHING**self.count) if self.count else math.nan
+        return self.smoother.value
 
     def add(self, loss: float) -> None:
-        self.count += 1
-        self.average = SMOOTHING * self.average + (1 - SMOOTHING) * loss
-        smoothed = self.smoothed
-        if self.count == 1:
+        smoothed = self.smoother.add(loss)
+        if self.smoother.count == 1:
             self.first = smoothed
         self.best = min(self.best, smoothed)
 
     def diverged(self) -> bool:
         s = self.smoothed
-        return self.count > 0 and s > DIVERGENCE_FACTOR * self.best and s > self.first
+        return (
+            self.smoother.count > 0 and diverged(s, self.best, DIVERGENCE_FACTOR) and s > self.first
+        )
 
     def state_dict(self) -> dict[str, float]:
         return {
-            "average": self.average,
-            "count": self.count,
+            "average": self.smoother.average,
+            "count": self.smoother.count,
             "first": self.first,
             "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.average, self.count = float(state["average"]), int(state["count"])
+        self.smoother.average, self.smoother.count = float(state["average"]), int(state["count"])
         self.first, self.best = float(state["first"]), float(state["best"])
 
 

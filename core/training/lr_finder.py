@@ -7,7 +7,7 @@ loss is smoothed by a bias-corrected exponential moving average, and the test st
 smoothed loss exceeds `diverge` times its best or a loss is not finite. The network's
 weights, the shuffling generator and torch's random state are put back afterwards, so the
 run that follows starts exactly where it would have without the test. The pure parts
-(`lr_at`, `Smoother`, `diverged`, `suggest`) hold the arithmetic.
+(`lr_at`, `suggest`, and core/training/smoothing.py) hold the arithmetic.
 
 Two suggestions, as fastai's: `steepest_lr`, where the smoothed loss falls fastest against
 log(lr), and `min_lr_div_10`, the rate of the lowest smoothed loss divided by 10. `"suggested"`
@@ -39,6 +39,7 @@ from core.training.loop import TensorData, batches
 from core.training.objective import Objective
 from core.training.optimizers import Optimization
 from core.training.precision import Precision
+from core.training.smoothing import Smoother, diverged
 
 SUGGESTION = "min_lr_div_10"  # the suggestion that `learning_rate: "suggested"` trains with
 Record = Callable[[str, int, int, float], None]  # (series, step, epoch, value), e.g. sink.add
@@ -47,25 +48,6 @@ Record = Callable[[str, int, int, float], None]  # (series, step, epoch, value),
 def lr_at(spec: LrFinderSpec, i: int) -> float:
     """Step i's (from 0) learning rate: min_lr at the first step, max_lr at the last."""
     return spec.min_lr * (spec.max_lr / spec.min_lr) ** (i / (spec.steps - 1))
-
-
-@dataclass
-class Smoother:
-    """An exponential moving average of the loss, bias-corrected (Adam's correction), so its
-    first values are not pulled towards 0."""
-
-    beta: float
-    average: float = 0.0
-    count: int = 0
-
-    def add(self, loss: float) -> float:
-        self.count += 1
-        self.average = self.beta * self.average + (1 - self.beta) * loss
-        return self.average / (1 - self.beta**self.count)
-
-
-def diverged(smoothed: float, best: float, factor: float) -> bool:
-    return not math.isfinite(smoothed) or smoothed > factor * best
 
 
 def suggest(lrs: Sequence[float], losses: Sequence[float]) -> dict[str, float | None]:

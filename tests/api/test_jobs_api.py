@@ -65,7 +65,7 @@ BAD_SPECS = {
     "unknown layer": (
         with_change("model.layers.1.type", "conv9d"),
         ["model", "layers", 1],
-        "unknown type 'conv9d'; expected one of: 'dense'",
+        "unknown type 'conv9d'; expected one of: 'input', 'dense'",
     ),
     "negative units": (
         with_change("model.layers.0.units", -3),

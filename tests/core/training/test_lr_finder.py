@@ -17,11 +17,12 @@ from core.spec.job import ModelSpec
 from core.spec.lr_finder import LrFinderSpec
 from core.spec.optimizers import SGD
 from core.training.loop import TensorData
-from core.training.losses import LOSSES
-from core.training.lr_finder import Smoother, diverged, lr_at, range_test, suggest
+from core.training.losses import LOSSES, LossOptions
+from core.training.lr_finder import lr_at, range_test, suggest
 from core.training.objective import Objective
 from core.training.optimizers import build_optimizer
 from core.training.plan import plan_job
+from core.training.smoothing import Smoother, diverged
 
 
 def test_the_rate_grows_exponentially_from_min_to_max() -> None:
@@ -69,7 +70,7 @@ def _tiny() -> tuple:
     )
     network.initialize()
     objective = Objective(
-        loss=LOSSES.get("sparse_categorical_crossentropy").make({"from_logits": True}),
+        loss=LOSSES.get("sparse_categorical_crossentropy").make(LossOptions()),
         use_logits=True,
     )
     return network, objective, TensorData(x, y)
