@@ -1,9 +1,11 @@
 // Line charts on uPlot (vendor/uPlot.iife.min.js, the global `uPlot`).
-// lineChart(container, {title, xLabel, log, wholeX, series: [{label, x: [], y: [], min?: [], max?: []}]})
-// draws every series over one x axis (uPlot.join aligns series of different x); a series with
-// `min` and `max` (a downsampled one) gets its envelope as a band. The chart object's
-// update(series) redraws with new data, setLog(on) switches the y scale, points() counts the
-// points drawn (what a test reads), destroy() removes it. A series that turns NaN or infinite
+// lineChart(container, {title, xLabel, log, logX, yRange, wholeX, series: [{label, x: [], y: [],
+// min?: [], max?: [], color?, dash?, width?}]}) draws every series over one x axis (uPlot.join
+// aligns series of different x; `logX`: a log x axis, its values all positive; `yRange`: [low,
+// high] fixed, what lies outside clipped); a series with `min` and `max` (a downsampled one) gets
+// its envelope as a band. The chart object's update(series, yRange?) redraws with new data,
+// setLog(on) switches the y scale, points() counts the points drawn (what a test reads),
+// destroy() removes it. A series that turns NaN or infinite
 // stops there (a gap, not a line drawn over it) and its legend label says "NaN from step N"; the
 // uPlot root's data-non-finite lists those notes.
 
@@ -36,7 +38,7 @@ function layout(series, xLabel) {
     const note = nonFinite(s, xLabel);
     if (note) broken.push(`${s.label}: ${note}`);
     tables.push([s.x, s.y.map(finite)]);
-    specs.push({ label: note ? `${s.label} (${note})` : s.label, stroke: c, width: 1.5, spanGaps: false,
+    specs.push({ label: note ? `${s.label} (${note})` : s.label, stroke: c, width: s.width ?? 1.5, spanGaps: false,
       points: { show: s.x.length < 60 }, dash: s.dash });
     if (s.min && s.max) {
       tables.push([s.x, s.max.map(finite)], [s.x, s.min.map(finite)]);
@@ -53,7 +55,7 @@ function layout(series, xLabel) {
 // Tick spacings for an axis of whole numbers (epochs, steps): never 1.5.
 const WHOLE = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
 
-export function lineChart(container, { title = "", xLabel = "step", log = false, series = [], height = 260, wholeX = false } = {}) {
+export function lineChart(container, { title = "", xLabel = "step", log = false, logX = false, yRange = null, series = [], height = 260, wholeX = false } = {}) {
   let current = series;
   let logScale = log;
   let plot = null;
@@ -64,8 +66,8 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
     const { data, specs, bands, broken } = layout(current, xLabel);
     const options = {
       title, width: width(), height,
-      scales: { x: { time: false }, y: logScale ? { distr: 3 } : {} },
-      axes: [wholeX ? { label: xLabel, incrs: WHOLE } : { label: xLabel }, {}],
+      scales: { x: logX ? { time: false, distr: 3 } : { time: false }, y: logScale ? { distr: 3 } : yRange ? { range: () => [...yRange] } : {} },
+      axes: [wholeX ? { label: xLabel, incrs: WHOLE } : logX ? { label: xLabel, values: decades } : { label: xLabel }, {}],
       series: [{ label: xLabel }, ...specs],
       bands,
       legend: { live: true },
@@ -85,13 +87,15 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
   const resize = () => plot && plot.setSize({ width: width(), height });
   window.addEventListener("resize", resize);
   return {
-    update(next) {
+    update(next, range) {
       const sameShape = next.length === current.length && next.every((s, i) => !!s.min === !!current[i].min);
       const before = plot ? plot.root.dataset.nonFinite || "" : "";
       current = next;
+      const ranged = !!yRange;
+      if (range !== undefined) yRange = range;
       const { data, broken } = layout(current, xLabel);
       // A label changes (a series became non-finite): uPlot takes labels when it is built.
-      if (!sameShape || !plot || broken.join("; ") !== before) { build(); return; }
+      if (!sameShape || ranged !== !!yRange || !plot || broken.join("; ") !== before) { build(); return; }
       plot.setData(logScale ? positive(data) : data);
       mark(data, broken);
     },
@@ -99,6 +103,17 @@ export function lineChart(container, { title = "", xLabel = "step", log = false,
     points() { return plot ? Number(plot.root.dataset.points) : 0; },
     destroy() { window.removeEventListener("resize", resize); if (plot) plot.destroy(); plot = null; },
   };
+}
+
+// A log axis's ticks: its powers of ten labelled (1e-7 … 0.01, 0.1, 1, 10 …), the ticks between
+// them not (uPlot's own labels round 1e-7 to 0).
+function decades(u, splits) {
+  return splits.map((v) => {
+    if (v === null || v === undefined || v <= 0) return "";
+    const power = Math.round(Math.log10(v));
+    if (Math.abs(Math.log10(v) - power) > 1e-9) return "";
+    return power >= -3 && power <= 4 ? String(Number((10 ** power).toPrecision(1))) : `1e${power}`;
+  });
 }
 
 // On a log scale a value <= 0 cannot be drawn: it becomes a gap.

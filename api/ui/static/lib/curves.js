@@ -14,9 +14,11 @@ import { SeriesStore, chartGroups, chartSeries, isStepSeries, liveDiagnostics } 
 
 const REFETCH_MS = 2000;
 
-// jobCurves(jobId, {x: "step"|"epoch", progress: () => job.progress}) → {node, load, onMetrics,
-// finish, cursor, liveWarnings, stop}
-export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
+// jobCurves(jobId, {x: "step"|"epoch", progress: () => job.progress, onDraw}) → {node, load,
+// onMetrics, finish, cursor, liveWarnings, series, stop}; onDraw() after each draw, and
+// series(name) the series held ({steps, epochs, values}): for the views beside the curves
+// (lib/lr_finder.js).
+export function jobCurves(jobId, { x = "step", progress = () => ({}), onDraw = () => {} } = {}) {
   const store = new SeriesStore();
   const charts = new Map(); // group name → {group, chart, box}
   let refetchTimer = null;
@@ -60,7 +62,7 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
 
   function draw() {
     const groups = chartGroups(store.names());
-    noCurves.hidden = groups.length > 0;
+    noCurves.hidden = store.names().length > 0; // a finder's series alone: drawn beside
     for (const group of groups) {
       const series = chartSeries(store, group, { xAxis: xAxis.value, stepsPerEpoch: stepsPerEpoch() });
       let c = charts.get(group.name);
@@ -75,6 +77,7 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
         c.chart.update(series);
       }
     }
+    onDraw();
   }
 
   function rebuildCharts() {
@@ -133,6 +136,7 @@ export function jobCurves(jobId, { x = "step", progress = () => ({}) } = {}) {
     finish,
     cursor: () => store.cursor(),
     liveWarnings: () => liveDiagnostics(store),
+    series: (name) => store.get(name),
     stop() {
       stopped = true;
       clearTimeout(refetchTimer);

@@ -9,6 +9,14 @@ const STEP_SERIES = "batch_loss";
 const DIAG = "diag/";
 const VAL = "val_";
 const LOSSES = ["loss", "regularization_loss"];
+// The learning-rate finder's curve (training.lr_finder), stepped 1..N: drawn against the rate
+// by lib/lr_finder.js, not among the curves by step.
+const FINDER = "lr_finder/";
+export const FINDER_SERIES = { lr: `${FINDER}lr`, loss: `${FINDER}loss`, raw: `${FINDER}raw_loss` };
+
+export function isFinderSeries(name) {
+  return name.startsWith(FINDER);
+}
 
 function numbers(values) {
   return (values || []).map((v) => (v === null || v === undefined ? null : Number(v))); // "NaN" → NaN
@@ -85,7 +93,8 @@ function push(into, from, i) {
 
 // The charts for these series names, in the page's order: [{name, title, members: [{name, label}],
 // envelope}]; `name` is the chart's test id suffix (chart-<name>).
-export function chartGroups(names) {
+export function chartGroups(all) {
+  const names = all.filter((n) => !isFinderSeries(n));
   const have = new Set(names);
   const groups = [];
   const losses = ["loss", "val_loss", "regularization_loss", "val_regularization_loss"].filter((n) => have.has(n));

@@ -1,6 +1,8 @@
-// #/jobs/<id>: one job. Its warnings first (where they cannot be missed), its status, progress,
-// timings, device, worker, attempts and error; live curves; the Keras-style summary;
-// checkpoints; cancel, resume, clone and model downloads; the normalized spec as YAML.
+// #/jobs/<id>: one job. Why it stopped and its warnings first (where they cannot be missed), its
+// status, progress, timings, device, worker, attempts and error; its learning-rate finder's
+// curve and suggestions (lib/lr_finder.js); live curves; the Keras-style summary; checkpoints;
+// cancel, resume, clone (at the finder's suggested rate too) and model downloads; the
+// normalized spec as YAML.
 //
 // Live: the curves (lib/curves.js) read the metrics once, then the job's events bring the new
 // points and the progress, from where that read left off (Last-Event-ID).
@@ -8,6 +10,8 @@ import { api, download, followEvents } from "../lib/api.js";
 import { jobCurves } from "../lib/curves.js";
 import { el, num, progressBar } from "../lib/dom.js";
 import { when } from "../lib/format.js";
+import { finderView } from "../lib/lr_finder.js";
+import { stopReason } from "../lib/stop_reason.js";
 import { toYaml } from "../lib/yaml.js";
 
 const LIVE = new Set(["queued", "running"]);
@@ -19,7 +23,10 @@ const EVENTS_INTERVAL = 0.5; // seconds between the stream's polls of the store
 const ACTIONS = {
   cancel: (id) => api(`/v1/jobs/${id}/cancel`, { method: "POST" }),
   resume: (id) => api(`/v1/jobs/${id}/resume`, { method: "POST" }),
+  clone: (id, overrides) => api(`/v1/jobs/${id}/clone`, { method: "POST", body: { overrides } }),
 };
+// The clone that takes the source's learning-rate finder suggestion (docs/vocabulary.md).
+const SUGGESTED_RATE = { "training.optimizer.learning_rate": "suggested" };
 
 
 function seconds(value) {
@@ -29,7 +36,8 @@ function seconds(value) {
 }
 
 // The job's warnings: the API's (a queue no worker takes, a lost worker) and the training
-// diagnostics' (vanishing/exploding gradients, dead ReLUs, …: summary.diagnostics.warnings).
+// diagnostics' (vanishing/exploding gradients, dead ReLUs, …) with the initialization
+// pre-flight's (`initial_loss`), all in summary.diagnostics.warnings.
 export function warningsOf(job) {
   const out = (job.warnings || []).map((w) => ({ code: w.code, message: w.message }));
   for (const w of ((job.summary || {}).diagnostics || {}).warnings || []) {
@@ -64,6 +72,7 @@ export async function render(root, route) {
   // --- the page's parts, filled by show(job) ---
   const title = el("h1", {}, job.name, " ", el("span", { class: "muted" }, job.id));
   const warnings = el("div", { "data-testid": "job-warnings" });
+  const stopBox = el("div", { "data-testid": "job-stop-reason" });
   const status = el("span", { "data-testid": "job-status" });
   const progress = el("span", { "data-testid": "job-progress", class: "job-progress" });
   const note = el("div");
@@ -75,12 +84,17 @@ export async function render(root, route) {
   const checkpoints = el("div", { "data-testid": "job-checkpoints" });
   const spec = el("pre", { "data-testid": "job-spec" }, toYaml(job.spec));
 
-  const curves = jobCurves(job.id, { x: route.query.get("x"), progress: () => job.progress });
+  const finder = finderView({ onClone: () => cloneWith(SUGGESTED_RATE) });
+  const curves = jobCurves(job.id, {
+    x: route.query.get("x"), progress: () => job.progress,
+    onDraw: () => finder.update(curves.series, job.summary),
+  });
 
   root.append(
-    title, warnings,
+    title, stopBox, warnings,
     el("div", { class: "toolbar" }, el("strong", {}, "status "), status, progress),
     note, buttons, cloneForm.node, error, details,
+    finder.node,
     el("h2", {}, "Curves"), curves.node,
     el("h2", {}, "Model"), summary,
     el("h2", {}, "Checkpoints"), checkpoints,
@@ -103,6 +117,7 @@ export async function render(root, route) {
   function show(next) {
     job = next;
     showWarnings();
+    stopBox.replaceChildren(...[stopReason(job.summary)].filter(Boolean));
     status.className = `status-${job.status}`;
     status.textContent = job.status;
     showProgress(job.progress);
@@ -117,6 +132,7 @@ export async function render(root, route) {
       `${job.error.type || "error"}: ${job.error.message || JSON.stringify(job.error)}`)] : []));
     showSummary();
     showCheckpoints();
+    finder.update(curves.series, job.summary);
   }
 
   function showProgress(p) {
@@ -165,7 +181,6 @@ export async function render(root, route) {
     ];
     const s = job.summary || {};
     if (s.duration_seconds !== undefined) rows.push(["duration", seconds(s.duration_seconds)]);
-    if (s.stop_reason) rows.push(["stopped", s.stop_reason]);
     if (s.resumed_from) rows.push(["resumed from", JSON.stringify(s.resumed_from)]);
     const timings = Object.entries(s.timings || {});
     const finals = Object.entries(s.final || {});
@@ -234,13 +249,20 @@ export async function render(root, route) {
     const submit = el("button", { "data-testid": "clone-submit" }, "Submit clone");
     const node = el("div", { class: "clone-form", hidden: true },
       el("div", {}, "Overrides (path=value, value as JSON):"), text, el("div", {}, submit));
-    submit.addEventListener("click", async () => {
-      try {
-        const next = await api(`/v1/jobs/${job.id}/clone`, { method: "POST", body: { overrides: parseOverrides(text.value) } });
-        location.hash = `#/jobs/${next.id}`;
-      } catch (e) { problem(e); }
+    submit.addEventListener("click", () => {
+      let overrides;
+      try { overrides = parseOverrides(text.value); } catch (e) { problem(e); return; }
+      cloneWith(overrides);
     });
     return { node, toggle() { node.hidden = !node.hidden; if (!node.hidden) text.focus(); } };
+  }
+
+  // A clone of this job with `overrides` (path → value); the page moves to it.
+  async function cloneWith(overrides) {
+    try {
+      const next = await ACTIONS.clone(job.id, overrides);
+      location.hash = `#/jobs/${next.id}`;
+    } catch (e) { problem(e); }
   }
 
 
@@ -279,5 +301,6 @@ export async function render(root, route) {
     stopped = true;
     if (stopEvents) stopEvents();
     curves.stop();
+    finder.destroy();
   };
 }
