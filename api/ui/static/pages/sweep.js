@@ -1,6 +1,8 @@
 // #/sweeps/<id>: a sweep's status and counts, its leaderboard, each trial's curve of the sweep's
 // metric (a pruned trial dashed, ending where it stopped), one scatter per searched parameter
-// (its values against the metric), and pause/resume/cancel. Refreshed every 2.5 s until the
+// (its values against the metric), and pause/resume/cancel. A pruned trial's status says why
+// (its job's summary.pruned: the rule, the epoch and the reason, a health condition's layer and
+// figure included). Refreshed every 2.5 s until the
 // sweep has ended and no trial runs.
 import { api } from "../lib/api.js";
 import { color, lineChart } from "../lib/chart.js";
@@ -42,6 +44,7 @@ export async function render(root, route) {
     el("h2", {}, "Trials"), trialsBox, el("h2", {}, "Parameters against the metric"), paramsBox);
 
   const curves = new Map(); // job id -> {epochs, values} of a finished trial (final)
+  const prunings = new Map(); // job id -> its summary.pruned (final once pruned)
   let trialsChart = null;
   let scatters = [];
   let scatterKey = "";
@@ -67,8 +70,24 @@ export async function render(root, route) {
     return curve;
   }
 
+  // Why each pruned trial was pruned: the leaderboard says only that it was.
+  async function pruningsOf(trials) {
+    const missing = trials.filter((t) => t.status === "pruned" && !prunings.has(t.job_id));
+    const jobs = await Promise.all(missing.map((t) => api(`/v1/jobs/${t.job_id}`)));
+    for (const job of jobs) prunings.set(job.id, (job.summary || {}).pruned || null);
+  }
+
+  function statusCell(t) {
+    const why = prunings.get(t.job_id);
+    if (t.status !== "pruned" || !why) return statusText(t.status);
+    const text = `by ${why.rule} at epoch ${why.epoch}${why.reason ? `: ${why.reason}` : ""}`;
+    return el("span", {}, statusText(t.status),
+      el("div", { class: "muted pruned-reason", "data-testid": "pruned-reason", "data-rule": why.rule, title: text }, text));
+  }
+
   async function load() {
     const [sweep, lb] = await Promise.all([api(`/v1/sweeps/${id}`), api(`/v1/sweeps/${id}/leaderboard`)]);
+    await pruningsOf(lb.trials);
     const metric = sweep.metric.name;
     const paths = Object.keys(sweep.spec.parameters || {});
     title.textContent = `Sweep ${sweep.name || sweep.id}`;
@@ -88,7 +107,7 @@ export async function render(root, route) {
       { label: "rank", value: (t) => t.rank ?? "-", num: true },
       { label: "trial", value: trialNo, num: true },
       { label: "job", value: (t) => el("a", { href: `#/jobs/${t.job_id}` }, t.job_id) },
-      { label: "status", value: (t) => statusText(t.status) },
+      { label: "status", value: statusCell },
       { label: metric, value: (t) => t.value, num: true },
       { label: "epoch", value: (t) => t.epoch, num: true },
       ...paths.map((p) => ({ label: short(p), value: (t) => valueText(t.params[p]) })),
