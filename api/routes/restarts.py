@@ -171,13 +171,18 @@ LEARNING_RATE = "training.optimizer.learning_rate"
 
 def _suggested_rate(source: Job) -> float:
     """The learning rate the source's range test suggested (its summary's `lr_finder`)."""
-    rate = (source.summary.get("lr_finder") or {}).get("suggested_lr")
+    found = source.summary.get("lr_finder") or {}
+    rate = found.get("suggested_lr")
     if rate is None:
-        why = (
-            "has no training.lr_finder"
-            if not source.spec["training"].get("lr_finder")
-            else f"is {source.status} and its summary holds no suggestion yet"
-        )
+        if not source.spec["training"].get("lr_finder"):
+            why = "has no training.lr_finder"
+        elif not found:
+            why = f"is {source.status} and its range test has not ended"
+        else:
+            diverged = found.get("diverged_at")
+            why = f"found none: its range test ended after {found.get('steps')} steps" + (
+                f", diverging at step {diverged} (lower max_lr or raise steps)" if diverged else ""
+            )
         raise RequestValidationError(
             [
                 {

@@ -69,9 +69,7 @@ def plan_sweep(
     plan = SweepPlan(spec, base, run_cap, grid)
     for params in _probes(plan):
         job = build_trial(plan.spec, plan.base, params, number=0)
-        planned = check_trial(job, params, settings, uploads)
-        _check_trains(job, params)
-        _check_metric(plan.spec, planned, params)
+        _check_metric(plan.spec, check_trial(job, params, settings, uploads), params)
     return plan
 
 
@@ -177,15 +175,28 @@ def check_trial(
     settings: Settings,
     uploads: UploadedDatasets | None = None,
 ) -> JobPlan:
-    """The trial spec validated and planned as a submitted job is; SweepError otherwise."""
+    """The trial spec validated and planned as a submitted job is, and one that trains (not the
+    learning-rate range test alone: it would have no metric to rank); SweepError otherwise."""
     try:
         job = JobSpec.model_validate(trial)
-        return plan_job(job, settings, uploads)
+        planned = plan_job(job, settings, uploads)
     except ValidationError as e:
         issues = issues_of(e, trial)
     except SpecError as e:
         issues = list(e.issues)
+    else:
+        if not finder_only(job):
+            return planned
+        issues = [FINDER_ONLY]
     raise SweepError([_locate(issue, params) for issue in issues])
+
+
+FINDER_ONLY = SpecIssue(
+    ("training", "optimizer", "learning_rate"),
+    'with training.lr_finder and a learning_rate other than "suggested" a trial is the '
+    "learning-rate range test alone and trains nothing; set learning_rate "
+    '"suggested" to train each trial at its own suggestion',
+)
 
 
 def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
@@ -201,18 +212,6 @@ def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
         ):
             return SpecIssue(("parameters", path), f"with {shown}: {at}: {issue.msg}", issue.type)
     return SpecIssue(("base", *issue.loc), f"with {shown}: {issue.msg}", issue.type)
-
-
-def _check_trains(trial: dict[str, Any], params: dict[str, Any]) -> None:
-    """A trial that is the learning-rate range test alone trains nothing: no metric to rank."""
-    if finder_only(JobSpec.model_validate(trial)):
-        issue = SpecIssue(
-            ("training", "optimizer", "learning_rate"),
-            'with training.lr_finder and a learning_rate other than "suggested" a trial is '
-            "the learning-rate range test alone and trains nothing; set learning_rate "
-            '"suggested" to train each trial at its own suggestion',
-        )
-        raise SweepError([_locate(issue, params)])
 
 
 def _check_metric(spec: SweepSpec, trial: JobPlan, params: dict[str, Any]) -> None:
