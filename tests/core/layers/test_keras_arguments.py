@@ -321,6 +321,7 @@ def test_a_frozen_batch_normalization_runs_in_inference_mode_as_in_keras() -> No
     assert torch.allclose(torch.as_tensor(training.detach().cpu().numpy()), run(ours, x))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:keras")
 def test_a_frozen_layers_weight_penalties_leave_the_loss_as_in_keras() -> None:
     """Keras 3 sums the penalties of the trainable weights only; a frozen layer's activity
     penalty still counts. A batch of one: Keras 3.15 divides an activity penalty by the batch
