@@ -1,6 +1,8 @@
 """`Registry[T]`: one per kind of component (layers, activations, optimizers, losses, data sets).
 
-Adding a component is one decorated function or class in the module that holds its kind.
+Adding a component is one decorated function or class in the module that holds its kind. The
+other names Keras resolves to a component (`"mse"` for the loss `mean_squared_error`, `"acc"`
+for the metric `accuracy`) are that registry's aliases, declared beside the component.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(item: T) -> T:
@@ -31,11 +34,24 @@ class Registry(Generic[T]):
 
         return add
 
-    def canonical(self, name: str) -> str:
-        """The registered name for `name`, accepting Keras's class spelling (`Conv2D` → `conv2d`).
+    def alias(self, name: str, *aliases: str) -> None:
+        """Declare other names Keras resolves to the registered `name` (its aliases)."""
+        if name not in self._items:
+            raise ValueError(f"{self.kind} {name!r} is not registered")
+        for alias in aliases:
+            if alias in self._items or alias in self._aliases:
+                raise ValueError(f"{self.kind} name {alias!r} is registered twice")
+            self._aliases[alias] = name
 
-        Only an exact canonical name or a CamelCase class name is accepted; no other aliases.
+    def unalias(self, name: str) -> str:
+        """The registered name `name` is an alias of, or `name` itself."""
+        return self._aliases.get(name, name)
+
+    def canonical(self, name: str) -> str:
+        """The registered name for `name`, accepting its declared aliases and Keras's class
+        spelling (`Conv2D` → `conv2d`). Any other name is refused with the known names.
         """
+        name = self.unalias(name)
         if name in self._items:
             return name
         if name[:1].isupper() and "_" not in name:

@@ -28,7 +28,7 @@ LR_FINDER_LR = LR_FINDER_PREFIX + "lr"
 LR_FINDER_LOSS = LR_FINDER_PREFIX + "loss"  # smoothed (bias-corrected moving average)
 LR_FINDER_RAW_LOSS = LR_FINDER_PREFIX + "raw_loss"
 LOSS_SERIES = frozenset({LOSS, REGULARIZATION_LOSS})
-NO_BEST = frozenset({LR})
+NO_BEST = frozenset({LR})  # logged, but with no best value: nothing to monitor or optimize
 VALIDATION_HINT = (
     "val_ series need validation data: set dataset.validation_split (a part held out) "
     "or dataset.validation (a separate data set)"
@@ -51,14 +51,32 @@ def validation_hint(name: str, logged: list[str] | tuple[str, ...]) -> str:
 def epoch_series(spec: JobSpec, *, regularized: bool) -> list[str]:
     """The per-epoch series a run of `spec` logs, in the order `fit` logs them: `loss`, each
     metric, `regularization_loss` when the network has penalties (`regularized`, known from
-    the built network), their `val_` twins when there is validation data, then `lr`. The one
-    answer to "what may a callback monitor, or a sweep optimize"."""
+    the built network), their `val_` twins when there is validation data, then `lr`. Those of
+    them with a best value (`scores`) answer "what may a callback monitor, or a sweep
+    optimize"."""
     scores = [LOSS, *dict.fromkeys(spec.training.metrics)]
     if regularized:
         scores.append(REGULARIZATION_LOSS)
     if has_validation(spec.dataset):
         scores += [f"{VALIDATION_PREFIX}{name}" for name in scores]
     return [*scores, LR]
+
+
+def scores(logged: list[str] | tuple[str, ...]) -> list[str]:
+    """The series of `logged` (`epoch_series`) that have a best value: all but `lr`."""
+    return [name for name in logged if name not in NO_BEST]
+
+
+def no_best(name: str, logged: list[str] | tuple[str, ...]) -> str | None:
+    """Why `name`, a series without a best value, can be neither monitored nor optimized (None
+    for any other name): the learning rate is set by the schedule and the callbacks, and a
+    run does not try to raise or lower it."""
+    if name not in NO_BEST:
+        return None
+    return (
+        "it is the learning rate, which the schedule and callbacks set, with no best value; "
+        f"choose one of: {', '.join(scores(logged))}"
+    )
 
 
 def base_name(name: str) -> str:

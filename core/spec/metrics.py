@@ -18,24 +18,6 @@ from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag,
 from core.spec.base import Spec, keras_default, unwrap, without_label
 from core.training.metrics import METRICS
 
-# Other names Keras accepts for a metric: `compile(metrics=["acc"])`, and what
-# `keras.metrics.get` resolves (`"mse"`, `MeanSquaredError`, `mean_squared_error`).
-ALIASES: dict[str, str] = {
-    "acc": "accuracy",
-    "mean_absolute_error": "mae",
-    "MeanAbsoluteError": "mae",
-    "MAE": "mae",
-    "mean_squared_error": "mse",
-    "MeanSquaredError": "mse",
-    "MSE": "mse",
-    "mean_absolute_percentage_error": "mape",
-    "MeanAbsolutePercentageError": "mape",
-    "MAPE": "mape",
-    "mean_squared_logarithmic_error": "msle",
-    "MeanSquaredLogarithmicError": "msle",
-    "MSLE": "msle",
-}
-
 # An argument: (Keras's default, whether a value means what Epochal computes, why if not).
 Check = tuple[Any, Callable[[Any], bool], str]
 
@@ -101,7 +83,7 @@ DTYPE: Check = (
 
 def metric_name(name: str) -> str:
     """The registered name of a metric written as Keras accepts it."""
-    return METRICS.canonical(ALIASES.get(name, name))
+    return METRICS.canonical(name)
 
 
 def series_name(monitor: str) -> str:
@@ -109,7 +91,7 @@ def series_name(monitor: str) -> str:
     read as the metric's registered name (`"val_acc"` -> `"val_accuracy"`)."""
     prefix = "val_" if monitor.startswith("val_") else ""
     base = monitor.removeprefix(prefix)
-    return prefix + ALIASES.get(base, base)
+    return prefix + METRICS.unalias(base)
 
 
 def _arguments_model(name: str) -> type[Spec]:

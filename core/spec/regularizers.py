@@ -1,9 +1,11 @@
 """Weight regularizers and constraints, as Keras spells them (`L1L2`, `MaxNorm`, `UnitNorm`).
 
 A regularizer is stored as `{"l1": ..., "l2": ...}` and may be written as Keras writes one: a
-name (`"l1"`, `"l2"`: factor 0.01 as Keras's `L1()` and `L2()`; `"l1_l2"`: 0.01 and 0.01 as
-Keras 2's `l1_l2()`), an object `{"type": "L2", "l2": 1e-4}`, or Keras's serialized form
-`{"class_name": "L2", "config": {"l2": 1e-4}}` (with `module` and `registered_name`).
+name (`"l1"`, `"l2"`: factor 0.01 as Keras's `L1()` and `L2()`; `"L1L2"`: 0 and 0 as Keras 3's
+`L1L2()`), an object `{"type": "L2", "l2": 1e-4}`, or Keras's serialized form
+`{"class_name": "L2", "config": {"l2": 1e-4}}` (with `module` and `registered_name`). Every
+spelling of L1L2 means Keras 3's class, whose factors default to 0; the bare name `"l1_l2"`
+(Keras 2's function, 0.01 each, which Keras 3's `regularizers.get` refuses) is refused.
 """
 
 from __future__ import annotations
@@ -27,12 +29,18 @@ NOT_OFFERED = {
     "are L1 and L2 (L1, L2, L1L2)"
 }
 
+L1_L2_NAME = (
+    "the name 'l1_l2' is ambiguous: Keras 2's l1_l2() meant l1 = l2 = 0.01, Keras 3's means 0 "
+    "and 0, and keras.regularizers.get refuses it; write the factors: "
+    '{"type": "l1_l2", "l1": 0.01, "l2": 0.01}'
+)
+
 
 def _keras_form(value: Any) -> Any:
     """A Keras name, `{"type": ...}` object or serialized form as `{"l1": ..., "l2": ...}`."""
     if isinstance(value, str):
-        if value == "l1_l2":  # Keras 2's l1_l2(l1=0.01, l2=0.01)
-            return {"l1": KERAS_FACTOR, "l2": KERAS_FACTOR}
+        if value == "l1_l2":
+            raise ValueError(L1_L2_NAME)
         value = {"type": value}
     value = unwrap(value)
     if not (isinstance(value, dict) and "type" in value):
@@ -43,7 +51,7 @@ def _keras_form(value: Any) -> Any:
         raise ValueError(NOT_OFFERED[key])
     if key not in REGULARIZERS:
         raise ValueError(
-            "expected a regularizer: l1, l2, l1_l2, an object of type L1, L2 or L1L2, or "
+            "expected a regularizer: l1, l2, an object of type L1, L2 or L1L2, or "
             f"{{'l1': ..., 'l2': ...}}. Received: type={kind!r}"
         )
     takes, defaults = REGULARIZERS[key]

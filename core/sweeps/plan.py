@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from core.data.catalog import UploadedDatasets
 from core.errors import SpecError, SpecIssue
-from core.series import validation_hint
+from core.series import no_best, scores, validation_hint
 from core.settings import Settings
 from core.spec.issues import issues_of
 from core.spec.job import JobSpec
@@ -216,8 +216,14 @@ def _locate(issue: SpecIssue, params: dict[str, Any]) -> SpecIssue:
 
 def _check_metric(spec: SweepSpec, trial: JobPlan, params: dict[str, Any]) -> None:
     """The metric among what the trial logs per epoch: the same answer a callback's monitor
-    gets (`core.series.epoch_series`, through the trial's plan)."""
+    gets (`core.series.epoch_series`, through the trial's plan): a score, not `lr`."""
     recorded = trial.series
+    why = no_best(spec.metric.name, recorded)
+    if why is not None:
+        issue = SpecIssue(
+            ("metric", "name"), f"a sweep cannot optimize {spec.metric.name!r}: {why}"
+        )
+        raise SweepError([issue])
     if spec.metric.name not in recorded:
         shown = ", ".join(f"{p}={v!r}" for p, v in params.items())
         raise SweepError(
@@ -225,7 +231,7 @@ def _check_metric(spec: SweepSpec, trial: JobPlan, params: dict[str, Any]) -> No
                 SpecIssue(
                     ("metric", "name"),
                     f"the trials do not record {spec.metric.name!r} (with {shown}, they record "
-                    f"{', '.join(recorded)})" + validation_hint(spec.metric.name, recorded),
+                    f"{', '.join(scores(recorded))})" + validation_hint(spec.metric.name, recorded),
                     "unknown_metric",
                 )
             ]

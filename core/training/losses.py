@@ -205,18 +205,12 @@ _register("squared_hinge", "labels", None, squared_hinge)
 _register("categorical_hinge", "one_hot", None, categorical_hinge)
 
 # The other names `keras.losses.get` resolves (Keras 3's aliases), each to its loss.
-ALIASES: dict[str, str] = {
-    alias: name
-    for name, aliases in {
-        "mean_squared_error": ("mse", "MSE"),
-        "mean_absolute_error": ("mae", "MAE"),
-        "mean_absolute_percentage_error": ("mape", "MAPE"),
-        "mean_squared_logarithmic_error": ("msle", "MSLE"),
-        "binary_crossentropy": ("bce", "BCE"),
-        "kl_divergence": ("kld", "KLD"),
-    }.items()
-    for alias in aliases
-}
+LOSSES.alias("mean_squared_error", "mse", "MSE")
+LOSSES.alias("mean_absolute_error", "mae", "MAE")
+LOSSES.alias("mean_absolute_percentage_error", "mape", "MAPE")
+LOSSES.alias("mean_squared_logarithmic_error", "msle", "MSLE")
+LOSSES.alias("binary_crossentropy", "bce", "BCE")
+LOSSES.alias("kl_divergence", "kld", "KLD")
 # Names that Keras 3 does not resolve either, but that articles write: refused with the name to use.
 NOT_KERAS: dict[str, str] = {
     "cce": "categorical_crossentropy",
@@ -234,4 +228,4 @@ def loss_name(name: str) -> str:
             f"{name!r} is not a Keras 3 loss name (keras.losses.get refuses it too); "
             f"write {NOT_KERAS[name]!r}"
         )
-    return LOSSES.canonical(ALIASES.get(name, name))
+    return LOSSES.canonical(name)

@@ -319,3 +319,11 @@ METRICS.register("root_mean_squared_error")(
     MetricDef(False, lambda: RootMean(lambda o, y: _per_sample((o - y) ** 2)))
 )
 METRICS.register("r2_score")(MetricDef(False, _sums_of(_r2_sums, _r2), higher_is_better=True))
+
+# Other names Keras accepts for a metric: `compile(metrics=["acc"])`, and what
+# `keras.metrics.get` resolves (`"mse"`, `MeanSquaredError`, `mean_squared_error`).
+METRICS.alias("accuracy", "acc")
+METRICS.alias("mae", "mean_absolute_error", "MeanAbsoluteError", "MAE")
+METRICS.alias("mse", "mean_squared_error", "MeanSquaredError", "MSE")
+METRICS.alias("mape", "mean_absolute_percentage_error", "MeanAbsolutePercentageError", "MAPE")
+METRICS.alias("msle", "mean_squared_logarithmic_error", "MeanSquaredLogarithmicError", "MSLE")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.data import DatasetInfo
 from core.errors import SpecIssue
 from core.nn.network import Network
-from core.series import validation_hint
+from core.series import no_best, scores, validation_hint
 from core.spec.job import JobSpec
 from core.training.monitor import maximizes
 
@@ -52,7 +52,8 @@ def check_network(
 
 
 def check_callbacks(spec: JobSpec, series: list[str], issues: list[SpecIssue]) -> None:
-    """Each callback's monitor among `series`, what the run logs (`core.series.epoch_series`)."""
+    """Each callback's monitor among the scores of `series`, what the run logs
+    (`core.series.epoch_series`): not `lr`, which has no best."""
     scheduled = not isinstance(spec.training.optimizer.learning_rate, int | float | str)
     for i, callback in enumerate(spec.training.callbacks):
         if callback.type == "reduce_lr_on_plateau" and scheduled:
@@ -68,12 +69,16 @@ def check_callbacks(spec: JobSpec, series: list[str], issues: list[SpecIssue]) -
         if monitor is None:
             continue
         where = ("training", "callbacks", i, "monitor")
+        why = no_best(monitor, series)
+        if why is not None:
+            issues.append(SpecIssue(where, f"{callback.type} cannot monitor {monitor!r}: {why}"))
+            continue
         if monitor not in series:
             issues.append(
                 SpecIssue(
                     where,
                     f"{callback.type} monitors {monitor!r}, which this job "
-                    f"does not log; it logs: {', '.join(series)}"
+                    f"does not log; it logs: {', '.join(scores(series))}"
                     + validation_hint(monitor, series),
                 )
             )

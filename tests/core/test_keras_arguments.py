@@ -311,6 +311,11 @@ REFUSALS = [
         "takes l1; received unknown argument(s): l2",
     ),
     (
+        job(layer=dense(bias_regularizer="l1_l2")),
+        ("model", "layers", 0, "bias_regularizer"),
+        "'l1_l2' is ambiguous",
+    ),
+    (
         job(layer=dense(kernel_constraint={"type": "MaxNorm", "axis": 1})),
         ("model", "layers", 0, "kernel_constraint", "axis"),
         "each output unit",

@@ -1,5 +1,5 @@
-"""Which series a run logs per epoch: one answer (`core.series.epoch_series`) for what a
-callback may monitor and what a sweep may optimize, and it is what `fit` logs."""
+"""Which series a run logs per epoch: one answer (`core.series.epoch_series`, its scores) for
+what a callback may monitor and what a sweep may optimize, and it is what `fit` logs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.errors import SpecError
-from core.series import VALIDATION_HINT, epoch_series
+from core.series import VALIDATION_HINT, epoch_series, scores
 from core.settings import Settings
 from core.spec import JobSpec
 from core.sweeps.plan import plan_sweep
@@ -126,4 +126,25 @@ def test_callbacks_and_sweeps_accept_exactly_the_series_fit_logs(raw: dict[str, 
             sweep_accepts = True
         except SweepError:
             sweep_accepts = False
-        assert callback_accepts == sweep_accepts == (name in plan.series), name
+        assert callback_accepts == sweep_accepts == (name in scores(plan.series)), name
+
+
+def test_the_learning_rate_is_logged_but_neither_monitored_nor_optimized() -> None:
+    """`lr` has no best value: early stopping or a checkpoint on it, or a sweep ranking trials
+    by it, would act on the schedule, not on how well the model learns."""
+    raw = job({"name": "moons", "n_samples": 200, "validation_split": 0.25})
+    assert "lr" in plan_job(JobSpec.model_validate(raw), Settings()).series
+    choose = "choose one of: loss, accuracy, val_loss, val_accuracy"
+    for callback in (
+        early_stopping("lr", mode="min"),
+        {"type": "ModelCheckpoint", "filepath": "best.keras", "monitor": "lr", "mode": "max"},
+    ):
+        found = refusals({**raw, "training": {**raw["training"], "callbacks": [callback]}})
+        message = found[("training", "callbacks", 0, "monitor")]
+        assert "cannot monitor 'lr': it is the learning rate" in message, message
+        assert message.endswith(choose)
+    with pytest.raises(SweepError) as caught:
+        plan_sweep(sweep(raw, "lr", goal="minimize"), Settings())
+    [issue] = caught.value.issues
+    assert issue.loc == ("metric", "name")
+    assert issue.msg.startswith("a sweep cannot optimize 'lr'") and issue.msg.endswith(choose)

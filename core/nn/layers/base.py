@@ -71,11 +71,13 @@ def build_layer(spec: Any, shape: Shape) -> Built:
 
 def freeze(built: Built) -> None:
     """Keras's `trainable: false`: the weights keep their initial values. Their regularizers
-    still count in the loss (as constants), their constraints are not applied (Keras applies
-    them to what the optimizer updates)."""
+    leave the loss (Keras 3 sums the penalties of its trainable weights only) and their
+    constraints are not applied (Keras applies them to what the optimizer updates). The
+    activity regularizer stays: Keras adds it whatever the layer's `trainable`."""
     if built.module is not None:
         for param in built.module.parameters():
             param.requires_grad_(False)
+    built.penalties = []
     built.constraints = []
 
 

@@ -321,6 +321,53 @@ def test_a_frozen_batch_normalization_runs_in_inference_mode_as_in_keras() -> No
     assert torch.allclose(torch.as_tensor(training.detach().cpu().numpy()), run(ours, x))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:keras")
+def test_a_frozen_layers_weight_penalties_leave_the_loss_as_in_keras() -> None:
+    """Keras 3 sums the penalties of the trainable weights only; a frozen layer's activity
+    penalty still counts. A batch of one: Keras 3.15 divides an activity penalty by the batch
+    size, which Epochal does not (compared here on the weights' penalties and the freezing)."""
+    frozen = {"kernel_regularizer": {"l2": 1.0}, "bias_regularizer": {"l1": 0.5}}
+    activity = {"activity_regularizer": {"l1": 0.25}}
+    ours = build_network(
+        ModelSpec.model_validate(
+            {
+                "layers": [
+                    {"type": "dense", "units": 3, "trainable": False, **frozen, **activity},
+                    {"type": "dense", "units": 1, "kernel_regularizer": {"l2": 0.1}},
+                ]
+            }
+        ),
+        (2,),
+    )
+    theirs = keras.Sequential(
+        [
+            keras.Input((2,)),
+            layers.Dense(
+                3,
+                trainable=False,
+                kernel_regularizer=keras.regularizers.L2(1.0),
+                bias_regularizer=keras.regularizers.L1(0.5),
+                activity_regularizer=keras.regularizers.L1(0.25),
+                bias_initializer="ones",
+            ),
+            layers.Dense(1, kernel_regularizer=keras.regularizers.L2(0.1)),
+        ]
+    )
+    theirs.compile(loss="mse")
+    linears = [m for m in ours.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for linear, layer in zip(linears, theirs.layers, strict=True):
+            kernel, bias = (torch.as_tensor(w) for w in layer.get_weights())
+            linear.weight.copy_(kernel.T)
+            linear.bias.copy_(bias)
+    x, y = torch.tensor([[0.4, -1.2]]), torch.tensor([[1.0]])
+    with torch.no_grad():
+        loss = torch.nn.functional.mse_loss(ours(x), y) + ours.regularization_loss()
+    expected = theirs.evaluate(x.numpy(), y.numpy(), verbose=0)
+    assert len(theirs.losses) == 2  # the trainable kernel's penalty, the activity penalty
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
 def test_a_network_with_every_weight_frozen_is_refused() -> None:
     found = plan_issues([{**SOFTMAX10, "trainable": False}])
     assert found[("model", "layers")] == (

@@ -157,10 +157,24 @@ def test_regularizers_as_keras_writes_them_give_kerass_penalty(regularizer) -> N
     assert ours_penalty == pytest.approx(float(numpy(keras_reg(w))), rel=1e-6)
 
 
-def test_l1_l2_written_as_a_name_is_kerass_l1_l2_function_of_0_01_each() -> None:
-    # Keras 3 no longer resolves the name "l1_l2"; Keras 2's l1_l2() had 0.01 and 0.01.
-    assert L1L2.model_validate("l1_l2") == L1L2(l1=0.01, l2=0.01)
-    assert L1L2.model_validate({"class_name": "L1L2", "config": {}}) == L1L2()
+@pytest.mark.parametrize(
+    "written",
+    ["L1L2", "l1l2", {"type": "l1_l2"}, {"type": "L1L2"}, {"class_name": "L1L2", "config": {}}],
+)
+def test_every_spelling_of_l1l2_is_kerass_3_l1_l2_of_0_each(written) -> None:
+    assert keras.regularizers.l1_l2().get_config() == {"l1": 0.0, "l2": 0.0}
+    assert L1L2.model_validate(written) == L1L2(l1=0.0, l2=0.0)
+
+
+def test_the_bare_name_l1_l2_is_refused_as_keras_3_refuses_it() -> None:
+    # Keras 2's l1_l2() meant 0.01 each, Keras 3's 0 each: the name alone says neither.
+    with pytest.raises(ValueError, match="Could not interpret"):
+        keras.regularizers.get("l1_l2")
+    with pytest.raises(ValueError, match=r"'l1_l2' is ambiguous.*write the factors") as refused:
+        L1L2.model_validate("l1_l2")
+    suggested = '{"type": "l1_l2", "l1": 0.01, "l2": 0.01}'
+    assert suggested in str(refused.value)
+    assert L1L2.model_validate_json(suggested) == L1L2(l1=0.01, l2=0.01)
 
 
 @pytest.mark.parametrize(
