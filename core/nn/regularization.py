@@ -1,8 +1,8 @@
 """Keras's regularizers and constraints, applied to PyTorch parameters.
 
 - Weight penalty (`L1L2`): l1 · Σ|w| + l2 · Σw², no ½ — as Keras defines it.
-- Activity penalty: the same on a layer's output, summed over the whole batch — as Keras 3
-  computes it (Keras 2 divided by the batch size; Keras 3 does not).
+- Activity penalty: the same on a layer's output, divided by the batch size — as Keras 3.15
+  computes it (a per-sample mean, so its strength does not depend on the batch size).
 - Constraints (`max_norm`, `unit_norm`, `min_max_norm`) rescale weights after each optimizer
   step, per output unit: the norm is taken over every axis of PyTorch's (outputs-first) layout
   but the output one — Keras's default (axis=0) for a dense kernel, and Keras's recommended
@@ -39,7 +39,8 @@ class ActivityPenalty(nn.Module):
         self.last: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.last = penalty(x, self.reg)
+        total = penalty(x, self.reg)
+        self.last = total / x.shape[0] if x.dim() > 0 and x.shape[0] else total
         return x
 
 

@@ -324,8 +324,7 @@ def test_a_frozen_batch_normalization_runs_in_inference_mode_as_in_keras() -> No
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:keras")
 def test_a_frozen_layers_weight_penalties_leave_the_loss_as_in_keras() -> None:
     """Keras 3 sums the penalties of the trainable weights only; a frozen layer's activity
-    penalty still counts. A batch of one: Keras 3.15 divides an activity penalty by the batch
-    size, which Epochal does not (compared here on the weights' penalties and the freezing)."""
+    penalty still counts, divided by the batch size (Keras 3.15), as Epochal's."""
     frozen = {"kernel_regularizer": {"l2": 1.0}, "bias_regularizer": {"l1": 0.5}}
     activity = {"activity_regularizer": {"l1": 0.25}}
     ours = build_network(
@@ -360,10 +359,11 @@ def test_a_frozen_layers_weight_penalties_leave_the_loss_as_in_keras() -> None:
             kernel, bias = (torch.as_tensor(w) for w in layer.get_weights())
             linear.weight.copy_(kernel.T)
             linear.bias.copy_(bias)
-    x, y = torch.tensor([[0.4, -1.2]]), torch.tensor([[1.0]])
+    x = torch.tensor([[0.4, -1.2], [1.5, 0.3], [-0.7, 2.0]])  # a batch of three
+    y = torch.tensor([[1.0], [0.0], [-1.0]])
     with torch.no_grad():
         loss = torch.nn.functional.mse_loss(ours(x), y) + ours.regularization_loss()
-    expected = theirs.evaluate(x.numpy(), y.numpy(), verbose=0)
+    expected = theirs.evaluate(x.numpy(), y.numpy(), batch_size=3, verbose=0)
     assert len(theirs.losses) == 2  # the trainable kernel's penalty, the activity penalty
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
