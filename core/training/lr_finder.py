@@ -52,20 +52,38 @@ def lr_at(spec: LrFinderSpec, i: int) -> float:
 
 def suggest(lrs: Sequence[float], losses: Sequence[float]) -> dict[str, float | None]:
     """The suggestions from a curve (the smoothed losses up to, not including, a divergence).
-    The steepest descent skips the first tenth of the curve, whose slope is noise (Lightning
-    skips its first 10 points), and the last point."""
+    The steepest descent and the valley skip the first tenth of the curve, whose slope is noise
+    (Lightning skips its first 10 points, fastai its first tenth), and the last point."""
     lr, loss = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
     if len(lr) < 3:
-        return {"steepest_lr": None, "min_loss_lr": None, "min_lr_div_10": None}
+        return dict.fromkeys(("steepest_lr", "valley_lr", "min_loss_lr", "min_lr_div_10"))
     best = int(np.argmin(loss))
     slopes = np.gradient(loss, np.log(lr))
     begin, end = len(lr) // 10, len(lr) - 1
     steepest = begin + int(np.argmin(slopes[begin:end]))
     return {
         "steepest_lr": float(lr[steepest]),
+        "valley_lr": float(lr[begin + valley(loss[begin:end])]),
         "min_loss_lr": float(lr[best]),
         "min_lr_div_10": float(lr[best] / 10),
     }
+
+
+def valley(losses: np.ndarray) -> int:
+    """fastai's `valley`: the longest valley of the curve (its longest strictly falling
+    subsequence, from the point before it starts to its end), and the index half-way down it
+    (fastai's `start + int(length / 3) + int(length / 6)`)."""
+    falls = np.ones(len(losses), dtype=int)  # the longest falling run ending at each point
+    end = 0
+    for i in range(1, len(losses)):
+        higher = losses[:i] > losses[i]
+        if higher.any():
+            falls[i] = 1 + int(falls[:i][higher].max())
+        if falls[i] > falls[end]:
+            end = i
+    start = end - int(falls[end])
+    third = (end - start) / 3
+    return max(0, start + int(third) + int(third / 2))
 
 
 @dataclass
