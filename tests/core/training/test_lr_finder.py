@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from core.spec.lr_finder import LrFinderSpec
 from core.spec.optimizers import SGD
 from core.training.loop import TensorData
 from core.training.losses import LOSSES, LossOptions
-from core.training.lr_finder import lr_at, range_test, suggest
+from core.training.lr_finder import lr_at, range_test, suggest, valley
 from core.training.objective import Objective
 from core.training.optimizers import build_optimizer
 from core.training.plan import plan_job
@@ -58,7 +59,18 @@ def test_the_suggestions_on_a_synthetic_curve() -> None:
     assert found["steepest_lr"] == pytest.approx(1e-3, rel=0.3)
     assert found["min_loss_lr"] == pytest.approx(lrs[losses.index(min(losses))])
     assert found["min_lr_div_10"] == pytest.approx(found["min_loss_lr"] / 10)
+    assert lrs[6] < found["valley_lr"] < found["min_loss_lr"]  # down the fall, first tenth skipped
     assert suggest(lrs[:2], losses[:2])["steepest_lr"] is None  # too short a curve
+
+
+def test_the_valley_is_fastais_point_in_the_longest_fall() -> None:
+    # falls over points 0..9 (a length of 10 counted from the point before, as fastai does):
+    # -1 + int(10 / 3) + int(10 / 6) = 3
+    assert valley(np.array([10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 2, 3])) == 3
+    # the longest fall, not the first: a bump, then a longer fall from 6 to 0.5 (indices 2 to
+    # 9, a length of 8 from index 1)
+    losses = np.array([3.0, 2.0, 6.0, 5.0, 4.0, 3.5, 3.0, 2.5, 1.0, 0.5, 4.0])
+    assert valley(losses) == 1 + int(8 / 3) + int(8 / 6)
 
 
 def _tiny() -> tuple:

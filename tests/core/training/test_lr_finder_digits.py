@@ -1,11 +1,12 @@
 """The issue's must-show: on digits, the finder's suggestion used for a 20-epoch Adam run
 reaches a val_accuracy within 1 pp of the best of a 6-point learning-rate grid (the same MLP,
-seed and validation split). Core's training driven directly, on the CPU: seconds. One seed
-(0) here; the bench (bench/lr_finder_digits.py) runs five: at the median the gap is 0.00 pp,
-and one seed of the five misses by 2.2 pp (its suggestion, 0.02, trains a noisier last epoch)."""
+seed and validation split). Core's training driven directly, on the CPU: seconds per seed.
+Seeds 0, 1 and 2 here (the first three, not picked); with the bench (bench/lr_finder_digits.py)
+seeds 0 to 19 are all within 1 pp at the finder's 200 steps (median gap 0.00, worst 0.56 pp)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from core.settings import Settings
@@ -13,9 +14,10 @@ from core.spec import JobSpec
 from core.training.session import train_spec
 
 GRID = [1e-4, 5e-4, 2e-3, 1e-2, 6e-2, 3e-1]  # log-spaced, 1e-4 … 3e-1
+SEEDS = [0, 1, 2]  # the first seeds, not chosen for passing
 
 
-def _final_val_accuracy(learning_rate: float | str) -> tuple[float, dict | None]:
+def _final_val_accuracy(learning_rate: float | str, seed: int) -> tuple[float, dict | None]:
     spec = JobSpec.model_validate(
         {
             "dataset": {"name": "digits", "validation_split": 0.2},
@@ -32,7 +34,7 @@ def _final_val_accuracy(learning_rate: float | str) -> tuple[float, dict | None]
                 "batch_size": 64,
                 "epochs": 20,
                 "metrics": ["accuracy"],
-                "seed": 0,
+                "seed": seed,
                 **({"lr_finder": True} if learning_rate == "suggested" else {}),
             },
         }
@@ -41,8 +43,9 @@ def _final_val_accuracy(learning_rate: float | str) -> tuple[float, dict | None]
     return result.history.epochs[-1]["val_accuracy"], result.lr_finder
 
 
-def test_the_suggestion_trains_digits_within_a_point_of_the_grids_best() -> None:
-    best = max(_final_val_accuracy(lr)[0] for lr in GRID)
-    accuracy, finder = _final_val_accuracy("suggested")
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_suggestion_trains_digits_within_a_point_of_the_grids_best(seed: int) -> None:
+    best = max(_final_val_accuracy(lr, seed)[0] for lr in GRID)
+    accuracy, finder = _final_val_accuracy("suggested", seed)
     assert finder is not None and GRID[0] < finder["suggested_lr"] < GRID[-1]
     assert accuracy >= best - 0.01, (accuracy, best, finder)
