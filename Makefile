@@ -43,6 +43,7 @@ BENCH_SCRIPTS ?= \
 	bench/checkpoint_cost.py \
 	bench/sweep_efficiency.py \
 	bench/health_pruning.py \
+	bench/lr_finder_digits.py \
 	bench/s3_client_weight.py \
 	bench/recovery.py \
 	bench/submit_load.py
