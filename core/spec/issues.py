@@ -62,7 +62,13 @@ def message(error: Mapping[str, Any]) -> str:
 
 
 def issues_of(error: ValidationError, body: Any) -> list[SpecIssue]:
-    """Every error of a pydantic validation of `body`, located in `body`."""
+    """Every error of a pydantic validation of `body`, located in `body`. An object whose `type`
+    is refused (an unknown loss, say) has no known fields, so its other fields are not called
+    unknown one by one: the refusal of its type says it all."""
+    errors = error.errors()
+    untyped = {e["loc"][:-1] for e in errors if e["loc"][-1:] == ("type",)}
     return [
-        SpecIssue(tuple(clean_loc(e["loc"], body)), message(e), e["type"]) for e in error.errors()
+        SpecIssue(tuple(clean_loc(e["loc"], body)), message(e), e["type"])
+        for e in errors
+        if not (e["type"] == "extra_forbidden" and e["loc"][:-1] in untyped)
     ]
