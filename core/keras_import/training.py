@@ -39,7 +39,9 @@ COMPILE_ARGUMENTS: dict[str, Argument] = {
     "weighted_metrics": Argument(
         lambda v: v is None, f"{NO_SAMPLE_WEIGHTS}; list these metrics in `metrics`"
     ),
-    "run_eagerly": Argument(lambda v: isinstance(v, bool), "expected true or false"),
+    "run_eagerly": Argument(
+        lambda v: isinstance(v, bool), "PyTorch runs eagerly either way; expected true or false"
+    ),
     "steps_per_execution": Argument(
         lambda v: v == 1, "Epochal runs one step per batch and its callbacks see every batch"
     ),
