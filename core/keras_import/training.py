@@ -10,10 +10,6 @@ from typing import Any
 from core.errors import Loc, SpecIssue
 
 
-def _never(value: Any) -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class Argument:
     """A Keras `compile` or `fit` argument that the JobSpec has no field for: its values that
