@@ -24,7 +24,7 @@ from core.errors import (
     SpecIssue,
     UploadError,
 )
-from core.spec.issues import clean_loc, message
+from core.spec.issues import clean_loc, message, telling
 from core.store.db import is_transient
 from core.sweeps.spec import SweepError
 
@@ -172,7 +172,7 @@ def install(app: FastAPI) -> None:
         raw = exc.errors()
         errors = [
             {"loc": clean_loc(e["loc"], exc.body), "msg": message(e), "type": e["type"]}
-            for e in raw
+            for e in telling(raw)
         ]
         if any(e["type"] == "json_invalid" for e in raw) and _looks_like_yaml(exc.body):
             for e in errors:

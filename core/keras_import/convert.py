@@ -69,7 +69,7 @@ def from_keras(
     compile_args = _mapping(
         compile if compile is not None else model.get("compile_config"), "compile"
     )
-    training, data_share, origins = training_of(compile_args, _mapping(fit, "fit"))
+    training, data_share, origins, refusals = training_of(compile_args, _mapping(fit, "fit"))
     layers = []
     for i, envelope in enumerate(envelopes):
         layers.append(epochal_layer(envelope))
@@ -97,7 +97,9 @@ def from_keras(
     try:
         job = JobSpec.model_validate(spec)
     except ValidationError as e:
-        raise SpecError(relocate(issues_of(e, spec), origins)) from None
+        raise SpecError(relocate(issues_of(e, spec), origins) + refusals) from None
+    if refusals:
+        raise SpecError(refusals)
     return Conversion(job, origins)
 
 

@@ -91,18 +91,27 @@ def _call_arguments(name: str, nodes: list[Any]) -> None:
     `training=False` on a dropout called while the model is built; a functional model's call
     overrides it with its own `training` (fit trains, predict does not), as Epochal runs every
     layer, so it changes nothing."""
+    at = ("model", "layers", name, "inbound_nodes")
     for node in nodes:
-        kwargs = node.get("kwargs") if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise _refuse(
+                at, f"expected a call ({{args, kwargs}}). Received: {type(node).__name__}"
+            )
+        kwargs = node.get("kwargs")
+        if not isinstance(kwargs, dict | None):
+            raise _refuse(
+                at, f"expected the call's kwargs as an object. Received: {type(kwargs).__name__}"
+            )
         given = {
             k: v
             for k, v in (kwargs or {}).items()
             if v is not None and not _tensors(v) and (k, v) != ("training", False)
         }
-        if not isinstance(kwargs, dict | None) or given:
+        if given:
             raise _refuse(
-                ("model", "layers", name, "inbound_nodes"),
+                at,
                 f"layer {name!r} is called with arguments a spec cannot hold; call it on its "
-                f"input alone. Received: {given if isinstance(kwargs, dict) else kwargs!r}",
+                f"input alone. Received: {given}",
             )
 
 
@@ -144,10 +153,22 @@ def _chain(config: dict[str, Any], layers: Layers) -> Layers:
                 f"{len(sources)} inputs ({', '.join(map(str, sources))}); Epochal networks "
                 "are chains of layers (Sequential, or a functional model without branches)",
             )
+        if sources and sources[0] not in by_name:
+            raise _refuse(
+                ("model", "layers", name, "inbound_nodes"),
+                f"layer {name!r} is called on {sources[0]!r}, which is no layer of the model",
+            )
         for source in sources:
-            consumers.setdefault(source, []).append(name)
-    chain, name = [], inputs[0]
+            consumers[source].append(name)
+    chain, name, seen = [], inputs[0], set()
     while True:
+        if name in seen:  # each layer has one source at most: a cycle runs through the input
+            raise _refuse(
+                ("model", "layers", name),
+                f"the graph has a cycle at layer {name!r}: its output comes back to it; "
+                "Epochal networks are chains of layers",
+            )
+        seen.add(name)
         chain.append(by_name[name])
         following = consumers.get(name, [])
         if len(following) > 1:
@@ -160,6 +181,11 @@ def _chain(config: dict[str, Any], layers: Layers) -> Layers:
         if not following:
             break
         name = following[0]
+    if by_name[inputs[0]].get("inbound_nodes"):
+        raise _refuse(
+            ("model", "layers", inputs[0], "inbound_nodes"),
+            f"the input layer {inputs[0]!r} is called on a layer's output; an input takes none",
+        )
     if name != outputs[0] or len(chain) != len(layers):
         unused = sorted(set(by_name) - {c.get("name") for c in chain})
         raise _refuse(

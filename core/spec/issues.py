@@ -61,8 +61,21 @@ def message(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def issues_of(error: ValidationError, body: Any) -> list[SpecIssue]:
-    """Every error of a pydantic validation of `body`, located in `body`."""
+def telling(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Pydantic's errors less the fields of an object whose `type` is refused (an unknown loss,
+    say): with no known type, it has no known fields, so they are not called unknown one by
+    one; the refusal of its type says it all."""
+    untyped = {tuple(e["loc"][:-1]) for e in errors if tuple(e["loc"][-1:]) == ("type",)}
     return [
-        SpecIssue(tuple(clean_loc(e["loc"], body)), message(e), e["type"]) for e in error.errors()
+        e
+        for e in errors
+        if not (e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) in untyped)
+    ]
+
+
+def issues_of(error: ValidationError, body: Any) -> list[SpecIssue]:
+    """Every telling error of a pydantic validation of `body`, located in `body`."""
+    return [
+        SpecIssue(tuple(clean_loc(e["loc"], body)), message(e), e["type"])
+        for e in telling(error.errors())
     ]

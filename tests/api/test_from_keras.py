@@ -77,13 +77,35 @@ def test_what_epochal_cannot_express_is_a_problem_naming_the_keras_layer_and_arg
 
 
 def test_the_planners_refusals_are_located_in_the_keras_json_too(client: TestClient):
-    """digits has 10 classes: a 3-unit softmax output is refused at submission, and here."""
+    """digits has 10 classes: a 3-unit softmax output is refused at submission, and here (at
+    the loss, which the planner checks against the output)."""
     layers = [dense("hidden", 32), dense("probabilities", 3, activation="softmax")]
     body = {**BODY, "model": {**MODEL, "config": {"name": "m", "layers": layers}}}
     r = client.post("/v1/specs/from-keras", json=body)
     assert r.status_code == 422, r.text
-    locs = [e["loc"] for e in r.json()["errors"]]
-    assert all(loc[:2] != ["model", "layers"] or isinstance(loc[2], str) for loc in locs), locs
+    assert [e["loc"] for e in r.json()["errors"]] == [["compile", "loss"]]
+
+
+PIXELS = {"class_name": "InputLayer", "config": {"name": "pixels", "batch_shape": [None, 8]}}
+GRID = {"class_name": "Reshape", "config": {"name": "grid", "target_shape": [5, 5]}}
+
+
+@pytest.mark.parametrize(
+    ("layers", "loc"),
+    [  # digits has 64 features: an input of 8 is refused at the network's layer 0
+        ([PIXELS, dense("hidden", 32)], ["model", "layers", "pixels", "batch_shape"]),
+        # 32 values are no 5 x 5 grid: refused at the network's layer 1
+        ([dense("hidden", 32), GRID], ["model", "layers", "grid"]),
+    ],
+)
+def test_a_planners_refusal_at_a_layer_names_the_keras_layer(client: TestClient, layers, loc):
+    """The planner locates a shape it refuses at the network's layer index; the answer names
+    the Keras layer at that index."""
+    layers = [*layers, dense("out", 10, activation="softmax")]
+    body = {**BODY, "model": {**MODEL, "config": {"name": "m", "layers": layers}}}
+    r = client.post("/v1/specs/from-keras", json=body)
+    assert r.status_code == 422, r.text
+    assert [e["loc"] for e in r.json()["errors"]] == [loc]
 
 
 @pytest.mark.parametrize(

@@ -206,6 +206,15 @@ def test_each_bad_spec_is_refused_with_its_location_and_nothing_is_written(
     assert queued_messages(settings) == 0
 
 
+def test_a_refused_type_is_one_problem_not_one_per_argument(client: TestClient) -> None:
+    focal = {"type": "binary_focal_crossentropy", "alpha": 0.25, "gamma": 2.0}
+    r = client.post("/v1/jobs", json=with_change("training.loss", focal))
+    assert r.status_code == 422
+    [error] = r.json()["errors"]
+    assert error["loc"] == ["training", "loss", "type"]
+    assert error["msg"].startswith("unknown loss 'binary_focal_crossentropy'")
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

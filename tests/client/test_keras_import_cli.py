@@ -42,6 +42,10 @@ def test_from_keras_prints_writes_and_submits_the_spec(
 
     client = Client(url)
     assert client.from_keras(json.dumps(MODEL), dataset="digits", compile=compile_, fit=fit) == spec
+    as_strings = {"compile": json.dumps(BODY["compile"]), "fit": Path(fit).read_text()}
+    assert client.from_keras(MODEL, dataset="digits", **as_strings) == spec
+    with pytest.raises(ValueError, match="the string: the fit arguments is not valid JSON"):
+        client.from_keras(MODEL, dataset="digits", fit='{"epochs": 1')
     code, out, err = run(capsys, "from-keras", model, *common, "--submit")
     assert code == 0, err
     job = client.get(out.strip())

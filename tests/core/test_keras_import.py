@@ -96,7 +96,8 @@ def test_names_and_dtypes_inside_serialized_compile_objects_are_labels_and_dropp
         "jit_compile": "auto",
         "steps_per_execution": 1,
     }
-    training, _, origins = training_of(compiled, {})
+    training, _, origins, refusals = training_of(compiled, {})
+    assert refusals == []
     assert training == {
         "optimizer": {"class_name": "Adam", "config": {"learning_rate": {"class_name": "ExponentialDecay", "config": {"decay_steps": 10}}}},
         "metrics": [{"class_name": "MeanAbsoluteError", "config": {}}],
@@ -169,11 +170,15 @@ def test_bidirectionals_backward_layer_is_dropped_only_when_it_mirrors_the_forwa
 
 
 def test_compile_and_fit_arguments_epochal_lacks_are_refused_where_they_were_given():
-    fit = {"epochs": 2, "class_weight": {"0": 2.0}, "initial_epoch": 0}
+    fit = {"epochs": 0, "class_weight": {"0": 2.0}, "initial_epoch": 0}
     issues = refusal(
         sequential(layer("Dense", "d", units=10)), compile={**COMPILE, "jit_compile": True}, fit=fit
-    )
-    assert sorted(loc for loc, _ in issues) == [["compile", "jit_compile"], ["fit", "class_weight"]]
+    )  # with the spec's own refusals (epochs), each listed once
+    assert [loc for loc, _ in issues] == [
+        ["fit", "epochs"],
+        ["compile", "jit_compile"],
+        ["fit", "class_weight"],
+    ]
 
 
 def test_a_missing_loss_is_asked_for_in_compile():
@@ -248,3 +253,84 @@ def test_a_call_argument_such_as_training_is_refused_not_dropped():
     [(loc, msg)] = refusal(functional([input_layer(), dropout], ["x", 0, 0], ["always", 0, 0]))
     assert loc == ["model", "layers", "always", "inbound_nodes"]
     assert "{'training': True}" in msg
+
+
+def test_a_cycle_through_the_input_is_refused_at_the_layer_where_it_closes():
+    """ "x" consumes "d" and "d" consumes "x": each layer has one source and one consumer, and a
+    walk along the chain would never end."""
+    layers = [called(input_layer(), "d"), called(layer("Dense", "d", units=3), "x")]
+    [(loc, msg)] = refusal(functional(layers, ["x", 0, 0], ["d", 0, 0]))
+    assert loc == ["model", "layers", "x"]
+    assert msg.startswith("the graph has a cycle at layer 'x'")
+
+
+def test_an_input_layer_called_on_another_layer_is_refused_at_its_calls():
+    layers = [
+        called(input_layer(), "stray"),
+        called(layer("Dense", "d", units=3), "x"),
+        {**layer("Dense", "stray", units=3), "name": "stray", "inbound_nodes": []},
+    ]
+    [(loc, msg)] = refusal(functional(layers, ["x", 0, 0], ["d", 0, 0]))
+    assert loc == ["model", "layers", "x", "inbound_nodes"]
+    assert "the input layer 'x' is called on a layer's output" in msg
+
+
+@pytest.mark.parametrize(
+    ("calls", "expected"),
+    [
+        ([{"args": [], "kwargs": [1]}], "expected the call's kwargs as an object. Received: list"),
+        (["x"], "expected a call ({args, kwargs}). Received: str"),
+        (node("nowhere"), "layer 'd' is called on 'nowhere', which is no layer of the model"),
+    ],
+)
+def test_a_malformed_call_record_is_refused_at_the_calls(calls, expected):
+    dense = {**layer("Dense", "d", units=3), "name": "d", "inbound_nodes": calls}
+    [(loc, msg)] = refusal(functional([input_layer(), dense], ["x", 0, 0], ["d", 0, 0]))
+    assert (loc, msg) == (["model", "layers", "d", "inbound_nodes"], expected)
+
+
+KERAS_ONLY = [
+    ("compile", "loss_weights", [0.5], "one output"),
+    ("compile", "weighted_metrics", ["accuracy"], "no class or sample weights"),
+    ("compile", "steps_per_execution", 8, "one step per batch"),
+    ("compile", "jit_compile", True, "does not compile the network"),
+    ("compile", "auto_scale_loss", False, "does not scale the loss"),
+    ("fit", "x", [[0.0]], "the data come from `dataset`"),
+    ("fit", "validation_data", [[[0.0]], [0]], "the data come from `dataset`"),
+    ("fit", "class_weight", {"0": 2.0}, "no class or sample weights"),
+    ("fit", "sample_weight", [1.0], "no class or sample weights"),
+    ("fit", "initial_epoch", 2, "clone it with init_from"),
+    ("fit", "steps_per_epoch", 10, "one pass over the training split"),
+    ("fit", "validation_steps", 3, "one pass over the validation split"),
+    ("fit", "validation_batch_size", 64, "batches of `batch_size`"),
+    ("fit", "validation_freq", 2, "validates after every epoch"),
+    ("fit", "shuffle", "batch", "shuffles the samples (true) or not (false)"),
+]
+
+
+@pytest.mark.parametrize(("call", "argument", "value", "why"), KERAS_ONLY)
+def test_a_keras_argument_epochal_lacks_is_refused_saying_why(call, argument, value, why):
+    """Keras's own compile and fit arguments are not spelling mistakes: each refusal says why."""
+    args = {"compile": dict(COMPILE), "fit": {"epochs": 2}}
+    args[call][argument] = value
+    [(loc, msg)] = refusal(sequential(layer("Dense", "d", units=10)), **args)
+    assert loc == [call, argument]
+    assert why in msg and "check its spelling" not in msg
+
+
+def test_keras_arguments_at_the_values_that_change_nothing_are_dropped():
+    compiled = {**COMPILE, "loss_weights": None, "run_eagerly": True, "jit_compile": "auto"}
+    fit = {"initial_epoch": 0, "validation_freq": 1, "batch_size": None, "callbacks": None}
+    fit |= {"class_weight": None, "steps_per_epoch": None, "verbose": "auto", "shuffle": False}
+    spec = from_keras(sequential(layer("Dense", "d", units=10)), dataset="digits",
+                      compile=compiled, fit=fit).spec  # fmt: skip
+    assert (spec.training.batch_size, spec.training.shuffle) == (32, False)
+
+
+def test_a_loss_epochal_lacks_is_one_refusal_not_one_per_argument():
+    focal = {"class_name": "BinaryFocalCrossentropy", "config": {"alpha": 0.25, "gamma": 2.0}}
+    [(loc, msg)] = refusal(
+        sequential(layer("Dense", "d", units=1)), compile={**COMPILE, "loss": focal}
+    )
+    assert loc == ["compile", "loss", "type"]
+    assert msg.startswith("unknown loss 'BinaryFocalCrossentropy'; expected one of")

@@ -14,19 +14,26 @@ from epochal_client.transport import Transport
 Source = Mapping[str, Any] | str | os.PathLike[str]
 
 
-def read_json(source: Source | None, what: str) -> Any:
-    """A mapping as it is; a str holding JSON (what to_json returns) parsed; else a .json file's
-    contents. ValueError naming the file for one that does not parse."""
+def read_json(source: Source | None, what: str, *, as_sent: bool = False) -> Any:
+    """A mapping as it is; a str holding JSON parsed (with `as_sent`, as it is: the server
+    parses the string to_json returns, bounded as a body is); else a .json file's contents.
+    ValueError naming what does not parse."""
     if source is None or isinstance(source, Mapping):
         return None if source is None else dict(source)
     if isinstance(source, str) and source.lstrip().startswith("{"):
-        return source  # the server parses the string to_json returns, bounded as a body is
+        if as_sent:
+            return source
+        return _loads(source, what, where="the string")
     path = Path(source)
+    return _loads(path.read_text(encoding="utf-8"), what, where=str(path))
+
+
+def _loads(text: str, what: str, *, where: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(
-            f"{path}: the {what} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+            f"{where}: the {what} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
         ) from e
 
 
@@ -45,9 +52,13 @@ class KerasImportAPI(Transport):
         it; `compile`: `model.get_compile_config()` or {optimizer, loss, metrics} (by default
         the compile config inside the model JSON); `fit`: fit's arguments (batch_size, epochs,
         validation_split, shuffle, callbacks as {"class_name", "config"}); `dataset`: a data set
-        name or a dataset spec. A layer or argument Epochal cannot express raises a 422 naming
-        the layer by its Keras name and the argument."""
-        body: dict[str, Any] = {"model": read_json(model, "model"), "dataset": dataset}
+        name or a dataset spec. `compile` and `fit` are each a mapping, a string of JSON or a
+        .json file. A layer or argument Epochal cannot express raises a 422 naming the layer by
+        its Keras name and the argument."""
+        body: dict[str, Any] = {
+            "model": read_json(model, "model", as_sent=True),
+            "dataset": dataset,
+        }
         if compile is not None:
             body["compile"] = read_json(compile, "compile config")
         if fit is not None:
