@@ -32,8 +32,6 @@ from tests.specs import DIVERGING
 CPU = torch.device("cpu")
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 ALL = ["exploding_gradients", "vanishing_gradients", "dead_relu", "divergence"]
-# Fewer samples for the slow sequence examples: the test is about false stops, not accuracy.
-SAMPLES = {"moving_dot_lrcn.yaml": 200, "sine_lstm.yaml": 300}
 
 
 def example(name: str) -> dict[str, Any]:
@@ -84,14 +82,17 @@ def test_patience_counts_epochs() -> None:
     ),
 )
 def test_no_false_stop_on_the_examples(name: str) -> None:
+    """Every example but the deep sigmoid one (sick on purpose) runs to its end under every
+    condition, for all its epochs on all its samples: late dead ReLUs or a late divergence
+    count too. None is shortened: measured on a 2-core machine at load 5-7, with a
+    measurement every 5 steps, the slowest are digits_cnn (30 epochs) 9.3 s, moving_dot_lrcn
+    (25) 5.7 s, sine_lstm (30) 5.4 s, cosine_warmup_sgd (40) 4.8 s, regularized_dense (40)
+    4.1 s; the others under 1 s."""
     raw = example(name)
     raw["training"].update(
         stop_on=ALL,
-        epochs=min(raw["training"]["epochs"], 4),
         diagnostics={"enabled": True, "every_n_steps": 5},  # many measurements to judge
     )
-    if name in SAMPLES:
-        raw["dataset"]["n_samples"] = SAMPLES[name]
     result, health = run(raw)
     assert health.stopped_on is None, result.history.stop_reason
     assert len(result.history.epochs) == raw["training"]["epochs"]
