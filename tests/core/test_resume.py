@@ -227,6 +227,7 @@ def test_a_resumed_run_never_publishes_a_checkpoint_ahead_of_its_points(runner: 
     assert seen and all(stored >= step for step, stored in seen), [p for p in seen if p[1] < p[0]]
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite"], indirect=True)
 def test_a_checkpoint_without_the_newer_callbacks_resumes(runner: Runner) -> None:
     """A checkpoint written before the pre-flight and health-based stopping existed lists
     neither `InitialLossCheck` nor `HealthStop`: the run resumes from it (they start fresh)
