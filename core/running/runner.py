@@ -254,7 +254,7 @@ class Runner:
             if pruner is not None and pruner.pruned is not None:
                 summary["pruned"] = pruner.pruned
                 return JobStatus.PRUNED, _timed(summary, started), None
-            if prune_on_health is not None and health is not None and health.stopped_on:
+            if health is not None and health.pruned and health.stopped_on is not None:
                 summary["pruned"] = {
                     "epoch": health.stopped_on["epoch"],
                     "rule": "health",
@@ -272,6 +272,8 @@ class Runner:
             sink.close()
             # an exploding-gradient or initial-loss warning explains it
             summary.update(_warnings(diagnostics, preflight))
+            if health is not None and health.stopped_on is not None:  # stop_on: divergence
+                summary.update(stopped_on=health.stopped_on, stop_reason=health.reason)
             error = {"type": "divergence", "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:

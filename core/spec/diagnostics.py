@@ -31,7 +31,7 @@ def _listed(value: Any) -> Any:
 class StopOnSpec(Spec):
     """End the job when one of `conditions` is found in `patience` + 1 successive measured
     epochs (patience 0: at the end of the epoch where it is first found). A non-finite loss
-    stops at once whatever the patience: the weights are lost."""
+    ends the job at once whatever the patience, failed as `divergence`: the weights are lost."""
 
     conditions: list[HealthCondition] = Field(min_length=1, max_length=4)
     patience: int = Field(0, ge=0, le=1000, description="epochs the condition may persist")

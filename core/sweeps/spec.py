@@ -172,7 +172,8 @@ class Median(Spec):
 class Health(Spec):
     """Prune a trial that one of the `on` conditions is found in for `patience` + 1 successive
     epochs: what `training.stop_on` does for a job (core/training/health.py), but the trial
-    ends `pruned`. Needs no other trial, so it decides from the first epoch."""
+    ends `pruned`. Needs no other trial, so it decides from the first epoch. Merged with the
+    trial's own `training.stop_on` (core/training/health.py: the union of the conditions)."""
 
     type: Literal["health"]
     on: list[HealthCondition] = Field(min_length=1, max_length=4)

@@ -237,12 +237,31 @@ def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
                 slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
+def _keys(types: Sequence[str]) -> list[tuple[str, int]]:
+    """Each callback's key: its type and its rank among the callbacks of that type."""
+    seen: dict[str, int] = {}
+    keys = []
+    for name in types:
+        keys.append((name, seen.get(name, 0)))
+        seen[name] = seen.get(name, 0) + 1
+    return keys
+
+
 def restore_callbacks(snapshot: Snapshot, callbacks: Sequence[Callback]) -> None:
-    saved = snapshot.meta["callbacks"]
-    names = [type(cb).__name__ for cb in callbacks]
-    if [c["type"] for c in saved] != names:
-        raise CheckpointError(
-            f"the checkpoint's callbacks {[c['type'] for c in saved]} are not this run's {names}"
+    """Give each callback its saved state, matched by key (type, and rank among those of its
+    type), not by position: a run resumed on a newer version may hold callbacks its checkpoint
+    does not (a pre-flight, a health rule added since), and those start fresh, from their
+    `on_train_begin` (the pre-flight does not run again: a resumed run's first step is long
+    past). A saved state whose callback this run no longer has is left:
+    the checkpoint is the same job's (same spec), so such a state is of a callback the code
+    dropped, and nothing in this run would read it; refusing it would fail the job for nothing."""
+    saved = dict(
+        zip(
+            _keys([c["type"] for c in snapshot.meta["callbacks"]]),
+            snapshot.meta["callbacks"],
+            strict=True,
         )
-    for cb, c in zip(callbacks, saved, strict=True):
-        cb.load_state_dict(unpack(c["state"], snapshot.tensors))
+    )
+    for key, cb in zip(_keys([type(cb).__name__ for cb in callbacks]), callbacks, strict=True):
+        if key in saved:
+            cb.load_state_dict(unpack(saved[key]["state"], snapshot.tensors))

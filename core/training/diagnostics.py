@@ -179,12 +179,19 @@ class Diagnostics(Callback):
         self._suspects: dict[str, int] = {}  # vanishing at the last measurement: layer -> step
         self._warnings: dict[tuple[str, str], dict[str, Any]] = {}
         # Every finding of every measurement since the last `take_findings`, not only the first
-        # per type and layer: what `training.stop_on` counts (core/training/health.py).
+        # per type and layer: what `training.stop_on` counts (core/training/health.py). Kept
+        # only once a consumer asked (`keep_findings`), which drains them every epoch: with
+        # none, the list would grow for the whole run.
         self._findings: list[dict[str, Any]] = []
+        self._keep_findings = False
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
         return [dict(w) for w in self._warnings.values()]
+
+    def keep_findings(self) -> None:
+        """Collect every finding for `take_findings`, which the caller then drains."""
+        self._keep_findings = True
 
     def take_findings(self) -> list[dict[str, Any]]:
         """The findings since the last call, each {type, layer, step, epoch, value, message}:
@@ -314,16 +321,17 @@ class Diagnostics(Callback):
 
     def _warn(self, kind: str, layer: str, state: TrainState, value: float, message: str) -> None:
         step = state.step
-        self._findings.append(
-            {
-                "type": kind,
-                "layer": layer,
-                "step": step,
-                "epoch": state.epoch + 1,
-                "value": value,
-                "message": message,
-            }
-        )
+        if self._keep_findings:
+            self._findings.append(
+                {
+                    "type": kind,
+                    "layer": layer,
+                    "step": step,
+                    "epoch": state.epoch + 1,
+                    "value": value,
+                    "message": message,
+                }
+            )
         self._warnings.setdefault(
             (kind, layer),
             {"type": kind, "layer": layer, "step": step, "message": f"{message}: {ADVICE[kind]}"},

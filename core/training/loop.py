@@ -239,7 +239,9 @@ def _report_losses(
     pending: list[torch.Tensor], state: TrainState, callbacks: Sequence[Callback]
 ) -> None:
     """Hand the per-step losses to the callbacks (one device sync), then stop on a NaN or inf
-    (raise DivergenceError) unless a callback stopped the training already."""
+    (raise DivergenceError), whatever the callbacks did: the weights are lost, and nothing
+    trained on must come out as a usable model (`stop_on: divergence` names it, the run still
+    fails)."""
     if not pending:
         return
     losses = torch.stack(pending).tolist()
@@ -247,8 +249,6 @@ def _report_losses(
     pending.clear()
     for cb in callbacks:
         cb.on_step_losses(state, steps, losses)
-    if state.stop_training:  # a callback stopped on these losses (stop_on divergence): it says why
-        return
     for step, value in zip(steps, losses, strict=True):
         if not math.isfinite(value):
             raise DivergenceError(

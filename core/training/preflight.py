@@ -9,14 +9,19 @@ first steps learning the prior). A first loss far above ln C means the network s
 confidently wrong: logits with a large scale or bias (the last layer's initializer), or a
 from_logits mismatch (probabilities taken for logits, or the reverse).
 
-The warning: the first step's loss (what Keras reports: penalties included) above
-INITIAL_LOSS_RATIO (2) times the reference, 2 ln C: the network gives the true class a
+The warning: the first step's data loss above INITIAL_LOSS_RATIO (2) times the reference,
+2 ln C: the network gives the true class a
 (geometric mean) probability below 1/C², C times below chance. For ten classes that is 4.61
 against 2.30; for a binary output 1.39 against 0.69. Below it the excess costs a few steps (a
 well-built CNN whose batch-normalized ReLU features feed the last layer starts near 1.6 ln C);
 above it, the first epochs are spent undoing the initialization.
 Classification losses only (cross-entropies): a regression loss's scale is the targets'.
-Reads the first step's loss as the loop hands it over: no extra work in the step.
+Reads the first step's loss as the loop hands it over (what Keras reports: penalties included)
+and takes the weight penalties of the initial weights off it, computed once before the first
+step: strong L2 on wide layers starts far above 2 ln C through `regularization_loss` alone,
+which says nothing of the initialization (the warning names the penalty it took off). Activity
+penalties depend on the batch and are not separated: a network with some is judged with them,
+and the warning says so. No extra work in the step.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 import torch
 
+from core.nn.regularization import penalty
 from core.training.callbacks import Callback, TrainState
 
 INITIAL_LOSS_RATIO = 2.0
@@ -63,17 +69,25 @@ def expected_initial_loss(loss: str, num_classes: int | None) -> float | None:
 
 class InitialLossCheck(Callback):
     """Warns (`warnings`, the diagnostics' shape, type `initial_loss`) when the first step's
-    loss is over INITIAL_LOSS_RATIO times `expected`. A resumed run is not checked again."""
+    data loss is over INITIAL_LOSS_RATIO times `expected`. A resumed run is not checked again."""
 
     def __init__(self) -> None:
         self.expected: float | None = None
         self.prior_entropy: float | None = None
         self.warnings: list[dict[str, Any]] = []
         self.last_layer: str | None = None
+        self.weight_penalty = 0.0  # of the initial weights: in the first step's loss
+        self.activity_penalties = False
 
     def on_train_begin(self, state: TrainState) -> None:
-        layers = getattr(state.network, "module_layers", None)
+        network = state.network
+        layers = getattr(network, "module_layers", None)
         self.last_layer = layers[-1] if layers else None
+        if self.expected is not None and state.step == 0:
+            with torch.no_grad():
+                terms = [float(penalty(p, reg)) for p, reg in getattr(network, "penalties", [])]
+            self.weight_penalty = sum(terms)
+            self.activity_penalties = bool(getattr(network, "activity_penalties", []))
 
     def expect(self, loss: str, num_classes: int | None, y: torch.Tensor) -> None:
         """Set the reference for a run of `loss` on targets `y`."""
@@ -84,16 +98,23 @@ class InitialLossCheck(Callback):
     def on_step_losses(self, state: TrainState, steps: list[int], losses: list[float]) -> None:
         if self.expected is None or steps[0] != 1:
             return
-        first = losses[0]
+        first = losses[0] - self.weight_penalty
         if not (math.isfinite(first) and first <= INITIAL_LOSS_RATIO * self.expected):
             prior = (
                 f" ({self.prior_entropy:.3g} with the last bias set to the class prior)"
                 if self.prior_entropy is not None
                 else ""
             )
+            weights = (
+                f" (without the weight penalties' {self.weight_penalty:.4g})"
+                if self.weight_penalty
+                else ""
+            )
+            activity = " (activity penalties included)" if self.activity_penalties else ""
             message = (
-                f"the first batch's loss is {first:.4g}, {first / self.expected:.2g} times what "
-                f"an untrained classifier's should be: {self.expected:.3g}{prior}"
+                f"the first batch's loss is {first:.4g}{weights}{activity}, "
+                f"{first / self.expected:.2g} times what an untrained classifier's should be: "
+                f"{self.expected:.3g}{prior}"
             )
             self.warnings.append(
                 {

@@ -124,6 +124,20 @@ def test_divergence_fails_the_job_with_its_reason_and_keeps_the_metrics(runner: 
     assert any(v != v or abs(v) == float("inf") for v in series.values)  # the NaN/inf is stored
 
 
+def test_stop_on_divergence_still_fails_a_non_finite_run_and_names_it(runner: Runner) -> None:
+    """A NaN loss leaves NaN weights: with stop_on it fails as without, saving no model, and
+    the summary keeps what the health rule found."""
+    spec = {**DIVERGING, "training": {**DIVERGING["training"], "stop_on": ["divergence"]}}
+    job_id = submit(runner.settings, spec)
+    assert runner.run(job_id) == "failed"
+    job = job_of(runner, job_id)
+    assert job.error["type"] == "divergence"
+    assert "model" not in job.summary
+    assert job.summary["stopped_on"]["type"] == "divergence"
+    assert job.summary["stopped_on"]["value"] is None  # JSON has no NaN: the reason says it
+    assert job.summary["stop_reason"].startswith("stopped on divergence at epoch 1: the loss")
+
+
 def test_a_cancel_request_stops_the_run(runner: Runner) -> None:
     job_id = submit(runner.settings, moons(epochs=2000))
     threading.Timer(1.0, lambda: _cancel(runner, job_id)).start()

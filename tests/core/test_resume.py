@@ -22,6 +22,7 @@ from core.running.runner import RELEASED, Runner
 from core.store import jobs
 from core.store.metrics import read_series
 from core.store.models import Job
+from core.training.checkpoint import decode, encode_to
 from tests.core.test_job_runner import job_of, submit
 from tests.core.test_job_runner import runner as runner  # the fixture
 
@@ -224,3 +225,31 @@ def test_a_resumed_run_never_publishes_a_checkpoint_ahead_of_its_points(runner: 
     stop.set()
     thread.join()
     assert seen and all(stored >= step for step, stored in seen), [p for p in seen if p[1] < p[0]]
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"], indirect=True)
+def test_a_checkpoint_without_the_newer_callbacks_resumes(runner: Runner) -> None:
+    """A checkpoint written before the pre-flight and health-based stopping existed lists
+    neither `InitialLossCheck` nor `HealthStop`: the run resumes from it (they start fresh)
+    and ends as an uninterrupted one."""
+    spec = {**SCHEDULED, "training": {**SCHEDULED["training"], "stop_on": ["divergence"]}}
+    reference = submit(runner.settings, spec)
+    assert runner.run(reference) == "succeeded"
+    job_id = submit(runner.settings, spec)
+    when_epoch(runner, job_id, 3, lambda: release(runner, job_id))
+    assert runner.run(job_id) == RELEASED
+    path = runner.settings.artifacts_dir / job_of(runner, job_id).checkpoint["last"]["key"]
+    snapshot = decode(path.read_bytes())
+    types = [c["type"] for c in snapshot.meta["callbacks"]]
+    assert {"InitialLossCheck", "HealthStop"} <= set(types)
+    snapshot.meta["callbacks"] = [
+        c for c in snapshot.meta["callbacks"] if c["type"] not in ("InitialLossCheck", "HealthStop")
+    ]
+    encode_to(snapshot, path)  # the old layout
+
+    fresh = Runner(runner.sessions, runner.settings, "another-worker")
+    assert fresh.run(job_id) == "succeeded"
+    assert "resumed_from" in job_of(fresh, job_id).summary
+    expected, got = weights(runner, reference), weights(runner, job_id)
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name

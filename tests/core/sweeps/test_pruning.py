@@ -107,9 +107,13 @@ def test_a_trial_below_the_rung_ends_pruned_with_why(database_url: str, tmp_path
     assert job.finished_at is not None
 
 
-def test_a_trial_found_unhealthy_ends_pruned_naming_the_condition(
+def test_a_trial_whose_loss_becomes_nan_fails_naming_the_condition(
     database_url: str, tmp_path: Path
 ) -> None:
+    """Under a health rule listing divergence a NaN loss fails the trial, as it fails a job
+    (its weights are NaN: no model is saved), and its summary names what the rule found. A
+    finite divergence or a diagnosed condition is pruned (core/training/health.py's `pruned`,
+    bench/health_pruning.py)."""
     settings = make_settings(database_url, "redis://unused", tmp_path, metrics_flush_seconds=0.05)
     spec = sweep_spec(
         parameters={"training.optimizer.learning_rate": {"values": [0.05, 1e6]}},
@@ -123,15 +127,14 @@ def test_a_trial_found_unhealthy_ends_pruned_naming_the_condition(
         assert rule is not None and not rule.decides_at(1, 3)  # the trial decides, not the points
     runner = Runner(session_factory(database_url), settings, "test-worker")
     assert runner.run(good) == "succeeded"
-    assert runner.run(bad) == "pruned"
+    assert runner.run(bad) == "failed"
     with session_factory(database_url)() as session:
         sweep_id = sweep_store.sweep_of_job(session, job_id=bad)
         jobs = {job.id: job for _, job in sweep_store.trials(session, sweep_id=sweep_id)}
-    healthy, pruned = jobs[good].summary, jobs[bad].summary
+    healthy, failed = jobs[good].summary, jobs[bad].summary
     assert healthy["epochs_run"] == 3 and "stopped_on" not in healthy
-    assert pruned["epochs_run"] == 1
-    assert pruned["pruned"]["rule"] == "health" and pruned["pruned"]["epoch"] == 1
-    assert pruned["pruned"]["reason"].startswith("stopped on divergence at epoch 1: the loss")
-    assert pruned["stopped_on"]["type"] == "divergence"
-    assert pruned["stop_reason"] == pruned["pruned"]["reason"]
-    assert "diagnostics" in pruned  # turned on by the vanishing-gradient condition
+    assert jobs[bad].error["type"] == "divergence" and "model" not in failed
+    assert "pruned" not in failed
+    assert failed["stop_reason"].startswith("stopped on divergence at epoch 1: the loss became")
+    assert failed["stopped_on"]["type"] == "divergence"
+    assert "diagnostics" in failed  # turned on by the vanishing-gradient condition

@@ -13,6 +13,7 @@ import torch
 
 from core.spec.callbacks import ModelCheckpoint as ModelCheckpointSpec
 from core.spec.callbacks import ReduceLROnPlateau as PlateauSpec
+from core.spec.diagnostics import StopOnSpec
 from core.training.callbacks import TrainState
 from core.training.checkpoint import (
     CheckpointError,
@@ -25,8 +26,10 @@ from core.training.checkpoint import (
     restore_callbacks,
 )
 from core.training.checkpointing import CheckpointWriter
+from core.training.health import HealthStop
 from core.training.model_checkpoint import ModelCheckpoint
 from core.training.plateau import ReduceLROnPlateau
+from core.training.preflight import InitialLossCheck
 
 
 def trained_state() -> tuple[TrainState, torch.Generator]:
@@ -232,3 +235,22 @@ def test_model_checkpoint_marks_the_epochs_keras_would_save(
             saved.append(state.epoch)
             state.save_best = False
     assert saved == best_epochs
+
+
+def test_callbacks_are_restored_by_type_and_new_ones_start_fresh() -> None:
+    """Matched by type (and rank among those of a type), not by position: a callback the
+    checkpoint lacks keeps its fresh state, a saved one this run lacks is left."""
+    first, second = InitialLossCheck(), InitialLossCheck()
+    first.warnings = [{"type": "initial_loss", "layer": "dense_1", "step": 1, "message": "a"}]
+    second.warnings = [{"type": "initial_loss", "layer": "dense_2", "step": 1, "message": "b"}]
+    health = HealthStop(StopOnSpec(conditions=["divergence"]), None)
+    health.streaks = {"divergence": 2}
+    state, generator = trained_state()
+    snapshot = capture(state, generator=generator, callbacks=[health, first, second], history=[])
+    snapshot = decode(encode(snapshot))
+    a, b = InitialLossCheck(), InitialLossCheck()
+    plateau = ReduceLROnPlateau(PlateauSpec(type="reduce_lr_on_plateau"))
+    plateau.wait = 3  # what its on_train_begin left: kept
+    restore_callbacks(snapshot, [a, plateau, b])  # no HealthStop in this run; a new callback
+    assert a.warnings == first.warnings and b.warnings == second.warnings
+    assert plateau.wait == 3

@@ -168,16 +168,31 @@ def sigmoid_stack(depth: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_a_deep_sigmoid_stack_with_small_weights_has_vanishing_gradients() -> None:
+def vanishing_job() -> JobSpec:
     # Each sigmoid layer scales the gradient by at most 0.25 · ‖W‖, with ‖W‖ small (stddev 0.05)
-    spec = job(
+    return job(
         {"name": "moons", "n_samples": 320},
         sigmoid_stack(10),
         "binary_crossentropy",
         optimizer={"type": "sgd", "learning_rate": 0.1},
         epochs=1,
     )
-    diag, points = diagnose(spec, 4)
+
+
+def test_findings_are_kept_only_for_a_consumer() -> None:
+    """Every finding of every measurement is kept for `take_findings` once a consumer asked
+    (HealthStop, which drains them each epoch); without one, nothing accumulates."""
+    diag, _ = diagnose(vanishing_job(), 4)
+    assert diag.warnings and diag.take_findings() == []
+    kept = Diagnostics(4, lambda *point: None)
+    kept.keep_findings()
+    train_spec(vanishing_job(), Settings(), device=CPU, callbacks=[kept])
+    found = kept.take_findings()
+    assert len(found) > len(kept.warnings) and kept.take_findings() == []
+
+
+def test_a_deep_sigmoid_stack_with_small_weights_has_vanishing_gradients() -> None:
+    diag, points = diagnose(vanishing_job(), 4)
     vanishing = kinds(diag, "vanishing_gradients")
     assert "dense_0" in vanishing
     assert "dense_10" not in vanishing  # the last layer is the reference

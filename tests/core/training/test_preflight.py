@@ -99,3 +99,28 @@ def test_a_resumed_run_keeps_the_warning_and_is_not_checked_again() -> None:
     again.expected = math.log(10)
     again.on_step_losses(None, [41, 42], [50.0, 50.0])  # type: ignore[arg-type]
     assert again.warnings == check.warnings and len(again.warnings) == 1
+
+
+def test_the_weight_penalties_are_not_blamed_on_the_initialization() -> None:
+    """Strong L2 on a wide layer starts far above 2 ln C through the penalty alone: the
+    data loss is what is judged."""
+    spec = JobSpec.model_validate(
+        {
+            "dataset": {"name": "digits", "validation_split": 0.2},
+            "model": {
+                "layers": [
+                    {
+                        "type": "dense",
+                        "units": 512,
+                        "activation": "relu",
+                        "kernel_regularizer": {"type": "l2", "l2": 0.1},
+                    },
+                    {"type": "dense", "units": 10, "activation": "softmax"},
+                ]
+            },
+            "training": {"loss": "sparse_categorical_crossentropy", "epochs": 1, "seed": 0},
+        }
+    )
+    check = preflight(spec)
+    assert check.weight_penalty > 4 * math.log(10)  # the first loss is far above the bound
+    assert check.warnings == []
