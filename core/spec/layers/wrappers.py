@@ -80,6 +80,12 @@ class TimeDistributed(BaseLayer):
     def _not_an_input(cls, layer: BaseLayer) -> BaseLayer:
         if getattr(layer, "type", None) == "input":
             raise ValueError("expected a layer, not an input: an input layer comes first")
+        if getattr(layer, "activity_regularizer", None) is not None:
+            raise ValueError(
+                "the wrapped layer's activity_regularizer is not offered: Keras 3 never applies "
+                "it (TimeDistributed runs the layer's call, which skips the penalty); put an "
+                "activity_regularization layer after the time_distributed layer instead"
+            )
         return layer
 
 

@@ -66,5 +66,5 @@ def test_activity_regularization_adds_its_penalty_on_the_input() -> None:
     assert torch.equal(net(x), x)
     penalty = net.regularization_loss()
     assert penalty is not None
-    assert penalty.item() == pytest.approx(0.1 * 11 + 0.01 * 31)
+    assert penalty.item() == pytest.approx((0.1 * 11 + 0.01 * 31) / 2)  # per sample, as Keras
     assert net.layer_summaries[0].output_shape == (3,)

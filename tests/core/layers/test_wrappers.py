@@ -88,21 +88,21 @@ def test_time_distributed_dense_is_the_dense_applied_at_every_step() -> None:
 
 
 def test_time_distributed_initializes_and_regularizes_its_layer_as_keras() -> None:
-    dense = {
-        "type": "dense",
-        "units": 50,
-        "kernel_regularizer": {"l2": 0.01},
-        "activity_regularizer": {"l1": 0.1},
-    }
+    dense = {"type": "dense", "units": 50, "kernel_regularizer": {"l2": 0.01}}
     net = network((4, 30), {"type": "time_distributed", "layer": dense})
-    linear = net.body[0].layer[0]
+    linear = net.body[0].layer
     limit = (6 / (30 + 50)) ** 0.5  # glorot_uniform on (30, 50), and zero biases
     assert linear.weight.abs().max() <= limit and linear.weight.abs().max() > 0.95 * limit
     assert torch.equal(linear.bias.detach(), torch.zeros(50))
-    x = torch.randn(2, 4, 30)
-    y = net(x)  # the activity penalty is recorded over all 2 x 4 steps
-    expected = 0.01 * linear.weight.square().sum() + 0.1 * y.abs().sum()
-    torch.testing.assert_close(net.regularization_loss(), expected)
+    net(torch.randn(2, 4, 30))
+    torch.testing.assert_close(net.regularization_loss(), 0.01 * linear.weight.square().sum())
+
+
+def test_time_distributed_refuses_its_layers_activity_regularizer_which_keras_ignores() -> None:
+    """Keras 3's TimeDistributed calls its layer's `call`, which skips the activity penalty."""
+    dense = {"type": "dense", "units": 5, "activity_regularizer": {"l1": 0.1}}
+    with pytest.raises(ValidationError, match="activity_regularization layer after"):
+        ModelSpec.model_validate({"layers": [{"type": "time_distributed", "layer": dense}]})
 
 
 def test_time_distributed_folds_any_step_shape() -> None:
