@@ -66,6 +66,17 @@ class DivergenceError(EpochalError):
     code = "divergence"
 
 
+class NoSuggestionError(EpochalError):
+    """The learning-rate range test found no rate to suggest for a `"suggested"` learning rate;
+    `result` is its summary (how it ended)."""
+
+    code = "no_suggestion"
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
 class TrainingCancelled(EpochalError):
     code = "cancelled"
 

@@ -24,6 +24,7 @@ from core.data.cache import ArrayCache
 from core.errors import (
     DivergenceError,
     LeaseLost,
+    NoSuggestionError,
     SpecError,
     TrainingCancelled,
     TrainingReleased,
@@ -275,6 +276,12 @@ class Runner:
             if health is not None and health.stopped_on is not None:  # stop_on: divergence
                 summary.update(stopped_on=health.stopped_on, stop_reason=health.reason)
             error = {"type": "divergence", "message": str(e)}
+            return JobStatus.FAILED, _timed(summary, started), error
+        except NoSuggestionError as e:
+            _settle(writer)
+            sink.close()  # the test's curve is kept: it shows why
+            summary["lr_finder"] = e.result
+            error = {"type": e.code, "message": str(e)}
             return JobStatus.FAILED, _timed(summary, started), error
         except (SpecError, ValidationError) as e:
             return JobStatus.FAILED, summary, {"type": "invalid_spec", "message": str(e)}

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import SpecIssue
+from core.errors import NoSuggestionError, SpecIssue
 from core.nn.network import Network
 from core.series import LR_FINDER_LOSS, LR_FINDER_LR, LR_FINDER_RAW_LOSS
 from core.spec.job import JobSpec
@@ -231,7 +231,14 @@ def resolved_rate(spec: JobSpec, result: dict[str, Any]) -> JobSpec:
     """`spec` with its `"suggested"` learning rate replaced by the test's suggestion."""
     rate = result.get("suggested_lr")
     if rate is None:
-        raise ValueError("the learning-rate range test found no rate to suggest")
+        diverged = result.get("diverged_at")
+        raise NoSuggestionError(
+            f"the learning-rate range test found no rate to suggest: it ended after "
+            f"{result.get('steps')} steps"
+            + (f", diverging at step {diverged}" if diverged else "")
+            + "; lower training.lr_finder.min_lr or max_lr, or give steps more room",
+            result,
+        )
     optimizer = spec.training.optimizer.model_copy(update={"learning_rate": rate})
     return spec.model_copy(
         update={"training": spec.training.model_copy(update={"optimizer": optimizer})}

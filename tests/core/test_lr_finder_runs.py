@@ -98,3 +98,21 @@ def test_a_job_cancelled_during_the_range_test_tests_again_from_the_start(runner
     job = job_of(runner, job_id)
     assert job.summary["lr_finder"]["steps"] == 3000 and job.summary["epochs_run"] == 1
     assert series_of(runner, job_id)["lr_finder/lr"].steps == list(range(1, 3001))
+
+
+def test_a_suggested_job_whose_test_finds_no_rate_fails_saying_why(runner: Runner) -> None:
+    """A range test that diverges at once (SGD from a rate of 1,000) leaves too short a curve to
+    suggest from: the job fails as no_suggestion, its curve and how the test ended kept."""
+    spec = moons(
+        lr_finder={"steps": 20, "min_lr": 1e3, "max_lr": 1e6},
+        optimizer={"type": "sgd", "learning_rate": "suggested"},
+    )
+    job_id = submit(runner.settings, spec)
+    assert runner.run(job_id) == "failed"
+    job = job_of(runner, job_id)
+    assert job.error["type"] == "no_suggestion", job.error
+    assert "found no rate to suggest" in job.error["message"]
+    found = job.summary["lr_finder"]
+    assert found["suggested_lr"] is None and found["stopped_early"]
+    assert f"diverging at step {found['diverged_at']}" in job.error["message"]
+    assert set(series_of(runner, job_id)) == CURVE
