@@ -67,6 +67,14 @@ class SweepPage(BaseModel):
     next_cursor: str | None
 
 
+class PrunedOut(BaseModel):
+    """Why a trial was pruned: its job's `summary.pruned`."""
+
+    epoch: int  # the epoch it stopped after
+    rule: str  # the sweep's early_terminate type: hyperband, median or health
+    reason: str | None  # the rule's words (a health condition's layer and figure included)
+
+
 class TrialOut(BaseModel):
     rank: int | None
     job_id: str
@@ -76,6 +84,7 @@ class TrialOut(BaseModel):
     epoch: int | None  # the epoch of its best value
     epochs_run: int
     params: dict[str, Any]
+    pruned: PrunedOut | None  # why it was pruned; null unless pruned
 
     @classmethod
     def of(cls, e: Entry) -> TrialOut:
@@ -89,6 +98,7 @@ class TrialOut(BaseModel):
             epoch=e.epoch,
             epochs_run=e.epochs_run,
             params=e.params,
+            pruned=PrunedOut.model_validate(e.pruned) if e.pruned else None,
         )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from core.settings import Settings
 from core.store.db import session_factory
-from core.store.models import Job, Sweep
+from core.store.models import Job, JobStatus, Sweep
 from tests.core.sweeps.helpers import end_trial, sweep_spec
 
 # POSTs without a body still say what they are (a browser could send them otherwise).
@@ -82,8 +82,24 @@ def test_a_grid_sweep_queues_max_parallel_trials(client: TestClient, settings: S
         "epoch": 2,
         "epochs_run": 0,
         "params": trial["sweep_params"],
+        "pruned": None,
     }
     assert [t["rank"] for t in board["trials"]] == [1, None]
+
+
+def test_a_pruned_trial_s_row_says_why(client: TestClient, settings: Settings) -> None:
+    """The leaderboard carries each pruned trial's summary.pruned, so the dashboard needs no
+    request per trial; other rows hold null."""
+    sweep_id = client.post("/v1/sweeps", json=sweep_spec()).json()["id"]
+    first, second = client.get("/v1/jobs", params={"sweep_id": sweep_id}).json()["items"]
+    why = {"epoch": 1, "rule": "health", "reason": "dead_relu: 97 % of dense_1's units are dead"}
+    end_trial(settings, first["id"], [0.6], JobStatus.PRUNED, summary={"pruned": why})
+    end_trial(settings, second["id"], [0.7, 0.9])
+    rows = client.get(f"/v1/sweeps/{sweep_id}/leaderboard").json()["trials"]
+    assert [(t["job_id"], t["status"], t["pruned"]) for t in rows] == [
+        (second["id"], "succeeded", None),
+        (first["id"], "pruned", why),
+    ]
 
 
 def test_pause_resume_cancel_and_409_once_ended(client: TestClient, settings: Settings) -> None:

@@ -46,13 +46,15 @@ def test_the_lr_finder_s_curve_suggestion_and_clone_at_the_suggested_rate(
     chart = page.locator('[data-testid="chart-lr_finder"] .uplot')
     chart.wait_for()
     # The smoothed and the raw loss, a point per step each (the diverged step's raw loss may
-    # and the smoothed one be gaps), and a mark per suggestion (steepest, lowest loss, lowest / 10).
+    # and the smoothed one be gaps), and a mark per suggestion (steepest, valley, lowest loss,
+    # lowest / 10).
     drawn = int(chart.get_attribute("data-points") or 0)
-    assert 2 * n - 2 <= drawn <= 2 * n + 3, (drawn, n)
-    assert "learning rate" in page.get_by_test_id("chart-lr_finder").inner_text()
+    assert 2 * n - 2 <= drawn <= 2 * n + 4, (drawn, n)
+    text = page.get_by_test_id("chart-lr_finder").inner_text()
+    assert "learning rate" in text and "valley (fastai)" in text
     suggested = page.locator('[data-testid="lr-suggestions"] [data-suggestion="suggested_lr"] td')
     assert float(suggested.get_attribute("data-value") or "nan") == found["suggested_lr"]
-    for key in ("steepest_lr", "min_loss_lr", "min_lr_div_10"):
+    for key in ("steepest_lr", "valley_lr", "min_loss_lr", "min_lr_div_10"):
         row = page.locator(f'[data-testid="lr-suggestions"] [data-suggestion="{key}"] td')
         assert float(row.get_attribute("data-value") or "nan") == found[key]
     # The finder's series are not drawn again among the curves by step.

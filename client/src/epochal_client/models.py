@@ -271,6 +271,14 @@ class SweepPage(_Model):
     next_cursor: str | None
 
 
+class Pruning(_Model):
+    """Why a sweep trial was pruned (its job's summary.pruned)."""
+
+    epoch: int  # the epoch it stopped after
+    rule: str  # the sweep's early_terminate type: hyperband, median or health
+    reason: str | None
+
+
 class LeaderboardEntry(_Model):
     rank: int | None  # None for a trial without a value of the metric (listed last)
     job_id: str
@@ -280,6 +288,7 @@ class LeaderboardEntry(_Model):
     epoch: int | None  # the epoch of that value
     epochs_run: int
     params: dict[str, Any]
+    pruned: Pruning | None = None  # why it was pruned, where the server sends it
 
 
 class Leaderboard(_Model):

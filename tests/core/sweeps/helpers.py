@@ -48,12 +48,19 @@ def create(settings: Settings, spec: dict[str, Any]) -> str:
 
 
 def end_trial(
-    settings: Settings, job_id: str, values: list[float], status: JobStatus = JobStatus.SUCCEEDED
+    settings: Settings,
+    job_id: str,
+    values: list[float],
+    status: JobStatus = JobStatus.SUCCEEDED,
+    summary: dict[str, Any] | None = None,
 ) -> None:
-    """Claim the job, record `values` as val_accuracy at epochs 1.., and finish it."""
+    """Claim the job, record `values` as val_accuracy at epochs 1.., and finish it (with
+    `summary` where given)."""
     with session_factory(settings.database_url).begin() as session:
         job = job_store.claim_job(session, job_id=job_id, worker="w/1", device="cpu")
         assert job is not None
         points = [("val_accuracy", 10 * e, e, v) for e, v in enumerate(values, 1)]
         write_points(session, job_id=job_id, points=points)
-        job_store.finish_job(session, job_id=job_id, attempt=job.attempts, status=status)
+        job_store.finish_job(
+            session, job_id=job_id, attempt=job.attempts, status=status, summary=summary
+        )

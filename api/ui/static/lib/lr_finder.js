@@ -15,6 +15,7 @@ const RAW_COLOR = "#868e9666"; // faint
 // The suggestions marked on the curve (suggested_lr is one of them: summary.suggestion says which).
 const MARKS = [
   { key: "steepest_lr", label: "steepest descent", color: "#e8590c" },
+  { key: "valley_lr", label: "valley (fastai)", color: "#1098ad" },
   { key: "min_loss_lr", label: "lowest loss", color: "#2b8a3e" },
   { key: "min_lr_div_10", label: "lowest loss / 10", color: "#ae3ec9" },
 ];

@@ -1,9 +1,9 @@
 // #/sweeps/<id>: a sweep's status and counts, its leaderboard, each trial's curve of the sweep's
 // metric (a pruned trial dashed, ending where it stopped), one scatter per searched parameter
 // (its values against the metric), and pause/resume/cancel. A pruned trial's status says why
-// (its job's summary.pruned: the rule, the epoch and the reason, a health condition's layer and
-// figure included). Refreshed every 2.5 s until the
-// sweep has ended and no trial runs.
+// (the leaderboard row's `pruned`, its job's summary.pruned: the rule, the epoch and the reason,
+// a health condition's layer and figure included). Refreshed every 2.5 s until the sweep has
+// ended and no trial runs.
 import { api } from "../lib/api.js";
 import { color, lineChart } from "../lib/chart.js";
 import { el, progressBar, statusText, table } from "../lib/dom.js";
@@ -44,7 +44,6 @@ export async function render(root, route) {
     el("h2", {}, "Trials"), trialsBox, el("h2", {}, "Parameters against the metric"), paramsBox);
 
   const curves = new Map(); // job id -> {epochs, values} of a finished trial (final)
-  const prunings = new Map(); // job id -> its summary.pruned (final once pruned)
   let trialsChart = null;
   let scatters = [];
   let scatterKey = "";
@@ -70,15 +69,8 @@ export async function render(root, route) {
     return curve;
   }
 
-  // Why each pruned trial was pruned: the leaderboard says only that it was.
-  async function pruningsOf(trials) {
-    const missing = trials.filter((t) => t.status === "pruned" && !prunings.has(t.job_id));
-    const jobs = await Promise.all(missing.map((t) => api(`/v1/jobs/${t.job_id}`)));
-    for (const job of jobs) prunings.set(job.id, (job.summary || {}).pruned || null);
-  }
-
   function statusCell(t) {
-    const why = prunings.get(t.job_id);
+    const why = t.pruned;
     if (t.status !== "pruned" || !why) return statusText(t.status);
     const text = `by ${why.rule} at epoch ${why.epoch}${why.reason ? `: ${why.reason}` : ""}`;
     return el("span", {}, statusText(t.status),
@@ -87,7 +79,6 @@ export async function render(root, route) {
 
   async function load() {
     const [sweep, lb] = await Promise.all([api(`/v1/sweeps/${id}`), api(`/v1/sweeps/${id}/leaderboard`)]);
-    await pruningsOf(lb.trials);
     const metric = sweep.metric.name;
     const paths = Object.keys(sweep.spec.parameters || {});
     title.textContent = `Sweep ${sweep.name || sweep.id}`;
