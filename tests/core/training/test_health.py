@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.spec import JobSpec
 from core.spec.diagnostics import StopOnSpec
 from core.training.callbacks import TrainState
+from core.training.diagnostics import Diagnostics
 from core.training.health import (
     DIVERGENCE_FACTOR,
     INITIAL_FACTOR,
@@ -320,21 +321,23 @@ def test_a_blow_up_during_the_warm_up_is_judged_against_the_untrained_loss() -> 
 
 
 def test_a_trial_meeting_the_sweeps_rule_is_pruned_whatever_the_order() -> None:
-    """The job's own condition and the sweep's both due in one epoch: pruned."""
+    """The job's own condition (listed first) and the sweep's both due in one epoch: the
+    sweep's is the one stopped on, and the trial is pruned."""
     health = HealthStop(
-        StopOnSpec(conditions=["divergence"]),
-        None,
-        StopOnSpec(conditions=["divergence"], patience=0),
+        StopOnSpec(conditions=["dead_relu"]),
+        Diagnostics(1, lambda *point: None),
+        StopOnSpec(conditions=["vanishing_gradients"]),
     )
-    health.conditions = ["exploding_gradients", "divergence"]  # the job's listed first
-    health.patience["exploding_gradients"] = 0
+    assert health.conditions == ["dead_relu", "vanishing_gradients"]
     state = TrainState(epochs=10, steps_per_epoch=1)
     health.on_train_begin(state)
     state.step, state.epoch = 1, 0
     health.found = {
-        kind: {"type": kind, "layer": None, "step": 1, "epoch": 1, "value": 1.0, "message": "m"}
-        for kind in ("exploding_gradients", "divergence")
+        kind: {"type": kind, "layer": "dense_0", "step": 1, "epoch": 1, "value": 0.0}
+        | {"message": "found"}
+        for kind in health.conditions
     }
     health.on_epoch_end(state, {})
-    assert health.stopped_on is not None and health.stopped_on["type"] == "divergence"
+    assert health.stopped_on is not None
+    assert health.stopped_on["type"] == "vanishing_gradients"
     assert health.pruned and state.stop_training
