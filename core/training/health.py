@@ -12,39 +12,51 @@ dead-ReLU findings, and their thresholds, are the diagnostics' (core/training/di
 - a NaN or infinite loss ends the job at once, whatever the patience, and FAILED (error type
   `divergence`, as without stop_on): the weights are NaN too, no later epoch can recover and
   nothing usable is saved. `stopped_on` names it all the same;
-- or the smoothed loss above DIVERGENCE_FACTOR (4) times its lowest and above its first value:
-  a finite blow-up, which stops the job as early stopping does (it succeeds, with its
-  stop_reason; the weights are finite). Smoothed: an exponential moving average with factor
-  0.98 (about the last 50 steps) with bias correction, as fastai's `lr_find` and Lightning's
-  learning-rate finder smooth it; 4 times the minimum is their divergence test too. "Above its
-  first value" keeps a loss that neared zero from counting as diverged when it merely rises
-  from 0.001 to 0.005: the run must have lost all it learned. Warm-up: divergence is judged
-  from step WARMUP_STEPS (1/(1-0.98) = 50) on, the first and lowest values being tracked from
-  step 1. Before that the bias-corrected average rests on a few batches (at step 2, about the
-  mean of two), and one early outlier batch would count as a divergence in epoch 1; by step 50
-  its weight in the average has faded to about 1/80. A range test can do without a warm-up, a training-long
-  monitor should not. A run shorter than 50 steps is judged on non-finite losses only.
+- or the loss risen far and for long, judged on the median of the last WINDOW (100) losses,
+  which one heavy-tailed batch cannot move, from step WARMUP_STEPS (100, the window full) on:
+  above DIVERGENCE_FACTOR (4, the divergence test of fastai's and Lightning's learning-rate
+  finders) times its lowest median since and above its first (the median at step 100), or
+  above INITIAL_FACTOR (1000) times the untrained network's loss (step 1's, before any update).
+  Such a finite blow-up stops the job as early stopping does (it succeeds, with its
+  stop_reason; the weights are finite). "Above its first" keeps a loss that neared zero from
+  counting as diverged when it merely rises from 0.001 to 0.005: the run must have lost all it
+  learned. The first and lowest medians are taken from the warm-up's end, never from the
+  first few batches: a lucky low batch would otherwise fix a low reference, and a healthy noisy
+  loss would count as diverged. A blow-up in the warm-up (the loss 10^5 times the initial one
+  from step 2 on, SGD at rate 1e6) is caught by the third test; a smaller one that then stays
+  flat is not: its first median is already the blown-up loss. A non-finite loss is caught
+  from step 1 whatever. Measured on steady noise, over 300 seeds of 600 steps: none flagged
+  for a lognormal loss up to sigma 1.5, nor for the mean squared error of Student-t(2)
+  targets (batches of 8), nor for a falling noisy loss (the test); a 50-step window flagged
+  35 of 300 at sigma 1.5, the exponential average with first and lowest from step 1 221 of
+  300. A rise is found once it fills half the window (50 steps); a run of fewer than 100
+  steps is judged on non-finite losses only. The learning-rate finder's exponential average
+  (core/training/smoothing.py) is a range test's, not a training-long monitor's.
 
 Two rules may hold conditions: the job's `training.stop_on` and a sweep's health rule
 (`early_terminate: {type: health}`). The trial runs under their union; a condition listed by
 both stops after the smaller patience, and `pruned` says whether the sweep's rule (with its own
 patience) is met: the runner then marks the trial pruned, else it ends as the job alone would.
+When the job's condition and the sweep's are due in the same epoch, the sweep's is the one
+stopped on, and the trial is pruned.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections import deque
 from typing import Any
 
 from core.spec.diagnostics import StopOnSpec
 from core.spec.job import TrainingSpec
 from core.training.callbacks import Callback, TrainState
 from core.training.diagnostics import ADVICE, Diagnostics, Emit
-from core.training.smoothing import Smoother, diverged
 
-SMOOTHING = 0.98
-WARMUP_STEPS = round(1 / (1 - SMOOTHING))  # 50
-DIVERGENCE_FACTOR = 4.0
+WINDOW = 100  # the losses whose median is judged
+WARMUP_STEPS = WINDOW  # judged once the window is full
+DIVERGENCE_FACTOR = 4.0  # over the lowest median since the warm-up
+INITIAL_FACTOR = 1000.0  # over the untrained network's loss: a blow-up during the warm-up
 DIAGNOSED = ("exploding_gradients", "vanishing_gradients", "dead_relu")
 DIVERGENCE_ADVICE = (
     "lower the learning rate, normalise the inputs and targets, or clip the gradients"
@@ -52,43 +64,65 @@ DIVERGENCE_ADVICE = (
 
 
 class LossWatch:
-    """The smoothed training loss, its first and lowest values: `diverged` says whether it is
-    over DIVERGENCE_FACTOR times the lowest and above the first, from WARMUP_STEPS losses on."""
+    """The training loss judged robustly: the median of its last WINDOW losses, its value at
+    the warm-up's end (`first`), its lowest since (`best`) and the untrained network's loss
+    (`initial`, step 1's). `diverged`: see the module's docstring."""
 
     def __init__(self) -> None:
-        self.smoother = Smoother(SMOOTHING)
+        self.recent: deque[float] = deque(maxlen=WINDOW)  # the last losses, in order
+        self.ordered: list[float] = []  # the same, sorted
+        self.count = 0
+        self.initial = math.nan
         self.first = math.nan
         self.best = math.inf
-
-    @property
-    def smoothed(self) -> float:
-        return self.smoother.value
+        self.smoothed = math.nan  # the median of the last WINDOW losses
 
     def add(self, loss: float) -> None:
-        smoothed = self.smoother.add(loss)
-        if self.smoother.count == 1:
-            self.first = smoothed
-        self.best = min(self.best, smoothed)
+        ordered, recent = self.ordered, self.recent
+        if len(recent) == WINDOW:
+            del ordered[bisect.bisect_left(ordered, recent[0])]
+        recent.append(loss)
+        bisect.insort(ordered, loss)
+        self.smoothed = _median(ordered)
+        self.count += 1
+        if self.count == 1:
+            self.initial = loss
+        if self.count >= WARMUP_STEPS:
+            if self.count == WARMUP_STEPS:
+                self.first = self.smoothed
+            self.best = min(self.best, self.smoothed)
 
     def diverged(self) -> bool:
+        if self.count < WARMUP_STEPS:
+            return False
         s = self.smoothed
-        return (
-            self.smoother.count >= WARMUP_STEPS
-            and diverged(s, self.best, DIVERGENCE_FACTOR)
-            and s > self.first
-        )
+        rose = s > DIVERGENCE_FACTOR * self.best and s > self.first
+        return rose or (self.initial > 0 and s > INITIAL_FACTOR * self.initial)
 
-    def state_dict(self) -> dict[str, float]:
+    def state_dict(self) -> dict[str, Any]:
         return {
-            "average": self.smoother.average,
-            "count": self.smoother.count,
+            "recent": list(self.recent),
+            "count": self.count,
+            "initial": self.initial,
             "first": self.first,
             "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.smoother.average, self.smoother.count = float(state["average"]), int(state["count"])
-        self.first, self.best = float(state["first"]), float(state["best"])
+        """A state written before the window (an average) leaves the watch afresh."""
+        if "recent" not in state:
+            return
+        self.recent.extend(float(x) for x in state["recent"])
+        self.ordered = sorted(self.recent)
+        self.smoothed = _median(self.ordered)
+        self.count = int(state["count"])
+        self.initial, self.first = float(state["initial"]), float(state["first"])
+        self.best = float(state["best"])
+
+
+def _median(ordered: list[float]) -> float:
+    n = len(ordered)
+    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2 if n else math.nan
 
 
 class HealthStop(Callback):
@@ -140,10 +174,15 @@ class HealthStop(Callback):
                 return
             self.loss.add(loss)
             if "divergence" not in self.found and self.loss.diverged():
-                s, best = self.loss.smoothed, self.loss.best
+                s, best, initial = self.loss.smoothed, self.loss.best, self.loss.initial
                 why = (
-                    f"the smoothed training loss is {s:.3g} at step {step}, {s / best:.2g} times "
-                    f"its lowest ({best:.3g}) and above its first ({self.loss.first:.3g})"
+                    f"the median of the last {WINDOW} training losses is {s:.3g} at step {step}, "
+                    + (
+                        f"{s / best:.2g} times its lowest ({best:.3g}) and above its first "
+                        f"({self.loss.first:.3g})"
+                        if s > DIVERGENCE_FACTOR * best and s > self.loss.first
+                        else f"{s / initial:.2g} times the untrained network's ({initial:.3g})"
+                    )
                 )
                 self.found["divergence"] = _finding("divergence", None, step, state, s, why)
 
@@ -163,13 +202,20 @@ class HealthStop(Callback):
                 self.streaks[kind] = self.streaks.get(kind, 0) + 1
             elif kind == "divergence" or measured:
                 self.streaks[kind] = 0
-        for kind in self.conditions:
-            if kind in found and self.streaks[kind] > self.patience[kind]:
-                self.pruned = self.sweep is not None and (
-                    kind in self.sweep.conditions and self.streaks[kind] > self.sweep.patience
-                )
-                self._stop(state, found[kind], persisted=self.patience[kind] > 0)
-                return
+        due = [k for k in self.conditions if k in found and self.streaks[k] > self.patience[k]]
+        pruning = [k for k in due if self._sweeps(k)]
+        if due:  # the sweep's rule first: a trial that meets it is pruned, whatever the order
+            kind = (pruning or due)[0]
+            self.pruned = bool(pruning)
+            self._stop(state, found[kind], persisted=self.patience[kind] > 0)
+
+    def _sweeps(self, kind: str) -> bool:
+        """Whether the sweep's rule, with its own patience, is met by `kind`."""
+        return (
+            self.sweep is not None
+            and kind in self.sweep.conditions
+            and self.streaks[kind] > self.sweep.patience
+        )
 
     def _stop(
         self, state: TrainState, finding: dict[str, Any], *, persisted: bool, stop: bool = True
