@@ -92,12 +92,17 @@ class LossWatch:
                 self.first = self.smoothed
             self.best = min(self.best, self.smoothed)
 
+    @property
+    def rose(self) -> bool:
+        """Over DIVERGENCE_FACTOR times its lowest and above its first; a lowest of 0 (a hinge
+        loss on separable data) is no basis: any later loss would be infinitely many times it."""
+        s = self.smoothed
+        return self.best > 0 and s > DIVERGENCE_FACTOR * self.best and s > self.first
+
     def diverged(self) -> bool:
         if self.count < WARMUP_STEPS:
             return False
-        s = self.smoothed
-        rose = s > DIVERGENCE_FACTOR * self.best and s > self.first
-        return rose or (self.initial > 0 and s > INITIAL_FACTOR * self.initial)
+        return self.rose or (self.initial > 0 and self.smoothed > INITIAL_FACTOR * self.initial)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +185,7 @@ class HealthStop(Callback):
                     + (
                         f"{s / best:.2g} times its lowest ({best:.3g}) and above its first "
                         f"({self.loss.first:.3g})"
-                        if s > DIVERGENCE_FACTOR * best and s > self.loss.first
+                        if self.loss.rose
                         else f"{s / initial:.2g} times the untrained network's ({initial:.3g})"
                     )
                 )

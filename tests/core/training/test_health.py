@@ -310,6 +310,16 @@ def test_a_loss_that_rises_tenfold_and_stays_is_a_divergence() -> None:
     assert found <= WARMUP_STEPS // 2 + 10  # once the risen losses fill half the window
 
 
+def test_a_loss_that_reached_zero_does_not_diverge_on_a_small_rise() -> None:
+    """A hinge loss on separable data reaches exactly 0: a later 0.01 is not 4 times it."""
+    watch = LossWatch()
+    for loss in [1.0] * 10 + [0.0] * 200:
+        watch.add(loss)
+    for _ in range(WARMUP_STEPS):
+        watch.add(0.01)
+    assert watch.best == 0 and not watch.diverged()
+
+
 def test_a_blow_up_during_the_warm_up_is_judged_against_the_untrained_loss() -> None:
     watch = LossWatch()
     watch.add(2.3)
