@@ -62,7 +62,5 @@ def evaluate_model(model: LoadedModel, arrays: Arrays) -> dict[str, float]:
         Arrays(x, arrays.y), model.plan.encoding, model.info.num_classes, torch.device("cpu")
     )
     batch = model.spec.training.batch_size
-    size = len(data) if batch == "full" else batch
-    if not model.network.activity_penalties:  # their penalty depends on the batch: keep it
-        size = max(size, EVAL_BATCH_MIN)
+    size = max(len(data) if batch == "full" else batch, EVAL_BATCH_MIN)
     return evaluate(model.network, make_objective(model.spec, model.plan), data, size)

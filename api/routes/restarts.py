@@ -31,6 +31,7 @@ from core.spec.paths import with_values
 from core.store import jobs as job_store
 from core.store import projects
 from core.store.models import Job
+from core.training.lr_finder import no_suggestion
 from core.training.plan import plan_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -179,10 +180,7 @@ def _suggested_rate(source: Job) -> float:
         elif not found:
             why = f"is {source.status} and its range test has not ended"
         else:
-            diverged = found.get("diverged_at")
-            why = f"found none: its range test ended after {found.get('steps')} steps" + (
-                f", diverging at step {diverged} (lower max_lr or raise steps)" if diverged else ""
-            )
+            why = no_suggestion(found)
         raise RequestValidationError(
             [
                 {

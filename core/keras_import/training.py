@@ -29,12 +29,16 @@ THE_DATASET = (
     "fit's validation_split or the dataset's"
 )
 
+
+def _none(value: Any) -> bool:
+    """Null or empty: no values (Keras's `compile` writes null for an argument not given)."""
+    return value is None or value in ([], {})
+
+
 # Keras 3's Model.compile and Model.fit arguments that are no JobSpec field, by name.
 COMPILE_ARGUMENTS: dict[str, Argument] = {
-    "loss_weights": Argument(lambda v: v is None, ONE_OUTPUT),
-    "weighted_metrics": Argument(
-        lambda v: v is None, f"{NO_SAMPLE_WEIGHTS}; list these metrics in `metrics`"
-    ),
+    "loss_weights": Argument(_none, ONE_OUTPUT),
+    "weighted_metrics": Argument(_none, f"{NO_SAMPLE_WEIGHTS}; list these metrics in `metrics`"),
     "run_eagerly": Argument(
         lambda v: isinstance(v, bool), "PyTorch runs eagerly either way; expected true or false"
     ),
@@ -68,8 +72,9 @@ FIT_ARGUMENTS: dict[str, Argument] = {
     ),
     "validation_freq": Argument(lambda v: v == 1, "Epochal validates after every epoch"),
 }
-# JobSpec fields for which Keras's null means the default (batch_size 32, no callbacks).
-NULL_IS_DEFAULT = ("batch_size", "callbacks")
+# JobSpec fields for which Keras's null means the default (no metrics, batch_size 32, no
+# callbacks), by where Keras takes them.
+NULL_IS_DEFAULT = (("compile", "metrics"), ("fit", "batch_size"), ("fit", "callbacks"))
 # Keras values of a JobSpec field that the field does not take, each with why.
 REFUSED_VALUES: dict[tuple[str, Any], str] = {
     ("shuffle", "batch"): 'Keras shuffles batch-sized chunks with "batch" (for HDF5 data); '
@@ -107,7 +112,7 @@ def _sorted(
             refusals.append(
                 SpecIssue((where, key), f"{why}. Received: {value!r}", "keras_argument")
             )
-        elif argument is None and not (value is None and key in NULL_IS_DEFAULT):
+        elif argument is None and not (value is None and (where, key) in NULL_IS_DEFAULT):
             kept[key] = value
     return kept, refusals
 

@@ -64,8 +64,13 @@ def message(error: Mapping[str, Any]) -> str:
 def telling(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Pydantic's errors less the fields of an object whose `type` is refused (an unknown loss,
     say): with no known type, it has no known fields, so they are not called unknown one by
-    one; the refusal of its type says it all."""
-    untyped = {tuple(e["loc"][:-1]) for e in errors if tuple(e["loc"][-1:]) == ("type",)}
+    one; the refusal of its type says it all. An object with no `type` keeps them: one of its
+    fields may be the misspelled `type` (`typ`)."""
+    untyped = {
+        tuple(e["loc"][:-1])
+        for e in errors
+        if tuple(e["loc"][-1:]) == ("type",) and e["type"] != "missing"
+    }
     return [
         e
         for e in errors

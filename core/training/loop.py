@@ -88,9 +88,9 @@ def fit(
         restore_callbacks(resume, callbacks)
     logs: dict[str, float] = dict(history.epochs[-1]) if history.epochs else {}
     hooks = _Hooks.of(callbacks)
-    # Evaluation needs no gradients: larger batches give the same results, except with an
-    # activity penalty, kept on training-size batches as Keras evaluates (its per-sample mean).
-    eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
+    # Evaluation needs no gradients: larger batches give the same results (an activity penalty
+    # too: a per-sample mean, and evaluate weighs each batch by its size).
+    eval_batch = max(batch_size, EVAL_BATCH_MIN)
     train_step = make_step(network, objective, optimizer, step, precision)
     while state.epoch < epochs and not state.stop_training:
         logs = _train_epoch(

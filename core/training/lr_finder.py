@@ -227,18 +227,23 @@ def record_curve(curve: Curve, record: Record) -> None:
         record(name, step, 0, value)
 
 
+def no_suggestion(result: dict[str, Any]) -> str:
+    """Why a range test that ended (its summary's `lr_finder`) suggested no rate, and what helps:
+    its curve is too short, so it diverged within its first 3 steps, at rates about `min_lr`;
+    a lower `min_lr` gives it room (a lower `max_lr` barely slows the first steps)."""
+    diverged = result.get("diverged_at")
+    return (
+        f"found no rate to suggest: the range test ended after {result.get('steps')} steps"
+        + (f", diverging at step {diverged}" if diverged else "")
+        + ", at rates about its min_lr; lower training.lr_finder.min_lr"
+    )
+
+
 def resolved_rate(spec: JobSpec, result: dict[str, Any]) -> JobSpec:
     """`spec` with its `"suggested"` learning rate replaced by the test's suggestion."""
     rate = result.get("suggested_lr")
     if rate is None:
-        diverged = result.get("diverged_at")
-        raise NoSuggestionError(
-            f"the learning-rate range test found no rate to suggest: it ended after "
-            f"{result.get('steps')} steps"
-            + (f", diverging at step {diverged}" if diverged else "")
-            + "; lower training.lr_finder.min_lr or max_lr, or give steps more room",
-            result,
-        )
+        raise NoSuggestionError(f"the learning-rate finder {no_suggestion(result)}", result)
     optimizer = spec.training.optimizer.model_copy(update={"learning_rate": rate})
     return spec.model_copy(
         update={"training": spec.training.model_copy(update={"optimizer": optimizer})}

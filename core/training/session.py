@@ -231,7 +231,7 @@ def train_spec(
     test_metrics = None
     if parts.test is not None:
         test = to_tensors(parts.test, plan.encoding, k, device)
-        eval_batch = batch_size if network.activity_penalties else max(batch_size, EVAL_BATCH_MIN)
+        eval_batch = max(batch_size, EVAL_BATCH_MIN)  # no gradients: larger batches, same result
         test_metrics = evaluate(network, objective, test, eval_batch, precision)
     return TrainResult(
         network,

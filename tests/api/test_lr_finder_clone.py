@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
+from core.training.lr_finder import no_suggestion
 from tests.api.test_restarts import JSON, MOONS, run
 
 SUGGESTED = {"overrides": {"training.optimizer.learning_rate": "suggested"}}
@@ -57,6 +58,24 @@ def test_a_suggested_clone_of_a_job_without_the_finder_is_refused(
     assert r.status_code == 422
     [error] = r.json()["errors"]
     assert error["loc"] == LOC and "has no training.lr_finder" in error["msg"], error
+
+
+def test_a_suggested_clone_of_a_test_that_found_no_rate_says_to_lower_min_lr(
+    client: TestClient, settings: Settings
+) -> None:
+    """The same advice as a "suggested" job whose own test finds none (no_suggestion)."""
+    spec = finder_spec()
+    spec["training"]["lr_finder"] = {"steps": 20, "min_lr": 1e3, "max_lr": 1e6}
+    spec["training"]["optimizer"] = {"type": "sgd", "learning_rate": 0.1}
+    source = client.post("/v1/jobs", json=spec).json()["id"]
+    assert run(settings, source) == "succeeded"  # the test alone: it trains nothing
+    found = client.get(f"/v1/jobs/{source}").json()["summary"]["lr_finder"]
+    assert found["suggested_lr"] is None and found["diverged_at"] <= 3, found
+    r = client.post(f"/v1/jobs/{source}/clone", json=SUGGESTED)
+    assert r.status_code == 422
+    [error] = r.json()["errors"]
+    assert error["loc"] == LOC and error["msg"].endswith(no_suggestion(found)), error
+    assert "lower training.lr_finder.min_lr" in error["msg"]
 
 
 def test_a_suggested_rate_without_the_finder_is_refused_at_submission(

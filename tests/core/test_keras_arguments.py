@@ -351,3 +351,13 @@ def test_each_refusal_is_located_at_the_argument_and_says_why(body: dict, loc: t
     found = {issue.loc: issue.msg for issue in issues_of(error.value, body)}
     assert loc in found, found
     assert why in found[loc]
+
+
+def test_a_misspelled_type_key_is_named_beside_the_missing_type() -> None:
+    body = job(loss={"typ": "categorical_crossentropy", "from_logits": True})
+    with pytest.raises(ValidationError) as error:
+        JobSpec.model_validate(body)
+    found = {issue.loc: issue.msg for issue in issues_of(error.value, body)}
+    assert set(found) == {("training", "loss", "type"), ("training", "loss", "typ")}
+    assert found[("training", "loss", "type")] == "field required"
+    assert found[("training", "loss", "typ")].startswith("unknown field")

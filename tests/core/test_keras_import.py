@@ -327,6 +327,22 @@ def test_keras_arguments_at_the_values_that_change_nothing_are_dropped():
     assert (spec.training.batch_size, spec.training.shuffle) == (32, False)
 
 
+@pytest.mark.parametrize(
+    "nothing",
+    [
+        {"metrics": None},
+        {"weighted_metrics": None, "loss_weights": None},
+        {"weighted_metrics": [], "loss_weights": []},
+        {"weighted_metrics": {}, "loss_weights": {}},
+    ],
+)
+def test_compile_arguments_null_or_empty_mean_none(nothing):
+    compiled = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", **nothing}
+    spec = from_keras(sequential(layer("Dense", "d", units=10)), dataset="digits",
+                      compile=compiled).spec  # fmt: skip
+    assert spec.training.metrics == []
+
+
 def test_a_loss_epochal_lacks_is_one_refusal_not_one_per_argument():
     focal = {"class_name": "BinaryFocalCrossentropy", "config": {"alpha": 0.25, "gamma": 2.0}}
     [(loc, msg)] = refusal(

@@ -369,3 +369,17 @@ def test_an_imported_keras_model_has_keras_parameter_count_and_shapes(name: str)
     for layer in model.layers:
         if not isinstance(layer, L.InputLayer):  # a functional model lists its input too
             assert shapes.get(layer.name) == tuple(layer.output.shape[1:]), layer.name
+
+
+def test_a_model_compiled_without_metrics_is_imported_with_none() -> None:
+    """Keras writes `metrics: null` (and `weighted_metrics: null`) when compile got no metrics:
+    in `get_compile_config()` and in the compile config inside `to_json()`."""
+    model = sequential((64,), L.Dense(10, activation="softmax"))
+    compile_config = compiled(model, optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert compile_config["metrics"] is None
+    for given in (None, compile_config):
+        spec = from_keras(json.loads(model.to_json()), compile=given, dataset="digits").spec
+        assert (spec.training.loss.type, spec.training.metrics) == (
+            "sparse_categorical_crossentropy",
+            [],
+        )

@@ -15,6 +15,7 @@ from core.store.db import session_factory
 from core.store.metrics import read_series
 from core.store.models import Job
 from core.training import session as training_session
+from core.training.lr_finder import no_suggestion
 from tests.conftest import make_settings
 from tests.core.test_job_runner import _cancel, job_of, moons, submit
 
@@ -114,5 +115,7 @@ def test_a_suggested_job_whose_test_finds_no_rate_fails_saying_why(runner: Runne
     assert "found no rate to suggest" in job.error["message"]
     found = job.summary["lr_finder"]
     assert found["suggested_lr"] is None and found["stopped_early"]
+    assert job.error["message"] == f"the learning-rate finder {no_suggestion(found)}"
     assert f"diverging at step {found['diverged_at']}" in job.error["message"]
+    assert job.error["message"].endswith("lower training.lr_finder.min_lr")
     assert set(series_of(runner, job_id)) == CURVE

@@ -9,7 +9,8 @@ from core.nn.network import build_network
 from core.settings import Settings
 from core.spec import JobSpec
 from core.spec.job import ModelSpec
-from core.training.session import train_spec
+from core.training.loop import TensorData, evaluate
+from core.training.session import make_objective, train_spec
 
 # The fundamentals' Keras layer: Dense(64, kernel_regularizer=L1L2(l1=1e-5, l2=1e-4),
 # bias_regularizer=L2(1e-4), activity_regularizer=L1(1e-5)) — one to one.
@@ -89,9 +90,10 @@ def test_max_norm_and_unit_norm_constrain_each_units_incoming_weights() -> None:
     assert unit.body[0].weight.norm(dim=1).tolist() == pytest.approx([1.0] * 16, abs=1e-4)
 
 
-def test_an_activity_penalty_is_validated_on_training_size_batches() -> None:
-    """The penalty is a per-sample mean (the batch's sum over its size): val_loss is not
-    inflated by validation batches of another size."""
+def test_an_activity_penalty_is_a_per_sample_mean_whatever_the_evaluation_batch() -> None:
+    """The penalty is a per-sample mean (the batch's sum over its size) and evaluation weighs
+    each batch by its size: validation in EVAL_BATCH_MIN batches (not the training's 16) gives
+    the training's penalty, and any batch size gives one evaluation loss."""
     spec = JobSpec.model_validate(
         {
             "dataset": {"name": "digits", "validation_split": 0.5},
@@ -115,5 +117,11 @@ def test_an_activity_penalty_is_validated_on_training_size_batches() -> None:
             },  # weights barely move
         }
     )
-    [logs] = train_spec(spec, Settings(), device=torch.device("cpu")).history.epochs
+    result = train_spec(spec, Settings(), device=torch.device("cpu"))
+    [logs] = result.history.epochs
     assert logs["val_regularization_loss"] == pytest.approx(logs["regularization_loss"], rel=0.2)
+    generator = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randn(100, 64, generator=generator), torch.arange(100) % 10)
+    objective = make_objective(spec, result.plan)
+    small, large = (evaluate(result.network, objective, data, size)["loss"] for size in (16, 1024))
+    assert small == pytest.approx(large, rel=1e-5)
