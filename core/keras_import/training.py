@@ -97,17 +97,30 @@ def unlabelled(value: Any) -> Any:
     return {k: unlabelled(v) for k, v in value.items()}
 
 
+# What each call passes on to the JobSpec (anything else is in its table, or no argument of it).
+PASSED_ON = {
+    "compile": ("optimizer", "loss", "metrics"),
+    "fit": ("batch_size", "epochs", "shuffle", "callbacks", "validation_split"),
+}
+
+
 def _sorted(
     args: dict[str, Any], where: str, table: dict[str, Argument]
 ) -> tuple[dict[str, Any], list[SpecIssue]]:
     """(the arguments passed on, the refusals): Keras's arguments in `table` dropped when they
-    change nothing and refused, saying why, otherwise."""
+    change nothing and refused, saying why, otherwise; a name that is no argument of this call
+    (`fit`'s `loss`) is refused too, rather than taken as another call's."""
     kept, refusals = {}, []
     for key, value in args.items():
         argument = table.get(key)
         why = REFUSED_VALUES.get((key, value)) if isinstance(value, str) else None
         if argument is not None and not argument.inert(value):
             why = f"{key} is not offered: {argument.why}"
+        elif argument is None and key not in PASSED_ON[where]:
+            why = (
+                f"{key} is no argument of Keras's {where} that Epochal takes; expected one of: "
+                f"{', '.join(PASSED_ON[where])} (or Keras's others, listed in docs/vocabulary.md)"
+            )
         if why:
             refusals.append(
                 SpecIssue((where, key), f"{why}. Received: {value!r}", "keras_argument")

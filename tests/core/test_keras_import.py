@@ -181,6 +181,17 @@ def test_compile_and_fit_arguments_epochal_lacks_are_refused_where_they_were_giv
     ]
 
 
+def test_an_argument_of_another_call_or_a_misspelled_one_is_refused_where_it_was_given():
+    """`fit`'s `loss` is not taken as compile's, nor `compile`'s `epoch` as anything."""
+    issues = refusal(
+        sequential(layer("Dense", "d", units=10)),
+        compile={**COMPILE, "epoch": 3},
+        fit={"loss": "mse", "epochs": 2},
+    )
+    assert [loc for loc, _ in issues] == [["compile", "epoch"], ["fit", "loss"]]
+    assert all("no argument of Keras's" in msg for _, msg in issues), issues
+
+
 def test_a_missing_loss_is_asked_for_in_compile():
     [(loc, msg)] = refusal(sequential(layer("Dense", "d", units=10)), compile={"optimizer": "sgd"})
     assert (loc, msg) == (["compile", "loss"], "field required")
