@@ -129,6 +129,20 @@ def exploding_layers(
     return found
 
 
+def new_finding(
+    kind: str, layer: str | None, state: TrainState, value: float, message: str, *, step: int
+) -> dict[str, Any]:
+    """What health-based stopping acts on: the condition, where and when, and the figure."""
+    return {
+        "type": kind,
+        "layer": layer,
+        "step": step,
+        "epoch": state.epoch + 1,
+        "value": value,
+        "message": message,
+    }
+
+
 def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
 
@@ -322,16 +336,7 @@ class Diagnostics(Callback):
     def _warn(self, kind: str, layer: str, state: TrainState, value: float, message: str) -> None:
         step = state.step
         if self._keep_findings:
-            self._findings.append(
-                {
-                    "type": kind,
-                    "layer": layer,
-                    "step": step,
-                    "epoch": state.epoch + 1,
-                    "value": value,
-                    "message": message,
-                }
-            )
+            self._findings.append(new_finding(kind, layer, state, value, message, step=step))
         self._warnings.setdefault(
             (kind, layer),
             {"type": kind, "layer": layer, "step": step, "message": f"{message}: {ADVICE[kind]}"},

@@ -51,7 +51,7 @@ from typing import Any
 from core.spec.diagnostics import StopOnSpec
 from core.spec.job import TrainingSpec
 from core.training.callbacks import Callback, TrainState
-from core.training.diagnostics import ADVICE, Diagnostics, Emit
+from core.training.diagnostics import ADVICE, Diagnostics, Emit, new_finding
 
 WINDOW = 100  # the losses whose median is judged
 WARMUP_STEPS = WINDOW  # judged once the window is full
@@ -171,8 +171,13 @@ class HealthStop(Callback):
             return
         for step, loss in zip(steps, losses, strict=True):
             if not math.isfinite(loss):
-                finding = _finding(
-                    "divergence", None, step, state, loss, f"the loss became {loss} at step {step}"
+                finding = new_finding(
+                    "divergence",
+                    None,
+                    state,
+                    loss,
+                    f"the loss became {loss} at step {step}",
+                    step=step,
                 )
                 # The loop raises DivergenceError on it: the job fails, nothing NaN is saved.
                 self._stop(state, finding, persisted=False, stop=False)
@@ -189,7 +194,7 @@ class HealthStop(Callback):
                         else f"{s / initial:.2g} times the untrained network's ({initial:.3g})"
                     )
                 )
-                self.found["divergence"] = _finding("divergence", None, step, state, s, why)
+                self.found["divergence"] = new_finding("divergence", None, state, s, why, step=step)
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         measured = self.diagnostics is not None and any(
@@ -249,19 +254,6 @@ class HealthStop(Callback):
         self.streaks = {k: int(v) for k, v in state["streaks"].items()}
         self.stopped_on = state["stopped_on"]
         self.pruned = bool(state.get("pruned", False))
-
-
-def _finding(
-    kind: str, layer: str | None, step: int, state: TrainState, value: float, message: str
-) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "layer": layer,
-        "step": step,
-        "epoch": state.epoch + 1,
-        "value": value,
-        "message": message,
-    }
 
 
 def health_callbacks(

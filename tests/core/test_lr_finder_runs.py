@@ -4,36 +4,20 @@ the job's series, its result in the summary, and a resumed job that does not tes
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from core.running.runner import Runner
 from core.store import jobs
-from core.store.db import session_factory
 from core.store.metrics import read_series
 from core.store.models import Job
 from core.training import session as training_session
 from core.training.lr_finder import no_suggestion
-from tests.conftest import make_settings
 from tests.core.test_job_runner import _cancel, job_of, moons, submit
+from tests.core.test_job_runner import runner as runner  # the fixture
 
 CURVE = {"lr_finder/lr", "lr_finder/loss", "lr_finder/raw_loss"}
-
-
-@pytest.fixture
-def runner(database_url: str, tmp_path: Path) -> Runner:
-    settings = make_settings(
-        database_url,
-        "redis://unused",
-        tmp_path,
-        metrics_flush_seconds=0.05,
-        checkpoint_seconds=0,  # a checkpoint each epoch
-        heartbeat_seconds=0.25,  # a cancel request is read within a quarter of a second
-        job_lease_seconds=1.0,
-    )
-    return Runner(session_factory(database_url), settings, "test-worker")
 
 
 def series_of(runner: Runner, job_id: str) -> dict:
