@@ -35,6 +35,7 @@ MEDIA_TYPE = "application/problem+json"
 STATUS_OF: dict[str, tuple[int, str]] = {
     "invalid_spec": (422, "The job spec cannot run"),
     "invalid_sweep": (422, "The sweep spec cannot run"),
+    "no_suggestion": (422, "The learning-rate finder found no rate to suggest"),
     "invalid_request": (422, "The request is not valid"),
     "unknown_name": (422, "Unknown name"),
     "invalid_upload": (422, "The data set cannot be used"),

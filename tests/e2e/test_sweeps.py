@@ -198,8 +198,9 @@ def test_a_sweep_survives_restarts_of_the_api_and_the_worker(
     }
     spec = copy.deepcopy(GRID)
     # Trials of a few seconds (a few milliseconds each at 4 epochs of 600 samples): the test
-    # must find one running, then kill its worker mid-trial.
-    spec["base"]["training"]["epochs"] = 100
+    # must find one running, then kill its worker mid-trial. An epoch of 6000 samples takes
+    # about 10 ms: 300 epochs leave 250 of them (seconds) between the check below and the kill.
+    spec["base"]["training"]["epochs"] = 300
     spec["base"]["dataset"]["n_samples"] = 6000
     with own_stack(tmp_path, **settings) as stack:
         stack.start_worker("worker-1")
