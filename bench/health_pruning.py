@@ -30,13 +30,13 @@ from typing import Any
 
 import yaml
 from goals import goal_line
-from service import own_service
+from service import service_client
 from sweep_efficiency import run_sweep
 
 from core.settings import Settings
 from core.sweeps.plan import plan_sweep
 from core.sweeps.spec import SweepSpec
-from epochal_client import Client, SweepRun, load_spec
+from epochal_client import SweepRun, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC = {"name": "val_accuracy", "goal": "maximize"}
@@ -111,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"load before: {loadavg()}", flush=True)
     with contextlib.ExitStack() as stack:
-        url = args.server or stack.enter_context(own_service(args.workers))
-        client = stack.enter_context(Client(url))
-        print(f"Epochal at {url}", flush=True)
+        client = service_client(stack, args.server, args.workers)
         without = run_sweep(client, plain, args.timeout, args.poll)
         with_health = run_sweep(client, health, args.timeout, args.poll)
         trials = SweepRun(client, with_health.sweep).trials()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from epochal_client import Client
+
 
 @contextlib.contextmanager
 def own_service(
@@ -85,3 +87,12 @@ def wait_ready(
                 return
         time.sleep(0.3)
     raise SystemExit(f"the API did not get ready:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def service_client(stack: contextlib.ExitStack, server: str | None, workers: int) -> Client:
+    """A client of `server`, or of a service of `workers` processes started here (stopped with
+    `stack`); says which."""
+    url = server or stack.enter_context(own_service(workers))
+    client = stack.enter_context(Client(url))
+    print(f"Epochal at {url}", flush=True)
+    return client

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from service import own_service
+from service import service_client
 
 from core.settings import Settings
 from core.sweeps.plan import plan_sweep
@@ -218,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM unwinds like Ctrl-C, so the service started here is stopped with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with contextlib.ExitStack() as stack:
-        url = args.server or stack.enter_context(own_service(args.workers))
-        client = stack.enter_context(Client(url))
-        print(f"Epochal at {url}", flush=True)
+        client = service_client(stack, args.server, args.workers)
         grid_outcome = run_sweep(client, grid, args.timeout, args.poll)
         random_outcome = run_sweep(client, random, args.timeout, args.poll)
     return 0 if report(grid_outcome, random_outcome) else 1

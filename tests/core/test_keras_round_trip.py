@@ -95,20 +95,21 @@ def diagnostics_deep_sigmoid() -> Built:
     return m, c, {"batch_size": 32, "epochs": 20}
 
 
-def digits_cnn() -> Built:
-    def block(filters: int) -> list[Any]:
-        conv = L.Conv2D(filters, 3, padding="same", kernel_initializer="he_uniform")
-        return [
-            conv,
-            L.BatchNormalization(),
-            L.Activation("relu"),
-            L.MaxPooling2D(2, padding="same"),
-        ]
+def conv_block(filters: int, kernel_size: int, *, pool: int) -> list[Any]:
+    """The seeds' convolution block: conv (he_uniform, same padding), batch norm, relu, pool."""
+    return [
+        L.Conv2D(filters, kernel_size, padding="same", kernel_initializer="he_uniform"),
+        L.BatchNormalization(),
+        L.Activation("relu"),
+        L.MaxPooling2D(pool, padding="same"),
+    ]
 
+
+def digits_cnn() -> Built:
     m = sequential(
         (8, 8, 1),
-        *block(8),
-        *block(16),
+        *conv_block(8, 3, pool=2),
+        *conv_block(16, 3, pool=2),
         L.GlobalAveragePooling2D(),
         L.Dropout(0.5),
         L.Dense(10, activation="softmax"),
@@ -172,20 +173,11 @@ def moving_dot_lrcn() -> Built:
 
 
 def seed_cnn() -> Built:
-    def block() -> list[Any]:
-        conv = L.Conv2D(4, kernel_size=3, kernel_initializer="he_uniform", padding="same")
-        return [
-            conv,
-            L.BatchNormalization(),
-            L.Activation("relu"),
-            L.MaxPooling2D(3, padding="same"),
-        ]
-
     m = sequential(
         (12, 12, 3),
         L.Rescaling(1.0 / 255),
-        *block(),
-        *block(),
+        *conv_block(4, kernel_size=3, pool=3),
+        *conv_block(4, kernel_size=3, pool=3),
         L.Flatten(),
         L.Dropout(0.3),
         L.Dense(5, activation="softmax"),
